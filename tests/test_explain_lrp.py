@@ -1,0 +1,128 @@
+"""LRP: conservation, hand-computed values, the differentiable path against finite differences."""
+import pytest
+import torch
+from torch import nn
+
+from core.errors import InputError, UnsupportedError
+from core.explain import DifferentiableLRP, relevance
+from core.models.wrapper import ImageClassifier
+
+
+def bias_free_relu_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+        nn.Linear(32, 16, bias=False), nn.ReLU(),
+        nn.Linear(16, 5, bias=False),
+    )
+    return net.eval()
+
+
+@pytest.mark.parametrize("composite", ["zplus_zbox", "epsilon_plus_flat", "epsilon_gamma_box"])
+def test_relevance_is_conserved_on_a_bias_free_relu_network(composite):
+    model = ImageClassifier(bias_free_relu_cnn(), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)).eval()
+    x = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    logits = model(x)
+    target = logits.argmax(1)  # positive logits, so every layer has positive total relevance
+    r = relevance(model, x, target, "lrp", composite=composite, init="logit", epsilon=1e-9)
+    chosen = logits.gather(1, target[:, None])[:, 0]
+    torch.testing.assert_close(r.sum(dim=(1, 2, 3)), chosen, rtol=1e-4, atol=0)
+
+
+def test_zplus_zbox_on_a_tiny_network_equals_hand_computation():
+    # x = (0.5, 0.25); layer 1 W1 = [[1, -1], [2, 1]] (rows: hidden units), ReLU; layer 2 w2 = (1, 1).
+    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    net[0].weight.data = torch.tensor([[1.0, -1.0], [2.0, 1.0]])
+    net[2].weight.data = torch.tensor([[1.0, 1.0]])
+    model = nn.Sequential(nn.Flatten(), net)  # no Normalize: ZBox bounds are l = 0, h = 1
+    x = torch.tensor([0.5, 0.25]).view(1, 1, 1, 2)
+    # hidden a = relu(0.5 - 0.25, 1 + 0.25) = (0.25, 1.25); output relevance 1 (onehot).
+    # z+ at layer 2: R_hidden = a_j w_j+ / sum = (0.25, 1.25) / 1.5.
+    r_hidden = torch.tensor([0.25, 1.25]) / 1.5
+    # z-beta at layer 1, unit j: z_ij = x_i w_ij - l w_ij^+ - h w_ij^-  with l = 0, h = 1
+    #   unit 1 (w = 1, -1): z = (0.5 - 0, -0.25 + 1) = (0.5, 0.75), sum 1.25
+    #   unit 2 (w = 2, 1):  z = (1.0, 0.25), sum 1.25
+    expected = r_hidden[0] * torch.tensor([0.5, 0.75]) / 1.25 + r_hidden[1] * torch.tensor([1.0, 0.25]) / 1.25
+    r = relevance(model, x, 0, "lrp", composite="zplus_zbox", epsilon=1e-9)
+    torch.testing.assert_close(r.view(2), expected, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(r.sum(), torch.tensor(1.0), rtol=1e-5, atol=0)
+
+
+def smooth_model() -> nn.Module:
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    return ImageClassifier(net.double(), (0.5,), (0.5,)).double().eval()
+
+
+def test_differentiable_lrp_gradient_matches_finite_differences():
+    model = smooth_model()
+    x0 = torch.rand(2, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 0.8 + 0.1
+    target = torch.tensor([0, 2])
+    weights = torch.randn(2, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+
+    def loss_and_grad(x):
+        x = x.clone().requires_grad_()
+        with DifferentiableLRP(model, "zplus_zbox") as explain:
+            _, r = explain(x, target)
+            loss = (r * weights).sum() + r.clamp(min=0).pow(2).sum()
+            return loss.detach(), explain.grad(loss, x)
+
+    loss, grad = loss_and_grad(x0)
+    direction = torch.randn(x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    h = 1e-6
+    numeric = (loss_and_grad(x0 + h * direction)[0] - loss_and_grad(x0 - h * direction)[0]) / (2 * h)
+    torch.testing.assert_close((grad * direction).sum(), numeric, rtol=1e-4, atol=1e-8)
+    assert grad.abs().sum() > 0
+
+
+def test_differentiable_lrp_equals_plain_lrp():
+    model = smooth_model()
+    x = torch.rand(2, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    plain = relevance(model, x, [1, 2], "lrp", composite="zplus_zbox")
+    with DifferentiableLRP(model, "zplus_zbox") as explain:
+        _, r = explain(x.clone().requires_grad_(), torch.tensor([1, 2]))
+    torch.testing.assert_close(r.detach(), plain)
+
+
+def test_lrp_leaves_the_model_unchanged():
+    model = ImageClassifier(bias_free_relu_cnn(), (0.5,) * 3, (0.25,) * 3).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 12, 12)
+    out_before = model(x)
+    relevance(model, x, 1, "lrp", composite="epsilon_gamma_box")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(model(x), out_before)
+    assert not model._forward_hooks and all(not m._forward_hooks for m in model.modules())
+
+
+def test_bad_inputs_are_refused_with_clear_messages():
+    model = ImageClassifier(bias_free_relu_cnn(), (0.5,) * 3, (0.25,) * 3).eval()
+    x = torch.rand(1, 3, 12, 12)
+    with pytest.raises(InputError, match="composite"):
+        relevance(model, x, 0, "lrp", composite="nope")
+    with pytest.raises(InputError, match="Target"):
+        relevance(model, x, 7, "lrp")
+    with pytest.raises(InputError, match="NaN"):
+        relevance(model, x * float("nan"), 0, "lrp")
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        relevance(model, x + 2, 0, "saliency")
+    with pytest.raises(InputError, match="method"):
+        relevance(model, x, 0, "gradcam")
+    with pytest.raises(UnsupportedError, match="attention"):
+        relevance(TinyAttention(), x, 0, "lrp")
+
+
+class TinyAttention(nn.Module):
+    """A vision-transformer-like toy: tokens from a linear patch map, then self-attention."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(432, 8)
+        self.attention = nn.MultiheadAttention(4, 1, batch_first=True)
+
+    def forward(self, x):
+        tokens = self.embed(x.flatten(1)).view(-1, 2, 4)
+        return self.attention(tokens, tokens, tokens)[0].flatten(1)

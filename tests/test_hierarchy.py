@@ -1,0 +1,91 @@
+"""Coarse-to-fine hierarchy: the shipped ImageNet hierarchy and the derived/assembled classifiers."""
+import pytest
+import torch
+from torch import nn
+
+from core.errors import InputError
+from core.explain import relevance
+from core.models.hierarchy import Hierarchy, HierarchicalClassifier
+from core.models.wrapper import ImageClassifier
+
+POSTER_COARSE = ("fish", "bird", "reptile", "clothes", "food", "vehicle", "electrical device", "dog")
+
+
+def test_imagenet_hierarchy_has_the_posters_coarse_classes_and_valid_disjoint_members():
+    h = Hierarchy.named("imagenet_c2f")
+    assert h.coarse_names == POSTER_COARSE
+    members = [i for g in h.groups for i in g]
+    assert all(0 <= i < 1000 for i in members)
+    assert len(members) == len(set(members)), "a class is in two groups"
+    assert all(len(g) == len(n) > 0 for g, n in zip(h.groups, h.fine_names))
+    dog = h.groups[POSTER_COARSE.index("dog")]
+    assert 934 not in dog and 207 in dog  # hotdog is food, golden retriever a dog
+    assert 1 in h.groups[0] and 285 not in members  # goldfish is a fish, Egyptian cat in no group
+
+
+def test_validate_rejects_overlap_and_bad_indices():
+    with pytest.raises(InputError, match="two coarse"):
+        Hierarchy("h", ("a", "b"), ((0, 1), (1, 2)), (("x", "y"), ("y", "z"))).validate(3)
+    with pytest.raises(InputError, match="outside"):
+        Hierarchy("h", ("a",), ((0, 5),), (("x", "y"),)).validate(3)
+
+
+def toy_flat(num_classes=7, seed=0) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 16), nn.ReLU(), nn.Linear(16, num_classes))
+    return ImageClassifier(net, (0.5,) * 3, (0.5,) * 3).eval()
+
+
+TOY = Hierarchy("toy", ("a", "b", "c"), ((0, 3), (1, 4, 5), (6,)), (("0", "3"), ("1", "4", "5"), ("6",)))
+
+
+def test_coarse_argmax_is_the_group_with_the_largest_summed_member_probability():
+    hc = HierarchicalClassifier.from_flat(toy_flat(), TOY, 7)
+    x = torch.rand(64, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        p = hc.flat(x).softmax(1)
+        summed = torch.stack([p[:, list(g)].sum(1) for g in TOY.groups], 1)
+        decision = hc.decide(x)
+    assert torch.equal(decision.coarse, summed.argmax(1))
+    # coarse probabilities are the group sums renormalised over the member classes
+    torch.testing.assert_close(decision.coarse_probs, summed / summed.sum(1, keepdim=True))
+
+
+def test_fine_decision_is_the_best_member_of_the_chosen_group():
+    hc = HierarchicalClassifier.from_flat(toy_flat(), TOY, 7)
+    x = torch.rand(32, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        z = hc.flat(x)
+        d = hc.decide(x)
+    for n in range(32):
+        group = list(TOY.groups[int(d.coarse[n])])
+        assert int(d.fine_class[n]) == group[int(z[n, group].argmax())]
+        assert group[int(d.fine[n])] == int(d.fine_class[n])
+
+
+def test_heads_are_single_output_modules_that_explainers_accept():
+    hc = HierarchicalClassifier.from_flat(toy_flat(), TOY, 7)
+    x = torch.rand(3, 3, 4, 4)
+    groups = torch.tensor([0, 1, 2])
+    fine = hc.fine_head(groups)
+    out = fine(x)
+    assert out.shape == (3, 3)
+    assert torch.isinf(out[0, 2]) and torch.isinf(out[2, 1:]).all()  # padding past M_i
+    r_coarse = relevance(hc.coarse, x, 1, "lrp", composite="zplus_zbox", init="logit")
+    r_fine = relevance(fine, x, 0, "lrp", composite="zplus_zbox")
+    assert r_coarse.shape == r_fine.shape == x.shape
+
+
+def test_assembled_classifier_routes_each_image_to_its_groups_fine_network():
+    coarse = toy_flat(3, seed=1)
+    fines = [toy_flat(len(g), seed=10 + i) for i, g in enumerate(TOY.groups)]
+    hc = HierarchicalClassifier.assembled(coarse, fines, TOY)
+    x = torch.rand(16, 3, 4, 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        d = hc.decide(x)
+        for n in range(16):
+            r = int(coarse(x[n : n + 1]).argmax())
+            assert int(d.coarse[n]) == r
+            assert int(d.fine[n]) == int(fines[r](x[n : n + 1]).argmax())
+    with pytest.raises(InputError, match="one fine network"):
+        HierarchicalClassifier.assembled(coarse, fines[:2], TOY)
