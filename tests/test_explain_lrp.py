@@ -126,3 +126,41 @@ class TinyAttention(nn.Module):
     def forward(self, x):
         tokens = self.embed(x.flatten(1)).view(-1, 2, 4)
         return self.attention(tokens, tokens, tokens)[0].flatten(1)
+
+
+def depthwise_net() -> nn.Module:
+    """Grouped, strided, asymmetrically padded convolutions with biases, signed activations."""
+    torch.manual_seed(8)
+    net = nn.Sequential(
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 8, 3, stride=2), nn.ReLU6(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(),
+        nn.Conv2d(8, 6, 1),  # linear bottleneck: signed output
+        nn.Conv2d(6, 6, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(6 * 4 * 4, 5),
+    )
+    return ImageClassifier(net, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)).eval()
+
+
+@pytest.mark.parametrize("ignore_bias", [True, False])
+def test_explicit_rules_equal_zennits_zplus_and_zbox(ignore_bias):
+    from zennit.attribution import Gradient
+    from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
+    from zennit.rules import Pass, ZBox, ZPlus
+    from zennit.types import Linear
+
+    from core.explain.bounds import input_bounds
+    from core.models.wrapper import Normalize
+
+    model = depthwise_net()
+    x = torch.rand(3, 3, 14, 14, generator=torch.Generator().manual_seed(9))
+    low, high = input_bounds(model)
+    zero = ["bias"] if ignore_bias else None
+    reference = SpecialFirstLayerMapComposite(
+        layer_map=[(Normalize, Pass())] + layer_map_base() + [(Linear, ZPlus(zero_params=zero))],
+        first_map=[(Linear, ZBox(low, high, zero_params=zero))],
+    )
+    target = torch.tensor([0, 3, 4])
+    with Gradient(model, reference) as attributor:
+        _, expected = attributor(x, torch.eye(5)[target])
+    ours = relevance(model, x, target, "lrp", composite="zplus_zbox", ignore_bias=ignore_bias)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-9)

@@ -16,7 +16,8 @@ from core.errors import InputError
 from core.explain import gradients, lrp as lrp_module
 from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
-from core.explain.targets import check_batch, checked_targets, target_tensor
+from core.explain.targets import checked_targets, target_tensor
+from core.validate import check_images
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {
     "lrp": lrp_module.lrp,
@@ -27,11 +28,15 @@ METHODS: dict[str, Callable[..., torch.Tensor]] = {
 
 
 def relevance(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor,
-              method: str = "lrp", **params) -> torch.Tensor:
-    """Relevance of every input pixel of ``x`` (N, C, H, W) in [0, 1] for each image's ``target``."""
+              method: str = "lrp", /, **params) -> torch.Tensor:
+    """Relevance of every input pixel of ``x`` (N, C, H, W) in [0, 1] for each image's ``target``.
+
+    The first four arguments are positional-only, so a method's own parameters may reuse their
+    names (integrated gradients has ``method``, captum's integration rule).
+    """
     if method not in METHODS:
         raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    check_batch(x)
+    check_images(x)
     param = next(model.parameters())
     x = x.to(param.device).detach()
     t = target_tensor(target, x.shape[0], x.device)

@@ -23,63 +23,29 @@ from zennit.attribution import Gradient
 from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, SpecialFirstLayerMapComposite, layer_map_base
 from zennit.core import Composite
-from zennit.rules import Pass, ZBox, ZPlus
+from zennit.rules import Pass, ZPlus
 from zennit.torchvision import ResNetCanonizer
 from zennit.types import BatchNorm, Linear
 
 from core.errors import InputError, UnsupportedError
+from core.explain.bounds import input_bounds
+from core.explain.rules import EXPLICIT_TYPES, ExplicitZBox, ExplicitZPlus
 from core.models.wrapper import Normalize
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
 INITS = ("onehot", "logit")
 
 
-class PixelBox(ZBox):
-    """ZBox (z-beta) with per-channel bounds ``l``, ``h`` (1, C, 1, 1) fitted to the first layer's input:
-    broadcast over an image (N, C, H, W), or repeated channel-major over a flattened one (N, C*H*W)."""
-
-    def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer=1e-6, zero_params=None):
-        super().__init__(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params)
-        self.input_modifiers = [
-            lambda input: input,
-            lambda input: _fit_bound(low, input),
-            lambda input: _fit_bound(high, input),
-        ]
-
-    def copy(self):
-        copy = super().copy()
-        copy.input_modifiers = self.input_modifiers
-        return copy
-
-
-def _fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
-    """Per-channel bound values shaped like ``input`` (channel-major when ``input`` is flattened)."""
-    values = bound.reshape(-1).to(input)
-    if input.dim() == 2:
-        if input.shape[1] % values.numel():
-            raise UnsupportedError(f"Cannot fit {values.numel()} channel bounds to a flat input of {input.shape[1]}.")
-        return values.repeat_interleave(input.shape[1] // values.numel()).expand_as(input)
-    return values.view(1, -1, *([1] * (input.dim() - 2))).expand_as(input)
-
-
 class ZPlusZBox(SpecialFirstLayerMapComposite):
-    """The poster's composite: ZBox (z-beta) at the first linear layer, z+ in all later ones."""
+    """The poster's composite: z-beta (ZBox) at the first layer, z+ in all later ones (rules.py)."""
 
-    def __init__(self, low, high, stabilizer=1e-6, layer_map=None, zero_params=None, canonizers=None):
+    def __init__(self, low, high, stabilizer=1e-6, layer_map=None, zero_bias=True, canonizers=None):
         layer_map = (layer_map or []) + layer_map_base(stabilizer) + [
-            (Linear, ZPlus(stabilizer=stabilizer, zero_params=zero_params))
+            (EXPLICIT_TYPES, ExplicitZPlus(stabilizer=stabilizer, zero_bias=zero_bias)),
+            (Linear, ZPlus(stabilizer=stabilizer, zero_params=["bias"] if zero_bias else None)),
         ]
-        first_map = [(Linear, PixelBox(low=low, high=high, stabilizer=stabilizer, zero_params=zero_params))]
+        first_map = [(EXPLICIT_TYPES, ExplicitZBox(low=low, high=high, stabilizer=stabilizer))]
         super().__init__(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
-
-
-def input_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lowest and highest first-layer inputs: pixel 0 and 1 through the model's ``Normalize``."""
-    for module in model.modules():
-        if isinstance(module, Normalize):
-            return (0.0 - module.mean) / module.std, (1.0 - module.mean) / module.std
-    param = next(model.parameters())
-    return torch.zeros((), device=param.device), torch.ones((), device=param.device)
 
 
 def default_canonizers(model: nn.Module) -> list:
@@ -129,15 +95,15 @@ def make_composite(
     if name == "epsilon_gamma_box":
         return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, layer_map=passes,
                                zero_params=zero, canonizers=canon)
-    return ZPlusZBox(low=low, high=high, layer_map=passes, zero_params=zero, canonizers=canon)
+    return ZPlusZBox(low=low, high=high, layer_map=passes, zero_bias=ignore_bias, canonizers=canon)
 
 
 def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> torch.Tensor:
     """``R^L``: one-hot of the target (``onehot``) or the one-hot scaled by the target logit (``logit``)."""
     if init not in INITS:
         raise InputError(f"Unknown relevance init {init!r}; choose one of {', '.join(INITS)}.")
-    onehot = torch.zeros_like(output).scatter_(1, target[:, None], 1.0)
-    return onehot if init == "onehot" else onehot * output.detach()
+    onehot = torch.zeros_like(output).detach().scatter_(1, target[:, None], 1.0)
+    return onehot if init == "onehot" else onehot * output  # keeps the logit's graph for attacks
 
 
 def lrp(model: nn.Module, x: torch.Tensor, target: torch.Tensor, composite: str = "epsilon_plus_flat",
@@ -175,7 +141,8 @@ class DifferentiableLRP:
         """Logits and relevance of ``x`` (which must require grad) for ``target``, with graph."""
         def seed(out: torch.Tensor) -> torch.Tensor:
             # a seed that requires grad makes every rule build its graph (zennit creates it only then)
-            return output_relevance(out, target, init).requires_grad_()
+            r = output_relevance(out, target, init)
+            return r if r.requires_grad else r.requires_grad_()
 
         return self.attributor(x, seed)
 

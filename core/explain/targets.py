@@ -10,16 +10,6 @@ from torch import nn
 from core.errors import InputError
 
 
-def check_batch(x: torch.Tensor) -> None:
-    """A float batch (N, C, H, W) of finite pixels in [0, 1]."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        raise InputError("Expected a float tensor of images shaped (N, C, H, W).")
-    if not torch.isfinite(x).all():
-        raise InputError("The images contain NaN or infinite values.")
-    if x.min() < 0 or x.max() > 1:
-        raise InputError("Pixel values must lie in [0, 1] (models normalise internally).")
-
-
 def target_tensor(target: int | Sequence[int] | torch.Tensor, n: int, device) -> torch.Tensor:
     """Per-image target indices (N,) on ``device``; an int applies to every image."""
     t = torch.as_tensor(target, dtype=torch.long, device=device).reshape(-1)

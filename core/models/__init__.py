@@ -1,10 +1,10 @@
 """Models: registry and loading, normalisation wrapper, coarse-to-fine hierarchy, predictions."""
-from core.models.hierarchy import C2FDecision, Hierarchy, HierarchicalClassifier
+from core.models.hierarchy import C2FDecision, Hierarchy, HierarchicalClassifier, shipped_hierarchies
 from core.models.predict import Prediction, top_k
 from core.models.registry import DEFAULT_MODEL, REGISTRY, LoadedModel, ModelInfo, availability, load
 from core.models.wrapper import ImageClassifier, Normalize
 
 __all__ = [
     "C2FDecision", "DEFAULT_MODEL", "Hierarchy", "HierarchicalClassifier", "ImageClassifier", "LoadedModel",
-    "ModelInfo", "Normalize", "Prediction", "REGISTRY", "availability", "load", "top_k",
+    "ModelInfo", "Normalize", "Prediction", "REGISTRY", "availability", "load", "shipped_hierarchies", "top_k",
 ]

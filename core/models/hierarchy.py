@@ -72,6 +72,16 @@ class Hierarchy:
         return len(self.groups)
 
 
+def shipped_hierarchies(num_classes: int | None = None) -> list[str]:
+    """Names of the hierarchies in assets/hierarchies (for ``Hierarchy.named``); with ``num_classes``,
+    only those whose member indices refer to a flat classifier with that many classes."""
+    names = []
+    for path in sorted(HIERARCHY_DIR.glob("*.json")):
+        if num_classes is None or json.loads(path.read_text()).get("num_classes") == num_classes:
+            names.append(path.stem)
+    return names
+
+
 def padded_groups(groups: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Member indices (M, max M_i) padded with 0, and the mask of real members."""
     width = max(len(g) for g in groups)

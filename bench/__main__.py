@@ -1,0 +1,81 @@
+"""``python -m bench [NAME ...] [--batch N] [--repeats R] [--warmup W] [--device cpu|cuda] [--threads T] [--out DIR]``.
+
+Runs the named benchmarks (all when none is named), prints a table per benchmark and writes
+``DIR/<name>.json`` (default ``bench/results``). ``--strict`` exits 1 when a ratio misses its target.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from bench.timing import Comparison, format_table
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def _explain(args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
+    from bench import bench_explain
+
+    comparisons = bench_explain.run(batch=args.batch, repeats=args.repeats, warmup=args.warmup,
+                                    device=args.device)
+    return bench_explain.config(args.batch, args.device), comparisons, "direct"
+
+
+# name -> function(args) -> (config, comparisons, label of the peer column)
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], tuple[dict, list[Comparison], str]]] = {
+    "explain": _explain,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="xadv core against the libraries it wraps.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds per contender (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per contender first (default 2)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,
+                        help="default: core.device() (CUDA, then MPS, then CPU)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for <name>.json (default {DEFAULT_OUT})")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--batch and --repeats must be >= 1, --warmup >= 0")
+
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    failed = False
+    for name in args.names or list(BENCHMARKS):
+        print(f"[{name}] batch {args.batch}, {args.warmup} warm-up + {args.repeats} timed rounds, interleaved")
+        started = time.time()
+        config, comparisons, peer_label = BENCHMARKS[name](args)
+        print(format_table(comparisons, peer_label=peer_label))
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"{name}.json"
+        record = {"benchmark": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                  "seconds": round(time.time() - started, 1), "repeats": args.repeats, "warmup": args.warmup,
+                  "platform": platform.platform(), "python": platform.python_version(), "config": config,
+                  "comparisons": [c.to_dict() for c in comparisons]}
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {path}")
+        failed |= any(c.passed is False for c in comparisons)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The command line: ``python -m core STUDY ...``. Run ``python -m core --help`` for the list."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core import commands
+from core.errors import InputError, UnsupportedError, WeightsUnavailableError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list every model and whether its weights are available offline")
+    p.add_argument("--download", metavar="NAME", help="fetch a torchvision model's weights into torchvision's cache")
+    p.set_defaults(run=commands.models)
+
+    p = sub.add_parser("explain", help="relevance map of one image: heatmap PNG, NPZ and JSON")
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
+    p.add_argument("--image", required=True, help="image file, or a gallery name (chelsea, coffee, ...)")
+    p.add_argument("--method", default="lrp", help="lrp, saliency, integrated_gradients or deeplift_shap")
+    p.add_argument("--target", type=int, help="class index to explain (default: the top-1 prediction)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="method parameter, e.g. composite=zplus_zbox or n_steps=32 (repeatable)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
+    p.set_defaults(run=commands.explain)
+
+    p = sub.add_parser("c2f-eval", help="LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model")
+    p.add_argument("--model", default="efficientnet_lite0")
+    p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
+    p.add_argument("--hierarchy", default="imagenet_c2f")
+    p.add_argument("--images", default="gallery", help="folder of images, or 'gallery' for the bundled photos")
+    p.add_argument("--level", choices=["coarse", "fine"], default="coarse")
+    p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"])
+    p.add_argument("--eps", nargs="+", type=float, default=[10, 20, 40], help="LRP budgets, 0-255 scale")
+    p.add_argument("--lrp-steps", type=int, default=20)
+    p.add_argument("--lrp-p", type=float, default=2.0, help="norm order p of the LRP loss")
+    p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
+    p.add_argument("--pgd-steps", type=int, default=20)
+    p.add_argument("--over", choices=["success", "all"], default="success",
+                   help="images the perceptibility mean runs over")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--out", default="c2f_results.json")
+    p.add_argument("--no-cache", action="store_true")
+    p.set_defaults(run=commands.c2f_eval)
+
+    p = sub.add_parser("train", help="train one of the project's own small models")
+    p.add_argument("name", choices=["mnist_cnn"])
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for weights and card (default assets/models)")
+    p.set_defaults(run=commands.train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (InputError, UnsupportedError, WeightsUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

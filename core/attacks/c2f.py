@@ -1,0 +1,75 @@
+"""Labels and goals of attacks on coarse-to-fine classifiers (LRP poster, "Fooling the Coarse/Fine Level").
+
+Coarse level: ``r_org = C(x)``, ``r_adv = argmax_{i != r_org} C_i(x)``; goal ``C(x + eta) != C(x)``.
+Fine level: ``f_org = F^{r_org}(x)``, ``f_adv = argmax_{j != f_org} F^{r_org}_j(x)``; goal
+``F^{r_org}(x + eta) != f_org`` while ``C(x + eta) = r_org``. Every attack on a C2F model uses
+these labels and these goals, so its success means the same thing in every column of a table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.errors import InputError
+from core.models.hierarchy import HierarchicalClassifier
+
+LEVELS = ("coarse", "fine")
+
+
+def runner_up(logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """``argmax_{k != top} logits_k`` per row."""
+    return logits.scatter(1, top[:, None], float("-inf")).argmax(1)
+
+
+@dataclass(frozen=True)
+class C2FLabels:
+    """``r_org``, ``r_adv``, ``f_org``, ``f_adv`` of each image (fine indices are within group r_org)."""
+
+    r_org: torch.Tensor
+    r_adv: torch.Tensor
+    f_org: torch.Tensor
+    f_adv: torch.Tensor
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, hc: HierarchicalClassifier, x: torch.Tensor) -> "C2FLabels":
+        coarse, fine = hc.logits(x)
+        r_org = coarse.argmax(1)
+        f_org = fine.argmax(1)
+        return cls(r_org, runner_up(coarse, r_org), f_org, runner_up(fine, f_org))
+
+    def original(self, level: str) -> torch.Tensor:
+        return self.r_org if level == "coarse" else self.f_org
+
+    def adversarial(self, level: str) -> torch.Tensor:
+        return self.r_adv if level == "coarse" else self.f_adv
+
+
+def check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise InputError(f"Level must be one of {', '.join(LEVELS)}, got {level!r}.")
+
+
+def fooled(level: str, labels: C2FLabels, rows: torch.Tensor, coarse_logits: torch.Tensor,
+           fine_logits: torch.Tensor | None = None) -> torch.Tensor:
+    """The goal of ``level`` for images ``rows`` given their current logits (fine: of group r_org)."""
+    coarse_kept = coarse_logits.argmax(1) == labels.r_org[rows]
+    if level == "coarse":
+        return ~coarse_kept
+    return coarse_kept & (fine_logits.argmax(1) != labels.f_org[rows])
+
+
+@torch.no_grad()
+def decisions(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels) -> dict[str, torch.Tensor]:
+    """Coarse decision, and fine decision within the original coarse class ``r_org``."""
+    coarse, fine = hc.logits(x, labels.r_org)
+    return {"coarse": coarse.argmax(1), "fine_in_r_org": fine.argmax(1)}
+
+
+def label_record(hc: HierarchicalClassifier, x: torch.Tensor, x_adv: torch.Tensor,
+                 labels: C2FLabels) -> dict[str, torch.Tensor]:
+    """Before/after labels for an ``AttackResult``."""
+    after = decisions(hc, x_adv, labels)
+    return {"r_org": labels.r_org, "r_adv": labels.r_adv, "f_org": labels.f_org, "f_adv": labels.f_adv,
+            "coarse_after": after["coarse"], "fine_after": after["fine_in_r_org"]}

@@ -1,0 +1,136 @@
+"""DeepFool (Moosavi-Dezfooli et al.), batched over images and over candidate classes.
+
+At the current iterate, for the original class ``y`` and each candidate ``k`` (the ``candidates``
+classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_y``,
+``f'_k = f_k - f_y``; the closest linearised boundary is ``l = argmin_k |f'_k| / ||w_k||_2`` and the
+step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
+``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
+All candidate gradients of all active images come from one forward and one backward pass over K
+stacked copies of the active batch (copy k differentiates ``f'_k``), never an image at a time. On a linear classifier one step lands at
+``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``.
+
+C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
+``F^{r_org}(x') != f_org`` and ``C(x') = r_org``, as for every fine-level attack here).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
+from core.attacks.result import AttackResult
+from core.attacks.signed import Progress
+from core.errors import InputError
+from core.models.hierarchy import HierarchicalClassifier
+from core.validate import check_images
+
+Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, object]]
+Goal = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
+
+
+def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` highest-scoring classes other than ``y`` per image, and which of them exist (finite logit)."""
+    masked = logits.scatter(1, y[:, None], float("-inf"))
+    values, index = masked.topk(min(k, logits.shape[1] - 1), dim=1)
+    return index, torch.isfinite(values)
+
+
+def _linearised(forward: Forward, xa: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor):
+    """Logits at ``xa`` and, for each candidate k, ``f'_k`` and ``w_k = grad f'_k`` (one pass over K copies)."""
+    k, n = classes.shape[1] - 1, xa.shape[0]
+    copies = xa.detach().repeat(k, 1, 1, 1).requires_grad_()  # copy j differentiates f_{cand_j} - f_y
+    logits, aux = forward(copies, rows.repeat(k))
+    logits = logits.view(k, n, -1)
+    own = logits.gather(2, classes[:, :1].expand(k, n, 1).contiguous())
+    other = logits.gather(2, classes[:, 1:].T.unsqueeze(2).contiguous())
+    f = (other - own).squeeze(2)  # (K, n)
+    (w,) = torch.autograd.grad(f.sum(), copies)
+    first = (lambda t: t.view(k, n, *t.shape[1:])[0].detach()) if aux is not None else None
+    return logits[0].detach(), (first(aux) if first else None), f.detach().T, w.view(k, n, *xa.shape[1:]).transpose(0, 1)
+
+
+def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||`` for the nearest boundary ``l`` of each row."""
+    w_norm = w.flatten(2).norm(dim=2).clamp_min(1e-12)
+    dist = (f.abs() / w_norm).masked_fill(~valid, float("inf"))
+    closest = dist.argmin(1)
+    pick = torch.arange(f.shape[0], device=f.device)
+    scale = (dist[pick, closest] + 1e-4) / w_norm[pick, closest]
+    return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
+
+
+def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
+                 candidates: int, progress: Progress | None = None):
+    """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success."""
+    if steps < 0 or overshoot < 0 or candidates < 1:
+        raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
+    check_images(x)
+    x = x.detach()
+    n = x.shape[0]
+    all_rows = torch.arange(n, device=x.device)
+    with torch.no_grad():
+        logits0, _ = forward(x, all_rows)
+    cand, valid = candidate_classes(logits0, y, candidates)
+    classes = torch.cat([y[:, None], cand], dim=1)
+    r_tot = torch.zeros_like(x)
+    x_adv = x.clone()
+    done = torch.zeros(n, dtype=torch.bool, device=x.device)
+    iterations = torch.zeros(n, dtype=torch.long, device=x.device)
+    for t in range(steps):
+        rows = (~done).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            break
+        logits, aux, f, w = _linearised(forward, x_adv[rows], rows, classes[rows])
+        now = goal(rows, logits, aux)
+        done[rows] = now
+        step = _closest_step(f, w, valid[rows])
+        moving = rows[~now]
+        r_tot[moving] += step[~now]
+        x_adv[moving] = (x[moving] + (1 + overshoot) * r_tot[moving]).clamp(0.0, 1.0)
+        iterations[moving] += 1
+        if progress is not None:
+            progress((t + 1) / steps, f"step {t + 1}/{steps}")
+    with torch.no_grad():
+        logits, aux = forward(x_adv, all_rows)
+        success = goal(all_rows, logits, aux)
+    params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}
+    return x_adv, success, iterations, params
+
+
+def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, target=None, steps: int = 50,
+             overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
+    """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: label changes)."""
+    if target is not None:
+        raise InputError("DeepFool is untargeted: it crosses the nearest boundary.")
+    if y is None:
+        with torch.no_grad():
+            y = model(x).argmax(1)
+    y = y.to(x.device)
+    x_adv, success, iterations, params = run_deepfool(
+        lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
+        x, y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
+    return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
+
+
+def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", steps: int = 50,
+                 overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
+    """DFC (``level="coarse"``) or DFF (``level="fine"``) with the poster's goals (core.attacks.c2f)."""
+    check_level(level)
+    labels = C2FLabels.of(hc, x)
+
+    def forward(xa, rows):
+        coarse, fine = hc.logits(xa, labels.r_org[rows])
+        return (coarse, fine) if level == "coarse" else (fine, coarse)
+
+    def goal(rows, logits, aux):
+        if level == "coarse":
+            return fooled("coarse", labels, rows, logits)
+        return fooled("fine", labels, rows, aux, logits)
+
+    x_adv, success, iterations, params = run_deepfool(
+        forward, goal, x, labels.original(level), steps=steps, overshoot=overshoot, candidates=candidates,
+        progress=progress)
+    return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
+                        params | {"level": level}, label_record(hc, x, x_adv, labels))

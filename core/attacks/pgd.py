@@ -1,0 +1,110 @@
+"""Projected gradient descent under an l_inf budget (Madry et al.), flat and coarse-to-fine.
+
+``x_{t+1} = Proj_{||x' - x||_inf <= eps, [0,1]}(x_t + alpha * sign(grad_x L(x_t)))`` with the
+cross-entropy ``L`` of the true label (untargeted) or minus that of ``target`` (targeted).
+C2F variants (the poster's baselines): PGDC maximises ``CE(C(x'), r_org)``; PGDF maximises
+``CE(F^{r_org}(x'), f_org) - coarse_weight * CE(C(x'), r_org)``, i.e. it leaves the fine class while
+holding on to the coarse one (our choice: the poster does not spell out how PGDF keeps the coarse
+class; ``coarse_weight=0`` gives plain PGD on the fine classifier). Default step size
+``alpha = 2.5 * eps / steps``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
+from core.attacks.result import AttackResult
+from core.attacks.signed import Progress, StepOutcome, signed_ascent
+from core.models.hierarchy import HierarchicalClassifier
+
+
+def default_alpha(eps: float, steps: int) -> float:
+    return 2.5 * eps / max(steps, 1) if eps > 0 else 1.0
+
+
+def _gain_and_grad(gain_fn, x_adv: torch.Tensor):
+    x_adv = x_adv.detach().requires_grad_()
+    gain, aux = gain_fn(x_adv)
+    (grad,) = torch.autograd.grad(gain.sum(), x_adv)
+    return gain.detach(), aux, grad
+
+
+class _FlatObjective:
+    def __init__(self, model: nn.Module, y: torch.Tensor, target: torch.Tensor | None):
+        self.model, self.y, self.target = model, y, target
+
+    def _gain(self, x_adv, rows):
+        logits = self.model(x_adv)
+        if self.target is None:
+            return F.cross_entropy(logits, self.y[rows], reduction="none"), logits
+        return -F.cross_entropy(logits, self.target[rows], reduction="none"), logits
+
+    def _met(self, logits, rows):
+        if self.target is None:
+            return logits.argmax(1) != self.y[rows]
+        return logits.argmax(1) == self.target[rows]
+
+    def step(self, x_adv, rows):
+        gain, logits, grad = _gain_and_grad(lambda z: self._gain(z, rows), x_adv)
+        return StepOutcome(gain, self._met(logits.detach(), rows), grad)
+
+    @torch.no_grad()
+    def success(self, x_adv, rows):
+        return self._met(self.model(x_adv), rows)
+
+
+def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Tensor | None = None,
+        eps: float = 8 / 255, alpha: float | None = None, steps: int = 10, random_start: bool = True,
+        seed: int = 0, early_stop: bool = False, progress: Progress | None = None) -> AttackResult:
+    """PGD-l_inf on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``)."""
+    alpha = default_alpha(eps, steps) if alpha is None else alpha
+    objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
+    out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
+                        seed=seed, early_stop=early_stop, progress=progress)
+    params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
+              "early_stop": early_stop, "targeted": target is not None}
+    return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
+                        history={"loss": out.gain})
+
+
+class _C2FObjective:
+    def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, coarse_weight: float):
+        self.hc, self.labels, self.level, self.coarse_weight = hc, labels, level, coarse_weight
+
+    def _logits(self, x_adv, rows):
+        return self.hc.logits(x_adv, self.labels.r_org[rows])
+
+    def _gain(self, x_adv, rows):
+        coarse, fine = self._logits(x_adv, rows)
+        coarse_ce = F.cross_entropy(coarse, self.labels.r_org[rows], reduction="none")
+        if self.level == "coarse":
+            return coarse_ce, (coarse, fine)
+        fine_ce = F.cross_entropy(fine, self.labels.f_org[rows], reduction="none")
+        return fine_ce - self.coarse_weight * coarse_ce, (coarse, fine)
+
+    def step(self, x_adv, rows):
+        gain, (coarse, fine), grad = _gain_and_grad(lambda z: self._gain(z, rows), x_adv)
+        return StepOutcome(gain, fooled(self.level, self.labels, rows, coarse.detach(), fine.detach()), grad)
+
+    @torch.no_grad()
+    def success(self, x_adv, rows):
+        return fooled(self.level, self.labels, rows, *self._logits(x_adv, rows))
+
+
+def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 8 / 255,
+            alpha: float | None = None, steps: int = 10, random_start: bool = False, seed: int = 0,
+            early_stop: bool = True, coarse_weight: float = 1.0,
+            progress: Progress | None = None) -> AttackResult:
+    """PGDC (``level="coarse"``) or PGDF (``level="fine"``) with the poster's goals (see core.attacks.c2f)."""
+    check_level(level)
+    alpha = default_alpha(eps, steps) if alpha is None else alpha
+    labels = C2FLabels.of(hc, x)
+    out = signed_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha, steps=steps,
+                        start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
+    params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
+              "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
+    name = "PGDC" if level == "coarse" else "PGDF"
+    return AttackResult(name, out.x_adv, out.x_adv - x, out.success, out.iterations, params,
+                        label_record(hc, x, out.x_adv, labels), {"loss": out.gain})

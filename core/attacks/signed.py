@@ -1,0 +1,79 @@
+"""The projected signed-gradient loop shared by PGD and the LRP attacks.
+
+Each step moves every still-active image by ``alpha * sign(g)``, with ``g`` the gradient of the
+objective to *maximise*, then projects onto the l_inf ball of radius ``eps`` around ``x`` and onto
+[0, 1] (Madry et al.'s PGD update; the LRP poster's LRPC/LRPF use it to minimise L_C, L_F).
+With ``early_stop`` an image is frozen at the first iterate that meets its goal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+from core.attacks.budget import check_budget, project_linf
+from core.validate import check_images
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the objective reports at the current iterate of the rows it was given."""
+
+    gain: torch.Tensor  # (n,) objective value to maximise, per image
+    success: torch.Tensor  # (n,) bool: goal met at this iterate
+    grad: torch.Tensor  # (n, C, H, W) d gain / d x
+
+
+class Objective(Protocol):
+    def step(self, x_adv: torch.Tensor, rows: torch.Tensor) -> StepOutcome: ...
+
+    def success(self, x_adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class LoopOutput:
+    x_adv: torch.Tensor
+    success: torch.Tensor
+    iterations: torch.Tensor
+    gain: torch.Tensor  # (steps_run,) mean gain over the images updated at each step
+
+
+def random_start(x: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
+    """``x + U(-eps, eps)`` projected to [0, 1], from a seeded generator (same seed, same start)."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    noise = (torch.rand(x.shape, generator=g) * 2 - 1).to(x) * eps
+    return (x + noise).clamp(0.0, 1.0)
+
+
+def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
+                  start_random: bool = False, seed: int = 0, early_stop: bool = True,
+                  progress: Progress | None = None) -> LoopOutput:
+    """Run the loop; returns the final iterates, their success, and step counts per image."""
+    check_images(x)
+    check_budget(eps, alpha, steps)
+    x = x.detach()
+    n = x.shape[0]
+    x_adv = random_start(x, eps, seed) if start_random and eps > 0 else x.clone()
+    done = torch.zeros(n, dtype=torch.bool, device=x.device)
+    iterations = torch.zeros(n, dtype=torch.long, device=x.device)
+    all_rows = torch.arange(n, device=x.device)
+    gains = []
+    for t in range(steps):
+        rows = (~done).nonzero().squeeze(1) if early_stop else all_rows
+        if early_stop and rows.numel() == 0:
+            break
+        outcome = objective.step(x_adv[rows], rows)
+        gains.append(outcome.gain.mean())
+        moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
+        done[rows] = outcome.success if early_stop else done[rows]
+        stepped = x_adv[rows] + alpha * outcome.grad.sign() * moving.view(-1, 1, 1, 1)
+        x_adv[rows] = project_linf(x[rows], stepped, eps)
+        iterations[rows] += moving.long()
+        if progress is not None:
+            progress((t + 1) / steps, f"step {t + 1}/{steps}")
+    success = objective.success(x_adv, all_rows)
+    gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
+    return LoopOutput(x_adv, success, iterations, gain)

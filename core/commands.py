@@ -1,0 +1,140 @@
+"""Implementations of the command-line studies (``python -m core ...``); parsing is in __main__."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["n_steps=32", "composite=zplus_zbox"]`` -> ``{"n_steps": 32, "composite": "zplus_zbox"}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InputError(f"Parameters are NAME=VALUE, got {pair!r}.")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def open_image(spec: str, **kwargs):
+    """An image file, or a gallery photo by name."""
+    from core.data import gallery_names, load_gallery, load_image
+
+    if Path(spec).is_file():
+        return load_image(spec, **kwargs)
+    if spec in gallery_names():
+        return load_gallery(spec, **kwargs)
+    raise InputError(f"{spec!r} is neither an image file nor a gallery name ({', '.join(gallery_names())}).")
+
+
+def models(args) -> int:
+    from core.models import availability
+    from core.models.registry import spec
+
+    if args.download:
+        s = spec(args.download)
+        if s.download is None:
+            raise InputError(f"{args.download} ships with the project; nothing to download.")
+        print(f"downloaded {s.download()}")
+    print(f"{'model':<20} {'offline':<8} description")
+    for row in availability():
+        print(f"{row['name']:<20} {'yes' if row['offline'] else 'no':<8} {row['description']}")
+    return 0
+
+
+def explain(args) -> int:
+    from core.cache import ResultCache
+    from core.explain.explanation import explain as run_explain
+    from core.models import load, top_k
+
+    started = time.perf_counter()
+    loaded = load(args.model, weights_path=args.weights)
+    info = loaded.info
+    image = open_image(args.image, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
+    load_seconds = time.perf_counter() - started
+    predictions = top_k(loaded.model, image.tensor.to(loaded.device), info.class_names, k=5)[0]
+    cache = None if args.no_cache else ResultCache()
+    explanation = run_explain(loaded, image, args.method, args.target, parse_params(args.param), cache)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{Path(image.source_name or 'image').stem}_{args.method}"
+    files = explanation.files(predictions)
+    report = json.loads(files["explanation.json"])
+    report["timings"]["load_seconds"] = load_seconds
+    report["timings"]["total_seconds"] = time.perf_counter() - started
+    files["explanation.json"] = json.dumps(report, indent=2).encode()
+    for name, data in files.items():
+        (out / f"{stem}_{name}").write_bytes(data)
+    top = predictions[0]
+    print(f"top-1: {top.name} ({top.probability:.1%}); explained class {explanation.target} "
+          f"({explanation.target_name}) with {args.method} in {explanation.seconds:.2f}s"
+          f"{' (cached)' if explanation.cached else ''}")
+    for name in files:
+        print(f"wrote {out / f'{stem}_{name}'}")
+    return 0
+
+
+def open_images(spec: str, **kwargs) -> list:
+    """All images of a folder (sorted by name), or the gallery when ``spec`` is 'gallery'."""
+    from core.data import gallery_names, load_gallery, load_image
+
+    if spec == "gallery":
+        return [load_gallery(name, **kwargs) for name in gallery_names()]
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise InputError(f"{spec} is not a folder of images (or 'gallery').")
+    images = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            images.append(load_image(path, **kwargs))
+        except InputError as exc:
+            print(f"skipped {path.name}: {exc}")
+    if not images:
+        raise InputError(f"No readable images in {folder}.")
+    return images
+
+
+def c2f_eval(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from core.cache import ResultCache
+    from core.models import load
+    from core.studies.c2f import StudyConfig, evaluate
+
+    loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy)
+    info = loaded.info
+    images = open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
+                         channels=info.channels)
+    x = torch.cat([im.tensor for im in images]).to(loaded.device)
+    config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
+                         lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, pgd_eps_255=args.pgd_eps,
+                         pgd_steps=args.pgd_steps, over=args.over)
+    started = time.perf_counter()
+    with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
+        def progress(fraction: float, message: str) -> None:
+            bar.set_description(message[:40])
+            bar.update(int(fraction * 1000) - bar.n)
+
+        result = evaluate(loaded.model, x, config, image_names=[im.source_name or "?" for im in images],
+                          model_id=info.model_id, image_digests=[im.digest for im in images],
+                          cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
+                          progress=progress)
+    print(result.format())
+    report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def train(args) -> int:
+    from core.models.training import train_and_save
+
+    return train_and_save(args.name, epochs=args.epochs, seed=args.seed, out_dir=args.out)

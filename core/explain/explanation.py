@@ -1,0 +1,126 @@
+"""One explanation of one image, as a record: relevance, the exact parameters, timing, cache origin.
+
+``explain(loaded, image, method, target, params, cache)`` resolves every parameter to its value
+(defaults included, so the record says exactly what ran), reads the persistent cache or computes,
+and returns an ``Explanation``. ``Explanation.files()`` gives the downloads: heatmap PNG, NPZ, JSON.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.cache import ResultCache, cache_key
+from core.data.images import LoadedImage
+from core.errors import InputError
+from core.explain import METHODS, relevance
+from core.explain.heatmap import colorize, heatmap, png_bytes, shared_scale
+from core.explain.lrp import make_composite
+from core.models.predict import Prediction, top_k
+from core.models.registry import LoadedModel
+
+_POSITIONAL = {"model", "x", "target", "name"}
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The keyword parameters of ``method`` and their defaults (LRP: its composite's too)."""
+    if method not in METHODS:
+        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    functions = [METHODS[method]] + ([make_composite] if method == "lrp" else [])
+    defaults: dict[str, Any] = {}
+    for fn in functions:
+        for p in inspect.signature(fn).parameters.values():
+            if p.name not in _POSITIONAL and p.default is not inspect.Parameter.empty and p.name != "canonizers":
+                defaults[p.name] = p.default
+    return defaults
+
+
+def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """Defaults overridden by ``params``; an unknown name is an error naming the valid ones."""
+    defaults = method_defaults(method)
+    unknown = set(params or {}) - set(defaults)
+    if unknown:
+        raise InputError(f"Unknown parameter(s) {sorted(unknown)} for {method}; valid: {sorted(defaults)}.")
+    return {**defaults, **(params or {})}
+
+
+def classifier(loaded: LoadedModel) -> nn.Module:
+    """The flat classifier of a loaded model (the derived network of a C2F model)."""
+    return getattr(loaded.model, "flat", None) or loaded.model
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Relevance (C, H, W) of one image for one target class, with everything needed to reproduce it."""
+
+    model_id: str
+    image_digest: str
+    image_name: str | None
+    method: str
+    params: dict[str, Any]
+    target: int
+    target_name: str
+    relevance: np.ndarray = field(repr=False)
+    seconds: float
+    cached: bool
+
+    @property
+    def heatmap(self) -> np.ndarray:
+        """Channel-summed relevance (H, W)."""
+        return heatmap(self.relevance[None])[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_id, "image": self.image_name, "image_digest": self.image_digest,
+            "method": self.method, "params": self.params, "target": self.target, "target_name": self.target_name,
+            "relevance_sum": float(self.relevance.sum()), "relevance_abs_max": float(np.abs(self.relevance).max()),
+            "timings": {"relevance_seconds": self.seconds, "from_cache": self.cached},
+        }
+
+    def files(self, predictions: list[Prediction] | None = None, scale: float | None = None) -> dict[str, bytes]:
+        """Downloads: ``heatmap.png`` (diverging, centred at zero), ``relevance.npz``, ``explanation.json``."""
+        m = self.heatmap
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, relevance=self.relevance, heatmap=m)
+        report = self.to_dict() | {"prediction": [p.to_dict() for p in predictions or []]}
+        return {
+            "heatmap.png": png_bytes(colorize(m, scale or shared_scale([m]))),
+            "relevance.npz": buffer.getvalue(),
+            "explanation.json": json.dumps(report, indent=2).encode(),
+        }
+
+
+def explain(loaded: LoadedModel, image: LoadedImage, method: str = "lrp", target: int | None = None,
+            params: dict[str, Any] | None = None, cache: ResultCache | None = None) -> Explanation:
+    """Relevance of ``image`` for ``target`` (default: the top-1 class) with ``method``, cached."""
+    model = classifier(loaded)
+    names = loaded.info.class_names
+    x = image.tensor.to(loaded.device)
+    if target is None:
+        target = top_k(model, x, names, k=1)[0][0].index
+    if not 0 <= int(target) < len(names):
+        raise InputError(f"Target class must lie in 0..{len(names) - 1}.")
+    resolved = resolve_params(method, params)
+
+    def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        start = time.perf_counter()
+        r = relevance(model, x, int(target), method, **resolved)
+        return {"relevance": r[0].cpu().numpy()}, {"seconds": time.perf_counter() - start}
+
+    if cache is None:
+        arrays, meta = compute()
+        hit = False
+    else:
+        key = cache_key(kind="explanation", model=loaded.info.model_id, image=image.digest, method=method,
+                        params=resolved, target=int(target))
+        result, hit = cache.get_or_compute(key, compute)
+        arrays, meta = result.arrays, result.meta
+    return Explanation(loaded.info.model_id, image.digest, image.source_name, method, resolved, int(target),
+                       names[int(target)], arrays["relevance"], float(meta["seconds"]), hit)

@@ -1,0 +1,110 @@
+"""The LRP poster's rules as zennit hooks whose relevance step is written with explicit transposed
+operations, so that differentiating the relevance (attacks, ``create_graph``) needs only first-order
+backward passes of convolutions.
+
+zennit's own rules obtain ``c = W^T s`` as an autograd gradient of a modified forward pass; with
+``create_graph`` the attack's second backward then runs convolution double-backward, which PyTorch
+computes one group at a time for depthwise convolutions (EfficientNet: thousands of small convolutions
+per layer). Here ``W^T s`` is ``conv_transpose2d`` (or ``s @ W`` for dense layers), whose own
+derivative is an ordinary convolution. Relevance values are identical to zennit's ``ZPlus`` and
+``ZBox`` (tests compare them):
+
+- z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)``
+- z-beta (ZBox): ``z = W x - W^+ l - W^- h``, ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R/z``.
+Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's ``ZPlus``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from zennit.core import Hook, Stabilizer
+
+from core.errors import UnsupportedError
+from core.explain.bounds import fit_bound
+
+
+def _forward(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Conv2d):
+        return F.conv2d(x, weight, None, module.stride, module.padding, module.dilation, module.groups)
+    return F.linear(x, weight)
+
+
+def _transpose(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``W^T s``: the adjoint of the layer's linear map, shaped like its input."""
+    if isinstance(module, nn.Conv2d):
+        natural = [(o - 1) * st - 2 * p + d * (k - 1) + 1 for o, st, p, d, k in
+                   zip(s.shape[2:], module.stride, module.padding, module.dilation, weight.shape[2:])]
+        extra = [size - n for size, n in zip(shape[2:], natural)]
+        return F.conv_transpose2d(s, weight, None, module.stride, module.padding, extra, module.groups,
+                                  module.dilation)
+    return s @ weight
+
+
+EXPLICIT_TYPES = (nn.Conv2d, nn.Linear)
+
+
+def _check(module: nn.Module) -> None:
+    if isinstance(module, nn.Conv2d) and (module.padding_mode != "zeros" or isinstance(module.padding, str)):
+        raise UnsupportedError(f"LRP here needs zero padding given as numbers; {module} has another padding.")
+
+
+class _ExplicitRule(Hook):
+    def __init__(self, stabilizer=1e-6):
+        super().__init__()
+        self.stabilize = Stabilizer.ensure(stabilizer)
+
+    def forward(self, module, input, output):
+        self.stored_tensors["input"] = input
+
+    def copy(self):
+        return self.__class__(**self.config)
+
+
+class ExplicitZPlus(_ExplicitRule):
+    """The z+ rule (zennit's ``ZPlus``); ``zero_bias`` leaves the bias out of the denominator."""
+
+    def __init__(self, stabilizer=1e-6, zero_bias: bool = False):
+        super().__init__(stabilizer)
+        self.config = {"stabilizer": stabilizer, "zero_bias": zero_bias}
+
+    def backward(self, module, grad_input, grad_output):
+        _check(module)
+        x = self.stored_tensors["input"][0]
+        relevance = grad_output[0]
+        w = module.weight.detach()
+        w_pos = w.clamp(min=0)
+        signed = bool(x.min() < 0)  # after a ReLU the x^- terms vanish: skip them
+        x_pos = x.clamp(min=0) if signed else x
+        z = _forward(module, x_pos, w_pos)
+        if signed:
+            x_neg, w_neg = x.clamp(max=0), w.clamp(max=0)
+            z = z + _forward(module, x_neg, w_neg)
+        if module.bias is not None and not self.config["zero_bias"]:  # zennit keeps the positive bias
+            z = z + module.bias.detach().clamp(min=0).view(1, -1, *([1] * (z.dim() - 2)))
+        s = relevance / self.stabilize(z)
+        out = x_pos * _transpose(module, s, w_pos, x.shape)
+        if signed:
+            out = out + x_neg * _transpose(module, s, w_neg, x.shape)
+        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+
+
+class ExplicitZBox(_ExplicitRule):
+    """The z-beta rule (zennit's ``ZBox``) with per-channel bounds fitted to the layer's input."""
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer=1e-6):
+        super().__init__(stabilizer)
+        self.config = {"low": low, "high": high, "stabilizer": stabilizer}
+
+    def backward(self, module, grad_input, grad_output):
+        _check(module)
+        x = self.stored_tensors["input"][0]
+        relevance = grad_output[0]
+        low, high = fit_bound(self.config["low"], x), fit_bound(self.config["high"], x)
+        w = module.weight.detach()
+        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+        z = _forward(module, x, w) - _forward(module, low, w_pos) - _forward(module, high, w_neg)
+        s = relevance / self.stabilize(z)
+        out = (x * _transpose(module, s, w, x.shape) - low * _transpose(module, s, w_pos, x.shape)
+               - high * _transpose(module, s, w_neg, x.shape))
+        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)

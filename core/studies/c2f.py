@@ -1,0 +1,213 @@
+"""Coarse-to-fine attack evaluation: the LRP poster's Tables 1 and 2 (seed 000).
+
+For one level (coarse or fine) the study runs LRPC/LRPF at each epsilon (0-255 scale, converted to
+[0, 1] by /255), DeepFool (DFC/DFF) and PGD (PGDC/PGDF) on the same images, and reports per column
+``rho_2, rho_1, rho_inf`` (mean ``||eta||_p / ||x||_p``) and the fooling ratio. By default the
+perceptibility mean runs over the successful attacks (``over="success"``); the means over all
+attacked images are reported beside them. PGD defaults (our choice, the poster gives none): budget
+10/255, steps of 1/255, 20 steps, each image stopped at its first success, so its perturbation is
+what the success needed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from core.attacks.budget import eps_from_255
+from core.attacks.deepfool import deepfool_c2f
+from core.attacks.lrp_c2f import lrp_c2f
+from core.attacks.pgd import pgd_c2f
+from core.attacks.result import AttackResult
+from core.cache import ResultCache, cache_key
+from core.errors import InputError
+from core.metrics import fooling_ratio, mean_perceptibility
+from core.models.hierarchy import HierarchicalClassifier
+
+ATTACKS = ("lrp", "deepfool", "pgd")
+NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
+ROWS = ("rho_2", "rho_1", "rho_inf", "fooling_pct")
+
+# The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes.
+POSTER = {
+    "coarse": {
+        "LRPC eps=10": (0.0294, 0.0216, 0.0399, 87.1), "LRPC eps=20": (0.0323, 0.0174, 0.0778, 92.5),
+        "LRPC eps=40": (0.0405, 0.0195, 0.1557, 99.3), "DFC": (0.0045, 0.0031, 0.0408, 100.0),
+        "PGDC": (0.0262, 0.0224, 0.0101, 100.0),
+    },
+    "fine": {
+        "LRPF eps=10": (0.0127, 0.0084, 0.0241, 98.7), "LRPF eps=20": (0.0145, 0.0079, 0.0542, 100.0),
+        "LRPF eps=40": (0.0151, 0.0066, 0.0819, 100.0), "DFF": (0.0020, 0.0013, 0.0029, 100.0),
+        "PGDF": (0.0078, 0.0092, 0.0035, 95.7),
+    },
+}
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that decides the study's numbers (and keys its cache entries)."""
+
+    level: str = "coarse"
+    attacks: tuple[str, ...] = ATTACKS
+    eps_255: tuple[float, ...] = (10.0, 20.0, 40.0)
+    lrp_steps: int = 20
+    lrp_p: float = 2.0
+    lrp_composite: str = "zplus_zbox"
+    deepfool_steps: int = 50
+    deepfool_overshoot: float = 0.02
+    deepfool_candidates: int = 10
+    pgd_eps_255: float = 10.0
+    pgd_alpha_255: float = 1.0
+    pgd_steps: int = 20
+    over: str = "success"
+
+    def __post_init__(self):
+        if self.level not in ("coarse", "fine"):
+            raise InputError(f"Level must be coarse or fine, got {self.level!r}.")
+        unknown = set(self.attacks) - set(ATTACKS)
+        if unknown or not self.attacks:
+            raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
+        if self.over not in ("success", "all"):
+            raise InputError("Perceptibility runs over 'success' or 'all' images.")
+        for e in (*self.eps_255, self.pgd_eps_255):
+            eps_from_255(e)
+
+    def runs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(column name, attack, parameters) for every column of the table, in the poster's order."""
+        coarse = self.level == "coarse"
+        cols = []
+        if "lrp" in self.attacks:
+            for e in self.eps_255:
+                cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
+                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
+                              "composite": self.lrp_composite}))
+        if "deepfool" in self.attacks:
+            cols.append(("DFC" if coarse else "DFF", "deepfool",
+                         {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
+                          "candidates": self.deepfool_candidates}))
+        if "pgd" in self.attacks:
+            cols.append(("PGDC" if coarse else "PGDF", "pgd",
+                         {"eps": eps_from_255(self.pgd_eps_255), "alpha": self.pgd_alpha_255 / 255,
+                          "steps": self.pgd_steps, "early_stop": True}))
+        return cols
+
+
+RUNNERS: dict[str, Callable[..., AttackResult]] = {"lrp": lrp_c2f, "deepfool": deepfool_c2f, "pgd": pgd_c2f}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table: the attack's result and its figures."""
+
+    name: str
+    result: AttackResult
+    figures: dict[str, float | None]  # rho_* over the chosen set, *_all over all images, fooling_pct
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "figures": self.figures, "attack": self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    config: StudyConfig
+    image_names: list[str]
+    columns: list[Column] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.config.level, "config": self.config.__dict__, "images": self.image_names,
+                "perceptibility_over": self.config.over, "columns": [c.to_dict() for c in self.columns],
+                "poster": POSTER[self.config.level]}
+
+    def table(self) -> dict[str, dict[str, float | None]]:
+        """Row name -> column name -> value, in the poster's layout."""
+        return {row: {c.name: c.figures[row] for c in self.columns} for row in ROWS}
+
+    def format(self) -> str:
+        """The poster's table layout as text, with the poster's own numbers below ours."""
+        names = [c.name for c in self.columns]
+        width = max(12, *(len(n) + 2 for n in names))
+        label = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
+
+        def line(row_label, values):
+            return f"{row_label:<16}" + "".join(f"{v:>{width}}" for v in values)
+
+        def fmt(row, v):
+            return "-" if v is None else (f"{v:.1f}" if row == "fooling_pct" else f"{v:.4f}")
+
+        table = self.table()
+        over = "successful attacks" if self.config.over == "success" else "all images"
+        out = [f"{self.config.level.capitalize()}-level attacks on {len(self.image_names)} images "
+               f"(rho over {over})", line("Algorithm", names)]
+        out += [line(label[r], [fmt(r, table[r][n]) for n in names]) for r in ROWS]
+        poster = POSTER[self.config.level]
+        ours_to_poster = {n: _poster_column(n, poster) for n in names}
+        out += ["", "Poster (VGG-16, ImageNet, 393 classes)", line("Algorithm", names)]
+        for i, r in enumerate(ROWS):
+            out.append(line(label[r], [fmt(r, poster[p][i]) if p else "-" for p in ours_to_poster.values()]))
+        return "\n".join(out)
+
+
+def _poster_column(name: str, poster: dict) -> str | None:
+    return name if name in poster else None
+
+
+def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:
+    """rho_p over the chosen images and over all, plus the fooling ratio in percent."""
+    mask = result.success if over == "success" else None
+    out: dict[str, float | None] = {}
+    for name, p in NORMS:
+        out[name] = mean_perceptibility(result.delta, x, p, over=mask)
+        out[f"{name}_all"] = mean_perceptibility(result.delta, x, p)
+    out["fooling_pct"] = 100.0 * fooling_ratio(result.success)
+    return out
+
+
+def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: str, params: dict[str, Any], *,
+               model_id: str | None = None, image_digests: Sequence[str] | None = None,
+               cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> AttackResult:
+    """One attack on a C2F model, in chunks of ``batch_size`` images, each read from the cache when the
+    same run on the same images was done before (``model_id`` and ``image_digests`` key the cache)."""
+    if batch_size < 1:
+        raise InputError("The batch size must be at least 1.")
+    starts = range(0, x.shape[0], batch_size)
+    parts = []
+    for k, start in enumerate(starts):
+        chunk = x[start : start + batch_size]
+
+        def part(fraction, message, k=k):
+            if progress is not None:
+                progress((k + fraction) / len(starts), message)
+
+        def compute(chunk=chunk, part=part):
+            result = RUNNERS[attack](hc, chunk, level=level, progress=part, **params)
+            history = {name: v.cpu().tolist() for name, v in result.history.items()}
+            return result.arrays(), {"name": result.name, "params": result.params, "history": history}
+
+        if cache is None or model_id is None or image_digests is None:
+            arrays, meta = compute()
+        else:
+            key = cache_key(kind="c2f-attack", model=model_id, images=list(image_digests[start : start + batch_size]),
+                            attack=attack, level=level, params=params)
+            cached, _ = cache.get_or_compute(key, compute)
+            arrays, meta = cached.arrays, cached.meta
+        parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk))
+    return AttackResult.concat(parts)
+
+
+def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *, image_names: Sequence[str],
+             model_id: str | None = None, image_digests: Sequence[str] | None = None,
+             cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> StudyResult:
+    """Run every column of the table on the batch ``x`` and compute the poster's figures."""
+    runs = config.runs()
+    columns = []
+    for i, (name, attack, params) in enumerate(runs):
+        def part(fraction, message, i=i, name=name):
+            if progress is not None:
+                progress((i + fraction) / len(runs), f"{name}: {message}")
+
+        result = run_attack(hc, x, attack, config.level, params, model_id=model_id, image_digests=image_digests,
+                            cache=cache, batch_size=batch_size, progress=part)
+        columns.append(Column(name, result, figures(result, x, config.over)))
+        part(1.0, "done")
+    return StudyResult(config, list(image_names), columns)

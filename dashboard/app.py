@@ -1,0 +1,33 @@
+"""xadv dashboard: ``streamlit run dashboard/app.py``. One page per study; add a page to ``PAGES``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; pages import dashboard.*
+    sys.path.insert(0, str(ROOT))
+
+st.set_page_config(page_title="xadv", layout="wide")
+
+PAGES = [
+    st.Page("pages/explore.py", title="Explore", icon=":material/image_search:", default=True),
+]
+
+
+def sidebar_footer() -> None:
+    """Where models run and where results are cached (kept at the bottom of the sidebar)."""
+    import core
+    from core.cache import default_directory
+
+    footer = st.sidebar.container(key="xadv-footer")
+    # Pages draw their sidebar after this container and may st.stop(); CSS moves it last instead.
+    st.html("<style>div:has(> .st-key-xadv-footer) { order: 999; margin-top: 1.5rem; }</style>")
+    footer.caption(f"Device: `{core.device()}`  \nResult cache: `{default_directory()}`")
+
+
+page = st.navigation(PAGES)
+sidebar_footer()
+page.run()

@@ -1,0 +1,188 @@
+"""Explore: a model, an image, its prediction, and relevance maps from several explainers side by side.
+
+Thin page: loading, prediction and explanations come from ``core``; results live in
+``st.session_state`` (so widget changes outside the form never recompute) and in the persistent cache.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.explain import METHODS
+from core.explain.explanation import Explanation, explain
+from core.explain.heatmap import shared_scale
+from core.models import DEFAULT_MODEL, REGISTRY, shipped_hierarchies
+from dashboard import widgets as W
+
+RESULTS = "explore_results"
+
+
+@st.cache_data(show_spinner=False)
+def _hierarchies_for(model_name: str) -> list[str]:
+    return shipped_hierarchies(len(REGISTRY[model_name].class_names()))
+
+
+def sidebar():
+    """Model (and C2F hierarchy) and image pickers; returns the loaded model and image (or None)."""
+    with st.sidebar:
+        st.subheader("Model")
+        available = W.model_availability()
+        names = list(REGISTRY)
+        name = st.selectbox(
+            "Model", names, index=names.index(DEFAULT_MODEL), key="explore_model",
+            format_func=lambda n: n if available[n]["offline"] else f"{n} (needs weights)",
+            help="Models marked 'needs weights' have no weights on this machine: give a state-dict file below.",
+        )
+        st.caption(REGISTRY[name].description + ("" if available[name]["offline"] else
+                                                 " · no offline weights on this machine"))
+        hierarchy = None
+        options = _hierarchies_for(name)
+        if options:
+            hierarchy = st.selectbox(
+                "Coarse-to-fine hierarchy", [None, *options], key="explore_hierarchy",
+                format_func=lambda h: "none" if h is None else h,
+                help="Derive a coarse-to-fine classifier: coarse score = log-sum-exp of its member classes' "
+                     "logits, then the fine decision among the members of the chosen coarse class.",
+            )
+        loaded = W.model_picker(name, hierarchy, key="explore")
+        st.subheader("Image")
+        image = W.pick_image(loaded.info, key="explore_image")
+    return loaded, image
+
+
+def prediction_row(loaded, image, preds, decision) -> None:
+    """The model's input beside its top-5 (and, for a C2F model, its coarse and fine decisions)."""
+    info = loaded.info
+    cols = st.columns([1, 1.4, 1.4] if decision else [1, 2.8], gap="medium")
+    with cols[0]:
+        W.show(W.image_figure(image.to_uint8(), f"Model input ({info.input_size}×{info.input_size})", 280,
+                              beside_heatmaps=False),
+               key="explore_input")
+    with cols[1]:
+        W.show(W.probability_figure([f"{p.name} ({p.index})" for p in preds], [p.probability for p in preds],
+                                    "Top-5 predictions", height=280), key="explore_top5")
+    if decision:
+        h = info.hierarchy
+        with cols[2]:
+            st.markdown(f"Coarse decision: **{decision['coarse_name']}** ({decision['coarse_prob']:.1%})",
+                        help="r = C(x): the coarse class with the largest log-sum-exp of its member logits.")
+            st.markdown(f"Fine decision: **{decision['fine_name']}** ({decision['fine_prob']:.1%} within "
+                        f"{decision['coarse_name']})",
+                        help="F^r(x): the most probable member of the coarse class r (softmax within the group).")
+            W.show(W.probability_figure(h.coarse_names, decision["coarse_probs"], "Coarse probabilities",
+                                        highlight=decision["coarse"], height=230), key="explore_coarse")
+            if not any(preds[0].index in g for g in h.groups):
+                st.caption(f"The flat top-1 ({preds[0].name}) belongs to no coarse class of {h.name}.")
+
+
+def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict[str, dict[str, Any]]]:
+    """Methods, their parameters and the target class; nothing runs until "Explain" is pressed."""
+    info = loaded.info
+    top = [p.index for p in preds]
+    probability = {p.index: p.probability for p in preds}
+    order = top + [i for i in range(len(info.class_names)) if i not in probability]
+    with st.form("explore_form", border=True):
+        left, right = st.columns([1.2, 1])
+        methods = left.multiselect("Methods", list(METHODS), default=["lrp"], key="explore_methods",
+                                   format_func=W.METHOD_LABELS.get,
+                                   help="Each method gives one relevance map; they are shown side by side.")
+        target = right.selectbox(
+            "Target class (type to search all classes)", order, index=0,
+            key=f"explore_target_{info.model_id}_{digest[:16]}",
+            format_func=lambda i: f"{info.class_names[i]} ({i})" + (f" · {probability[i]:.1%}" if i in probability else ""),
+            help="The class whose evidence is explained; the top-5 come first, default the top-1.",
+        )
+        params = {}
+        for col, method in zip(st.columns(len(METHODS)), METHODS):
+            with col.expander(f"{W.METHOD_LABELS[method]} parameters"):
+                params[method] = W.method_params(method, key="explore")
+        submitted = st.form_submit_button("Explain", type="primary", icon=":material/play_arrow:")
+    return submitted, methods, int(target), params
+
+
+def run_explanations(loaded, image, methods, target, params) -> dict[str, Any]:
+    """``core.explain`` per method with a progress bar; errors are kept per method, not raised."""
+    cache = W.result_cache()
+    bar = st.progress(0.0)
+    progress = W.progress_callback(bar)
+    explanations: list[Explanation] = []
+    errors: dict[str, str] = {}
+    for i, method in enumerate(methods):
+        progress(i / len(methods), f"{W.METHOD_LABELS[method]} ({i + 1}/{len(methods)})…")
+        try:
+            explanations.append(explain(loaded, image, method, target, params[method], cache))
+        except ValueError as exc:  # InputError, UnsupportedError: the message says what to change
+            errors[method] = str(exc)
+    progress(1.0, "Done")
+    bar.empty()
+    return {"explanations": explanations, "errors": errors, "target": target, "files": {}}
+
+
+def results_section(results: dict[str, Any], image, preds) -> None:
+    """The input and one heatmap per method, on one shared (or per-map) symmetric colour scale."""
+    explanations: list[Explanation] = results["explanations"]
+    for method, message in results["errors"].items():
+        st.error(f"{W.METHOD_LABELS[method]}: {message}")
+    if not explanations:
+        return
+    first = explanations[0]
+    st.markdown(f"#### Relevance for **{first.target_name}** ({first.target})")
+    st.caption(W.RELEVANCE_HELP)
+    left, right = st.columns([1, 1], vertical_alignment="bottom")
+    with left:
+        shared = W.shared_scale_checkbox("explore_shared_scale")
+    with right:
+        percentile = W.scale_percentile_slider("explore_scale_percentile")
+    maps = [e.heatmap for e in explanations]
+    common = shared_scale(maps, percentile)
+    own = [shared_scale([m], percentile) for m in maps]
+    scales = [common if shared else s for s in own]
+    if shared and max(own) > 10 * min(own):
+        st.caption(f":material/info: These maps differ in magnitude by up to {max(own) / min(own):.0e}×, so on "
+                   "one scale the weaker ones look blank; untick the box to compare their patterns.")
+    cols = st.columns(max(len(explanations) + 1, 4), gap="small")
+    with cols[0]:
+        W.show(W.image_figure(image.to_uint8(), "Input"), key="explore_result_input")
+        st.caption(image.source_name or "upload")
+    for i, (col, e, m, scale) in enumerate(zip(cols[1:], explanations, maps, scales)):
+        with col:
+            W.show(W.heatmap_figure(m, scale, W.METHOD_LABELS[e.method]), key=f"explore_map_{i}")
+            summary = W.params_summary(e.params, W.relevant_params(e.method, e.params))
+            timing = f"{e.seconds:.2f} s (cached)" if e.cached else f"{e.seconds:.2f} s"
+            st.caption(f"**{W.METHOD_LABELS[e.method]}** · {summary} · {timing} · scale ±{scale:.2g}")
+            files = results["files"].get((i, scale))
+            if files is None:  # encoded once per map and scale, not on every rerun
+                files = results["files"][(i, scale)] = e.files(preds, scale)
+            with st.container(horizontal=True, gap="small"):
+                W.download_buttons(files, f"{e.image_name or 'upload'}_{e.method}", key=f"explore_dl_{i}")
+
+
+def main() -> None:
+    st.title("Explore", anchor=False)
+    st.caption("Pick a model and an image in the sidebar, then explain the prediction with one or more methods.")
+    loaded, image = sidebar()
+    if image is None:
+        st.info("Choose a gallery photo or upload a valid image in the sidebar.")
+        return
+    preds = W.predictions(loaded, image, k=5)
+    decision = W.c2f_decision(loaded, image)
+    prediction_row(loaded, image, preds, decision)
+
+    context = (loaded.info.model_id, image.digest)
+    stored = st.session_state.get(RESULTS)
+    if stored is not None and stored["context"] != context:  # model or image changed
+        del st.session_state[RESULTS]
+        stored = None
+    submitted, methods, target, params = explain_form(loaded, preds, image.digest)
+    if submitted:
+        if not methods:
+            st.warning("Choose at least one method.")
+        else:
+            stored = run_explanations(loaded, image, methods, target, params) | {"context": context}
+            st.session_state[RESULTS] = stored
+    if stored is not None:
+        results_section(stored, image, preds)
+
+
+main()

@@ -1,0 +1,430 @@
+"""Small Streamlit widgets shared by the dashboard's pages.
+
+Everything here is UI: loading goes through ``core.models.load``, images through ``core.data``,
+colour scales through ``core.explain.heatmap``. Models and the result cache are process-wide
+resources (``st.cache_resource``); nothing is computed at import.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.cache import ResultCache, default_directory
+from core.data import LoadedImage, gallery_description, gallery_names, load_gallery, load_image
+from core.errors import WeightsUnavailableError
+from core.explain import COMPOSITES, model_lock
+from core.explain.explanation import classifier, method_defaults
+from core.explain.gradients import BASELINES, SHAP_BASELINES
+from core.explain.heatmap import PLOTLY_SCALE
+from core.explain.lrp import INITS
+from core.models import LoadedModel, ModelInfo, Prediction, availability, load, top_k
+from core.models.registry import file_digest
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
+WEIGHT_TYPES = ["pt", "pth"]
+WEIGHTS_MAX_MB = 1024  # torchvision's VGG-16 is 528 MB; the image limit (config.toml) stays small
+DEFAULT_GALLERY = "chelsea"
+MIME = {".png": "image/png", ".npz": "application/octet-stream", ".json": "application/json"}
+METHOD_LABELS = {
+    "lrp": "LRP",
+    "saliency": "Saliency",
+    "integrated_gradients": "Integrated gradients",
+    "deeplift_shap": "DeepLIFT SHAP",
+}
+RELEVANCE_HELP = (
+    "Red: positive relevance, the pixel speaks for the target class. Blue: negative relevance, "
+    "it speaks against it. White: no contribution. Saliency (absolute gradient) has no sign."
+)
+
+
+# ---------------------------------------------------------------- process-wide resources
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def _load_model(name: str, hierarchy: str | None, weights_bytes_digest: str | None,
+                weights_path: str | None) -> LoadedModel:
+    return load(name, hierarchy=hierarchy, weights_path=weights_path)
+
+
+def load_model(name: str, hierarchy: str | None = None, weights_bytes_digest: str | None = None,
+               weights_path: str | None = None) -> LoadedModel:
+    """``core.models.load``, once per process and argument set (``weights_bytes_digest`` keys uploads).
+
+    Errors (no weights, a file that does not fit, a hierarchy for other classes) are shown with
+    core's message, which says how to fix them, and the page stops there.
+    """
+    try:
+        return _load_model(name, hierarchy, weights_bytes_digest, weights_path)
+    except ValueError as exc:  # WeightsUnavailableError, InputError
+        st.error(str(exc))
+        if isinstance(exc, WeightsUnavailableError):
+            st.info("Give the model a state-dict file under **Own weights** in the sidebar.")
+        st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _cache_at(directory: str) -> ResultCache:
+    return ResultCache(directory)
+
+
+def result_cache() -> ResultCache:
+    """The persistent result cache (``$XADV_CACHE_DIR`` or ``~/.cache/xadv``), one per directory."""
+    return _cache_at(str(default_directory()))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def model_availability() -> dict[str, dict]:
+    """``core.models.availability()`` by model name (re-checked every minute: files may appear)."""
+    return {row["name"]: row for row in availability()}
+
+
+# ---------------------------------------------------------------- model
+
+
+def weights_input(name: str, *, key: str = "model") -> tuple[str | None, str | None]:
+    """Controls for a local state-dict file for model ``name``: ``(upload digest, path)`` or Nones.
+
+    An upload is written to a temporary file named by its content (core reads it with
+    ``weights_only=True``); large files (torchvision's are 45-530 MB) can be named by path instead.
+    """
+    offline = model_availability().get(name, {}).get("offline", False)
+    with st.expander("Own weights (state-dict file)", expanded=not offline):
+        st.caption("A PyTorch state dict for this architecture; read as tensors only, nothing is unpickled.")
+        upload = st.file_uploader("Upload .pt / .pth", type=WEIGHT_TYPES, key=f"{key}_weights_{name}",
+                                  max_upload_size=WEIGHTS_MAX_MB)
+        local = st.text_input("…or a path on the machine running the dashboard", key=f"{key}_weights_path_{name}",
+                              placeholder="/path/to/weights.pth").strip()
+    if upload is not None:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        return digest, str(_weights_file(data, digest, Path(upload.name).suffix))
+    if local:
+        path = Path(local).expanduser()
+        # keyed by content too, so a file replaced at the same path is loaded again
+        return (file_digest(path) if path.is_file() else None), str(path)
+    return None, None
+
+
+def model_picker(name: str, hierarchy: str | None = None, *, key: str = "model") -> LoadedModel:
+    """``weights_input`` then ``load_model``: the model ready to use, or the page stops with the reason."""
+    digest, path = weights_input(name, key=key)
+    return load_model(name, hierarchy, digest, path)
+
+
+def _weights_file(data: bytes, digest: str, suffix: str) -> Path:
+    """Uploaded weights as a file named by content, so core reads it (weights_only) like any other."""
+    folder = Path(tempfile.gettempdir()) / "xadv-weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{suffix if suffix in ('.pt', '.pth') else '.pt'}"
+    if not path.is_file():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------- image
+
+
+def pick_image(info: ModelInfo, *, key: str = "image") -> LoadedImage | None:
+    """A gallery photo or an upload, loaded for ``info``'s input; None (with an error shown) if unusable."""
+    source = st.radio("Image", ["Gallery", "Upload"], horizontal=True, key=f"{key}_source")
+    try:
+        if source == "Gallery":
+            names = gallery_names()
+            name = st.selectbox("Example photo", names, index=names.index(DEFAULT_GALLERY),
+                                format_func=gallery_description, key=f"{key}_gallery")
+            image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
+        else:
+            upload = st.file_uploader("Upload an image", type=IMAGE_TYPES, key=f"{key}_upload")
+            if upload is None:
+                st.info("Choose an image file (PNG, JPEG, GIF, BMP, TIFF or WebP).")
+                return None
+            image = _upload(upload.getvalue(), upload.name, info.input_size, info.crop_fraction, info.channels)
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    st.caption(image_policy(image, info))
+    return image
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _gallery(name: str, size: int, crop_fraction: float, channels: int) -> LoadedImage:
+    return load_gallery(name, size=size, crop_fraction=crop_fraction, channels=channels)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _upload(data: bytes, filename: str, size: int, crop_fraction: float, channels: int) -> LoadedImage:
+    image = load_image(data, size=size, crop_fraction=crop_fraction, channels=channels)
+    return dataclasses.replace(image, source_name=filename)
+
+
+def image_policy(image: LoadedImage, info: ModelInfo) -> str:
+    """One line: the original size and mode, and how it was resized and cropped for the model."""
+    w, h = image.original_size
+    size = info.input_size
+    if info.crop_fraction < 1:
+        geometry = (f"shorter side resized to {round(size / info.crop_fraction)} px, "
+                    f"centre {size}×{size} crop (crop fraction {info.crop_fraction:g})")
+    else:
+        geometry = f"shorter side resized to {size} px, centre {size}×{size} crop"
+    colour = "grayscale" if info.channels == 1 else "RGB"
+    return f"Original {w}×{h} px, mode {image.original_mode}; {geometry}, {colour}."
+
+
+# ---------------------------------------------------------------- predictions
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _top_k(_loaded: LoadedModel, model_id: str, _image: LoadedImage, digest: str, k: int) -> list[Prediction]:
+    model = classifier(_loaded)
+    with model_lock(model):  # an attribution elsewhere may be changing the weights (canonizers)
+        return top_k(model, _image.tensor.to(_loaded.device), _loaded.info.class_names, k)[0]
+
+
+def predictions(loaded: LoadedModel, image: LoadedImage, k: int = 5) -> list[Prediction]:
+    """The flat classifier's top-``k`` classes for ``image`` (memoised per model and image)."""
+    return _top_k(loaded, loaded.info.model_id, image, image.digest, k)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _decide(_loaded: LoadedModel, model_id: str, _image: LoadedImage, digest: str) -> dict[str, Any]:
+    with model_lock(_loaded.model):
+        d = _loaded.model.decide(_image.tensor.to(_loaded.device))
+    h = _loaded.info.hierarchy
+    r, j = int(d.coarse[0]), int(d.fine[0])
+    return {
+        "coarse": r, "coarse_name": h.coarse_names[r], "coarse_prob": float(d.coarse_prob[0]),
+        "coarse_probs": [float(p) for p in d.coarse_probs[0].cpu()],
+        "fine": j, "fine_name": h.fine_names[r][j], "fine_prob": float(d.fine_prob[0]),
+        "fine_class": int(d.fine_class[0]),
+    }
+
+
+def c2f_decision(loaded: LoadedModel, image: LoadedImage) -> dict[str, Any] | None:
+    """The coarse-to-fine decision (names and probabilities) of a C2F model; None for a flat model."""
+    if loaded.info.hierarchy is None:
+        return None
+    return _decide(loaded, loaded.info.model_id, image, image.digest)
+
+
+# ---------------------------------------------------------------- explainer parameters
+
+_IG_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+_EPSILONS = (1e-9, 1e-6, 1e-3, 1e-2, 0.1, 0.25, 1.0)
+
+
+def _select(label: str, options: Sequence, help: str | None = None):
+    def widget(default, key):
+        opts = list(options)
+        return st.selectbox(label, opts, index=opts.index(default) if default in opts else 0, key=key, help=help)
+    return widget
+
+
+def _slider(label: str, lo: int, hi: int, default: int | None = None, help: str | None = None):
+    def widget(core_default, key):
+        value = default if default is not None else min(max(core_default, lo), hi)
+        return st.slider(label, lo, hi, value, key=key, help=help)
+    return widget
+
+
+#: Widgets for the explainers' parameters (values from core); anything not listed gets one by type.
+PARAM_WIDGETS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
+    "lrp": {
+        "composite": _select("Composite", COMPOSITES,
+                             "Rules per layer. epsilon_plus_flat: flat at the input, z+ in convolutions, epsilon in "
+                             "dense layers. epsilon_gamma_box: ZBox, gamma, epsilon. zplus_zbox: the LRP poster's "
+                             "z+ everywhere with z-beta (ZBox) at the input."),
+        "init": _select("Output relevance", INITS,
+                        "onehot: R = 1 at the target class. logit: R = the target logit, so the map sums to it."),
+        "epsilon": lambda default, key: st.select_slider(
+            "epsilon", _EPSILONS, value=default if default in _EPSILONS else _EPSILONS[1], key=key,
+            format_func=lambda v: f"{v:g}", help="Stabiliser of the epsilon rule (epsilon_* composites)."),
+        "gamma": lambda default, key: st.slider(
+            "gamma", 0.0, 1.0, float(default), 0.05, key=key, help="Weight of positive contributions "
+            "(epsilon_gamma_box only)."),
+    },
+    "saliency": {
+        "abs": lambda default, key: st.checkbox(
+            "Absolute gradient", bool(default), key=key, help="|df/dx| (Simonyan et al.); untick for the signed gradient."),
+    },
+    "integrated_gradients": {
+        "baseline": _select("Baseline", BASELINES, "The reference image x' the path starts from ('uniform': seeded noise)."),
+        "n_steps": _slider("Steps", 8, 128, 32, "Points on the path from the baseline to the image; more is "
+                           "more exact and slower."),
+        "method": _select("Integration rule", _IG_RULES),
+        "seed": lambda default, key: st.number_input(
+            "Seed", 0, 2**31 - 1, int(default), key=key, help="For the 'uniform' baseline."),
+    },
+    "deeplift_shap": {
+        "baselines": _select("Baselines", SHAP_BASELINES,
+                             "Reference images averaged over: a black and a white image, or seeded uniform noise."),
+        "n_baselines": _slider("Noise baselines", 1, 32, None, "How many noise images ('uniform' only)."),
+        "seed": lambda default, key: st.number_input(
+            "Seed", 0, 2**31 - 1, int(default), key=key, help="For the 'uniform' baselines."),
+    },
+}
+
+
+def _by_type(name: str, default: Any, key: str) -> Any:
+    if isinstance(default, bool):
+        return st.checkbox(name, default, key=key)
+    if isinstance(default, int):
+        return int(st.number_input(name, value=default, step=1, key=key))
+    if isinstance(default, float):
+        return float(st.number_input(name, value=default, format="%g", key=key))
+    if isinstance(default, str):
+        return st.text_input(name, default, key=key)
+    return default  # None and other defaults stay as core chooses them
+
+
+def method_params(method: str, *, key: str) -> dict[str, Any]:
+    """Widgets for every parameter of ``method`` (from ``method_defaults``); returns name -> value."""
+    widgets = PARAM_WIDGETS.get(method, {})
+    values = {}
+    for name, default in method_defaults(method).items():
+        widget = widgets.get(name)
+        values[name] = widget(default, f"{key}_{method}_{name}") if widget else _by_type(name, default, f"{key}_{method}_{name}")
+    return values
+
+
+def relevant_params(method: str, params: dict[str, Any]) -> list[str]:
+    """The parameters that change ``method``'s result with these settings (for captions)."""
+    if method == "lrp":
+        names = ["composite", "init"]
+        if params.get("composite", "").startswith("epsilon"):
+            names.append("epsilon")
+        if params.get("composite") == "epsilon_gamma_box":
+            names.append("gamma")
+        return names
+    if method == "integrated_gradients":
+        return ["baseline", "n_steps", "method"] + (["seed"] if params.get("baseline") == "uniform" else [])
+    if method == "deeplift_shap":
+        return ["baselines"] + (["n_baselines", "seed"] if params.get("baselines") == "uniform" else [])
+    return [n for n, v in params.items() if v is not None]
+
+
+# ---------------------------------------------------------------- figures
+
+_MARGIN = dict(l=4, r=4, t=30, b=44)  # the bottom strip holds a heatmap's colour bar (kept on images too)
+
+
+def _frame(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
+                      margin=_MARGIN, height=height)
+    fig.update_xaxes(visible=False, showticklabels=False, constrain="domain")
+    fig.update_yaxes(visible=False, showticklabels=False, scaleanchor="x", scaleratio=1,
+                     autorange="reversed", constrain="domain")
+    return fig
+
+
+def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 320) -> go.Figure:
+    """A relevance map on the diverging scale [-scale, scale] centred at zero, image orientation."""
+    fig = go.Figure(go.Heatmap(
+        z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE, zmid=0, zmin=-scale, zmax=scale,
+        colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", thickness=8, len=0.9,
+                      tickvals=[-scale, 0, scale], ticktext=[f"−{scale:.2g}", "0", f"+{scale:.2g}"],
+                      tickfont=dict(size=10), outlinewidth=0),
+        hovertemplate="x %{x}, y %{y}<br>relevance %{z:.3g}<extra></extra>",
+    ))
+    return _frame(fig, title, height)
+
+
+def image_figure(rgb: np.ndarray, title: str, height: int = 320, beside_heatmaps: bool = True) -> go.Figure:
+    """A uint8 image (H, W, 3) or grayscale (H, W) / (H, W, 1), same layout as ``heatmap_figure``
+    (``beside_heatmaps`` keeps the strip for their colour bar free, so the pictures line up)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 2:
+        rgb = rgb[:, :, None]
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    fig = go.Figure(go.Image(z=rgb, hovertemplate="x %{x}, y %{y}<br>rgb %{z}<extra></extra>"))
+    fig = _frame(fig, title, height)
+    if not beside_heatmaps:
+        fig.update_layout(margin=dict(_MARGIN, b=4))
+    return fig
+
+
+def probability_figure(names: Sequence[str], probabilities: Sequence[float], title: str | None = None,
+                       highlight: int | None = 0, height: int | None = None) -> go.Figure:
+    """Horizontal bars of class probabilities, first row on top; ``highlight`` marks one bar."""
+    colours = ["#b2182b" if i == highlight else "#8c96a8" for i in range(len(names))]
+    fig = go.Figure(go.Bar(
+        x=list(probabilities), y=list(names), orientation="h", marker_color=colours,
+        text=[f"{p:.1%}" for p in probabilities], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    ))
+    top = min(1.0, max(list(probabilities) + [0.01]) * 1.25)  # room for the labels, never past 100 %
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)) if title else None,
+        height=height or 60 + 30 * len(names), margin=dict(l=4, r=4, t=32 if title else 4, b=4),
+        xaxis=dict(range=[0, top], tickformat=".0%", title=None), yaxis=dict(autorange="reversed", title=None),
+        showlegend=False, bargap=0.25,
+    )
+    return fig
+
+
+def show(fig: go.Figure, key: str | None = None) -> None:
+    """``st.plotly_chart`` with the dashboard's settings (stretch to the column, small toolbar)."""
+    st.plotly_chart(fig, width="stretch", key=key,
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+
+
+def shared_scale_checkbox(key: str) -> bool:
+    """The "one colour scale for all maps" switch (default on)."""
+    return st.checkbox(
+        "One colour scale for all maps", value=True, key=key,
+        help="On: every map uses the same symmetric scale, so equal colours mean equal relevance. Methods "
+             "measure relevance in different units; untick to scale each map to its own values.")
+
+
+SCALE_PERCENTILES = (90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
+
+
+def scale_percentile_slider(key: str, default: float = 99.5) -> float:
+    """Where the colour scale ends: a percentile of |relevance| (100 = the largest value)."""
+    return st.select_slider(
+        "Colour scale ends at percentile of |relevance|", SCALE_PERCENTILES, value=default, key=key,
+        format_func=lambda p: f"{p:g}",
+        help="A few extreme pixels can make a map look blank at 100 (the maximum); lower percentiles "
+             "saturate those pixels and show the rest. Only the display and the PNG change, not the data.")
+
+
+# ---------------------------------------------------------------- downloads, progress
+
+
+def download_buttons(files: dict[str, bytes], prefix: str, key: str) -> None:
+    """One download button per file, named ``<prefix>_<name>``, without rerunning the page."""
+    for name, data in files.items():
+        suffix = Path(name).suffix
+        st.download_button(
+            suffix.lstrip(".").upper() or name, data, file_name=f"{prefix}_{name}",
+            mime=MIME.get(suffix, "application/octet-stream"), key=f"{key}_{name}", on_click="ignore",
+            help=f"Download {prefix}_{name}",
+        )
+
+
+def progress_callback(bar) -> Callable[[float, str], None]:
+    """Core's ``progress(fraction, message)`` drawn on an ``st.progress`` bar."""
+
+    def progress(fraction: float, message: str = "") -> None:
+        bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message or None)
+
+    return progress
+
+
+def params_summary(params: dict[str, Any], shown: Sequence[str] | None = None) -> str:
+    """``name=value`` pairs, compact (floats in short form), ``None`` values left out."""
+    parts = []
+    for name, value in params.items():
+        if value is None or (shown is not None and name not in shown):
+            continue
+        parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts)

@@ -1,0 +1,245 @@
+"""The Explore page driven through Streamlit's AppTest (in-process, no browser).
+
+Each test gets its own result cache directory (``XADV_CACHE_DIR``); models load once per process.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.explain.explanation as explanation_module
+from core.data import gallery_image
+from core.models import availability
+from core.models.hierarchy import Hierarchy
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+DOMESTIC_CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("XADV_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def explain_calls(monkeypatch):
+    """Counts calls of core's ``explain`` (the page imports it on every run, so the patch is seen)."""
+    calls = []
+    original = explanation_module.explain
+
+    def counting(*args, **kwargs):
+        calls.append(args[2] if len(args) > 2 else kwargs.get("method"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(explanation_module, "explain", counting)
+    return calls
+
+
+def start(cache_dir) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The plotly figure (as JSON) of the chart with ``key``."""
+    found = [c for c in at.get("plotly_chart") if c.key == key]
+    assert found, f"no plotly chart {key!r}; charts: {[c.key for c in at.get('plotly_chart')]}"
+    return json.loads(found[0].proto.spec)
+
+
+def plotly_array(value) -> np.ndarray:
+    """A data array from a figure's JSON: a list, or plotly's typed-array encoding (dtype, bdata, shape)."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(n) for n in str(value.get("shape", flat.size)).split(",")]
+        return flat.reshape(shape)
+    return np.asarray(value, dtype=np.float64)
+
+
+def heatmap_keys(at: AppTest) -> list[str]:
+    return sorted(c.key for c in at.get("plotly_chart") if c.key and c.key.startswith("explore_map_"))
+
+
+def click_explain(at: AppTest) -> AppTest:
+    [button] = [b for b in at.button if b.label == "Explain"]
+    button.click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def result_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if " s" in c.value and "scale ±" in c.value]
+
+
+def test_default_image_prediction_and_lrp_heatmap(cache_dir, explain_calls):
+    at = start(cache_dir)
+    assert at.selectbox(key="explore_model").value == "efficientnet_lite0"
+    assert at.selectbox(key="explore_image_gallery").value == "chelsea"
+    top5 = chart(at, "explore_top5")["data"][0]
+    names, probabilities = top5["y"], top5["x"]
+    assert len(names) == 5 and probabilities == sorted(probabilities, reverse=True)
+    top1 = int(names[0].rsplit("(", 1)[1].rstrip(")"))
+    assert top1 in DOMESTIC_CATS, names
+    assert not heatmap_keys(at) and not explain_calls  # nothing runs before "Explain"
+
+    click_explain(at)
+    assert explain_calls == ["lrp"]
+    assert heatmap_keys(at) == ["explore_map_0"]
+    fig = chart(at, "explore_map_0")
+    trace = fig["data"][0]
+    assert trace["type"] == "heatmap" and trace["zmid"] == 0
+    assert trace["zmin"] == pytest.approx(-trace["zmax"]) and trace["zmax"] > 0
+    z = plotly_array(trace["z"])
+    assert z.shape == (224, 224) and np.isfinite(z).all() and np.abs(z).max() > 0
+    assert fig["layout"]["yaxis"]["autorange"] == "reversed"  # image orientation
+    [caption] = result_captions(at)
+    assert "LRP" in caption and "composite=epsilon_plus_flat" in caption and "(cached)" not in caption
+    stored = at.session_state["explore_results"]
+    [e] = stored["explanations"]
+    assert e.method == "lrp" and e.target == top1 and e.relevance.shape == (3, 224, 224)
+    assert sorted(d.label for d in at.get("download_button")) == ["JSON", "NPZ", "PNG"]
+
+    # Display settings outside the form change the picture, never recompute.
+    at.checkbox(key="explore_shared_scale").uncheck().run()
+    at.select_slider(key="explore_scale_percentile").set_value(100.0).run()
+    assert not at.exception
+    assert explain_calls == ["lrp"]
+    assert chart(at, "explore_map_0")["data"][0]["zmax"] == pytest.approx(float(np.abs(e.heatmap).max()), rel=1e-5)
+
+
+def test_saliency_and_integrated_gradients(cache_dir):
+    at = start(cache_dir)
+    at.multiselect(key="explore_methods").set_value(["saliency", "integrated_gradients"])
+    at.slider(key="explore_integrated_gradients_n_steps").set_value(8)
+    click_explain(at)
+    assert heatmap_keys(at) == ["explore_map_0", "explore_map_1"]
+    titles = [chart(at, k)["layout"]["title"]["text"] for k in heatmap_keys(at)]
+    assert titles == ["Saliency", "Integrated gradients"]
+    saliency, ig = at.session_state["explore_results"]["explanations"]
+    assert saliency.method == "saliency" and (saliency.relevance >= 0).all()  # abs=True by default
+    assert ig.method == "integrated_gradients" and ig.params["n_steps"] == 8 and (ig.relevance < 0).any()
+    captions = result_captions(at)
+    assert captions[0].startswith("**Saliency**") and "n_steps=8" in captions[1]
+    # one shared symmetric scale by default
+    zmax = {chart(at, k)["data"][0]["zmax"] for k in heatmap_keys(at)}
+    assert len(zmax) == 1
+
+
+def test_second_run_with_same_settings_comes_from_the_cache(cache_dir, explain_calls):
+    at = start(cache_dir)
+    click_explain(at)
+    first = at.session_state["explore_results"]["explanations"][0]
+    assert not first.cached and "(cached)" not in result_captions(at)[0]
+    assert any(cache_dir.iterdir())  # the temporary cache, not ~/.cache, received the entry
+
+    again = start(cache_dir)  # a new browser session: only the persistent cache is shared
+    click_explain(again)
+    second = again.session_state["explore_results"]["explanations"][0]
+    assert second.cached and "(cached)" in result_captions(again)[0]
+    np.testing.assert_array_equal(first.relevance, second.relevance)
+
+
+def test_changing_the_image_drops_old_results(cache_dir):
+    at = start(cache_dir)
+    click_explain(at)
+    assert heatmap_keys(at)
+    at.selectbox(key="explore_image_gallery").set_value("coffee").run()
+    assert not at.exception
+    assert not heatmap_keys(at) and "explore_results" not in at.session_state
+
+
+def test_coarse_to_fine_decisions_are_shown(cache_dir):
+    at = start(cache_dir)
+    at.selectbox(key="explore_hierarchy").set_value("imagenet_c2f").run()
+    assert not at.exception, at.exception
+    hierarchy = Hierarchy.named("imagenet_c2f")
+    lines = [m.value for m in at.markdown if m.value.startswith(("Coarse decision:", "Fine decision:"))]
+    coarse_line, fine_line = lines
+    coarse, coarse_p = re.fullmatch(r"Coarse decision: \*\*(.+)\*\* \((\d+\.\d)%\)", coarse_line).groups()
+    fine, fine_p = re.fullmatch(r"Fine decision: \*\*(.+)\*\* \((\d+\.\d)% within (.+)\)", fine_line).groups()[:2]
+    r = hierarchy.coarse_names.index(coarse)
+    assert fine in hierarchy.fine_names[r]
+    assert 100 / hierarchy.num_coarse <= float(coarse_p) <= 100 and 0 < float(fine_p) <= 100
+    bars = chart(at, "explore_coarse")["data"][0]
+    assert list(bars["y"]) == list(hierarchy.coarse_names)
+    assert sum(bars["x"]) == pytest.approx(1.0, abs=1e-4)
+    assert max(range(len(bars["x"])), key=bars["x"].__getitem__) == r  # the decision is the largest bar
+    click_explain(at)  # explanations still explain the flat classifier's class
+    [e] = at.session_state["explore_results"]["explanations"]
+    assert e.target in DOMESTIC_CATS and e.model_id.startswith("efficientnet_lite0/imagenet_c2f/")
+
+
+def test_an_upload_that_is_not_an_image_shows_a_clear_error(cache_dir):
+    at = start(cache_dir)
+    at.radio(key="explore_image_source").set_value("Upload").run()
+    at.file_uploader(key="explore_image_upload").set_value(("notes.jpg", b"just some text\n", "image/jpeg")).run()
+    assert not at.exception
+    assert any("not an image Pillow can read" in e.value for e in at.error)
+    assert at.selectbox(key="explore_model").value == "efficientnet_lite0"  # the page is still alive
+    assert not at.get("plotly_chart")
+
+
+def test_a_real_upload_is_explained(cache_dir):
+    buffer = io.BytesIO()
+    gallery_image("chelsea").save(buffer, format="JPEG", quality=92)
+    at = start(cache_dir)
+    at.radio(key="explore_image_source").set_value("Upload").run()
+    at.file_uploader(key="explore_image_upload").set_value(("cat.jpg", buffer.getvalue(), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert any("Original 451×300 px, mode RGB" in c.value for c in at.caption)
+    click_explain(at)
+    [e] = at.session_state["explore_results"]["explanations"]
+    assert e.image_name == "cat.jpg" and e.target in DOMESTIC_CATS
+
+
+@pytest.mark.skipif(next(r for r in availability() if r["name"] == "vgg16")["offline"],
+                    reason="vgg16 weights are cached on this machine")
+def test_a_model_without_weights_says_how_to_fix_it(cache_dir):
+    at = start(cache_dir)
+    at.selectbox(key="explore_model").set_value("vgg16").run()
+    assert not at.exception
+    assert any("No offline weights for vgg16" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Explain"]  # the page stopped there
+    at.file_uploader(key="explore_weights_vgg16").set_value(("vgg.pt", b"not a state dict", "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert any("not a PyTorch state-dict file" in e.value for e in at.error)
+
+
+def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_path):
+    """mnist_cnn with a state dict uploaded in the sidebar: grayscale 28x28 input, digit classes, no C2F."""
+    import torch
+
+    from core.models.mnist_cnn import MnistCNN
+
+    if next(r for r in availability() if r["name"] == "mnist_cnn")["offline"]:
+        pytest.skip("mnist_cnn weights are bundled on this machine")
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save(MnistCNN().state_dict(), buffer)
+    at = start(cache_dir)
+    at.selectbox(key="explore_model").set_value("mnist_cnn").run()
+    assert any("mnist_cnn" in e.value for e in at.error) and not at.get("plotly_chart")
+    at.file_uploader(key="explore_weights_mnist_cnn").set_value(("mine.pt", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not [s for s in at.selectbox if s.key == "explore_hierarchy"]  # no hierarchy fits 10 classes
+    assert any("28×28 crop" in c.value and "grayscale" in c.value for c in at.caption)
+    names = chart(at, "explore_top5")["data"][0]["y"]
+    assert all(n.split(" (")[0] in [str(d) for d in range(10)] for n in names)
+    at.multiselect(key="explore_methods").set_value(["lrp", "saliency"])
+    click_explain(at)
+    lrp, saliency = at.session_state["explore_results"]["explanations"]
+    assert lrp.relevance.shape == saliency.relevance.shape == (1, 28, 28)
+    assert lrp.model_id.startswith("mnist_cnn/flat/")

@@ -1,0 +1,84 @@
+"""Coarse-to-fine attacks: budgets, goals, monotone LRP loss, no mutation, epsilon 0."""
+import pytest
+import torch
+
+from c2f_toy import toy_c2f, toy_images
+from core.attacks.c2f import C2FLabels
+from core.attacks.deepfool import deepfool_c2f
+from core.attacks.lrp_c2f import lrp_loss, lrpc, lrpf
+from core.attacks.pgd import pgd_c2f
+from core.explain import relevance
+
+
+def assert_within_budget(result, x, eps):
+    assert (result.delta.abs() <= eps + 1e-6).all()
+    assert result.x_adv.min() >= 0 and result.x_adv.max() <= 1
+    torch.testing.assert_close(result.x_adv, x + result.delta)
+
+
+@pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
+def test_budget_holds_exactly_and_inputs_are_not_mutated(attack):
+    hc, x = toy_c2f(), toy_images()
+    before = x.clone()
+    result = attack(hc, x, eps=8 / 255, steps=10)
+    assert torch.equal(x, before)
+    assert_within_budget(result, x, 8 / 255)
+
+
+def mnist_c2f():
+    from core.data.mnist import mnist_split
+    from core.models import load
+
+    return load("mnist_cnn", hierarchy="mnist_c2f", device="cpu").model, mnist_split("test")[0][:16]
+
+
+def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier():
+    hc, x = mnist_c2f()
+    labels = C2FLabels.of(hc, x)
+    result = lrpc(hc, x, eps=40 / 255, steps=30, early_stop=False)
+    curve = result.history["lrp_loss"]
+    assert curve[-1] < 0.5 * curve[0]
+    # the recorded loss is the poster's L_C of the relevance maps (logit seed) at the iterates
+    r = [relevance(hc.coarse, z, t, "lrp", composite="zplus_zbox", init="logit")
+         for z in (x, result.x_adv) for t in (labels.r_org, labels.r_adv)]
+    assert lrp_loss(r[0], r[1], 2.0).mean() == pytest.approx(float(curve[0]), rel=1e-4)
+    assert lrp_loss(r[2], r[3], 2.0).mean() < lrp_loss(r[0], r[1], 2.0).mean()
+    assert result.success.float().mean() >= 0.5
+    with torch.no_grad():
+        assert torch.equal(hc.coarse(result.x_adv).argmax(1) != labels.r_org, result.success)
+
+
+def test_every_lrpf_success_keeps_the_coarse_class_and_changes_the_fine_one():
+    hc, x = mnist_c2f()
+    labels = C2FLabels.of(hc, x)
+    result = lrpf(hc, x, eps=40 / 255, steps=30)
+    assert result.success.any()
+    with torch.no_grad():
+        coarse, fine = hc.logits(result.x_adv, labels.r_org)
+    ok = result.success
+    assert torch.equal(coarse.argmax(1)[ok], labels.r_org[ok])
+    assert (fine.argmax(1)[ok] != labels.f_org[ok]).all()
+    assert torch.equal(result.labels["coarse_after"], coarse.argmax(1))
+
+
+@pytest.mark.parametrize("level", ["coarse", "fine"])
+def test_epsilon_zero_returns_the_input(level):
+    hc, x = toy_c2f(), toy_images()
+    for result in (lrpc(hc, x, eps=0.0, steps=3), pgd_c2f(hc, x, level=level, eps=0.0, steps=3)):
+        assert torch.equal(result.x_adv, x)
+        assert not result.success.any()
+
+
+def test_deepfool_c2f_goals_hold_for_every_success():
+    hc, x = toy_c2f(), toy_images(16)
+    labels = C2FLabels.of(hc, x)
+    dfc = deepfool_c2f(hc, x, level="coarse")
+    dff = deepfool_c2f(hc, x, level="fine")
+    with torch.no_grad():
+        assert (hc.coarse(dfc.x_adv).argmax(1)[dfc.success] != labels.r_org[dfc.success]).all()
+        coarse, fine = hc.logits(dff.x_adv, labels.r_org)
+    assert dfc.success.float().mean() > 0.9
+    kept = dff.success
+    assert torch.equal(coarse.argmax(1)[kept], labels.r_org[kept])
+    assert (fine.argmax(1)[kept] != labels.f_org[kept]).all()
+    assert dfc.x_adv.min() >= 0 and dfc.x_adv.max() <= 1

@@ -1,0 +1,44 @@
+"""DeepFool: the analytic distance on a linear classifier, batching, C2F goals."""
+import torch
+from torch import nn
+
+from core.attacks.deepfool import deepfool
+
+
+def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
+    layer = nn.Linear(w.shape[1], w.shape[0])
+    layer.weight.data, layer.bias.data = w.clone(), b.clone()
+    return nn.Sequential(nn.Flatten(), layer).eval()
+
+
+def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance():
+    g = torch.Generator().manual_seed(0)
+    d = 2 * 3 * 3
+    w = torch.randn(2, d, generator=g) * 0.1
+    b = torch.zeros(2)
+    model = linear_model(w, b)
+    x = 0.5 + 0.02 * torch.randn(5, 2, 3, 3, generator=g)  # far from the [0, 1] walls: no clipping
+    result = deepfool(model, x, overshoot=0.02)
+    z = model(x)
+    y = z.argmax(1)
+    w_diff = w[1 - y] - w[y]
+    analytic = (z.gather(1, (1 - y)[:, None]) - z.gather(1, y[:, None])).abs()[:, 0] / w_diff.norm(dim=1)
+    torch.testing.assert_close(result.delta.flatten(1).norm(dim=1), 1.02 * (analytic + 1e-4), rtol=1e-4, atol=1e-6)
+    assert result.success.all() and (result.iterations == 1).all()
+    assert (model(result.x_adv).argmax(1) != y).all()
+    # the step is along w_y' - w_y: perpendicular to the boundary
+    cosine = torch.nn.functional.cosine_similarity(result.delta.flatten(1), w_diff, dim=1)
+    torch.testing.assert_close(cosine, torch.ones(5), rtol=0, atol=1e-5)
+
+
+def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 5)).eval()
+    x = torch.rand(6, 3, 2, 2)
+    before = x.clone()
+    batched = deepfool(model, x, candidates=4)
+    single = torch.cat([deepfool(model, x[i : i + 1], candidates=4).x_adv for i in range(6)])
+    torch.testing.assert_close(batched.x_adv, single, rtol=1e-5, atol=1e-6)
+    assert torch.equal(x, before)
+    assert batched.x_adv.min() >= 0 and batched.x_adv.max() <= 1
+    assert batched.success.all()

@@ -1,0 +1,140 @@
+"""The dashboard in a real browser: a live ``streamlit run`` server driven by headless Chromium.
+
+Uses the system Chromium (Debian: ``apt-get install chromium``); Playwright never downloads one.
+Without Chromium the test is skipped, unless ``XADV_REQUIRE_BROWSER=1`` makes that a failure.
+Screenshots go to ``$XADV_ARTIFACTS`` (or the test's temporary folder).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 90
+EXPLAIN_TIMEOUT_MS = 180_000
+
+
+def _require_browser() -> None:
+    missing = None
+    if not CHROMIUM.is_file():
+        missing = "Chromium not installed: apt-get install chromium"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "Playwright not installed: pip install playwright (no browser download needed)"
+    if missing:
+        if os.environ.get("XADV_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"streamlit did not become healthy in {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A dashboard server on a free localhost port with its own result cache; always terminated."""
+    _require_browser()
+    port = _free_port()
+    env = dict(os.environ, XADV_CACHE_DIR=str(tmp_path / "cache"))
+    log = tmp_path / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    folder = Path(os.environ.get("XADV_ARTIFACTS") or tmp_path / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_explore_lrp_heatmap_and_bad_upload(server, artifacts):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # A tall viewport: Streamlit scrolls inside its own container, which full-page shots miss.
+            page = browser.new_page(viewport={"width": 1600, "height": 1800})
+            page.goto(server, wait_until="domcontentloaded")
+            explain = page.get_by_role("button", name="Explain")
+            explain.wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # the model has loaded and the page rendered
+            expect(page.get_by_role("combobox", name="Example photo")).to_have_value("chelsea: a tabby cat")
+            expect(page.locator(".st-key-explore_top5")).to_contain_text("cat")
+
+            explain.click()
+            heatmap = page.locator(".st-key-explore_map_0 .js-plotly-plot")
+            heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the heatmap raster
+            trace = heatmap.evaluate("el => ({type: el.data[0].type, zmid: el.data[0].zmid, "
+                                     "zmin: el.data[0].zmin, zmax: el.data[0].zmax, title: el.layout.title.text})")
+            assert trace["type"] == "heatmap" and trace["zmid"] == 0 and "LRP" in trace["title"]
+            assert trace["zmax"] > 0 and trace["zmin"] == pytest.approx(-trace["zmax"])
+            box = heatmap.bounding_box()
+            assert box and 150 < box["width"] and 150 < box["height"] < 600  # neither tiny nor page-filling
+            expect(page.get_by_text("composite=epsilon_plus_flat")).to_be_visible()
+            page.wait_for_timeout(1000)  # let plotly finish its transitions before the picture
+            shot = artifacts / "explore_lrp.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+
+            page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
+            upload = page.locator(".st-key-explore_image_upload input[type=file]")
+            upload.wait_for(state="attached", timeout=30_000)
+            upload.set_input_files(files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
+                                           "buffer": b"this is a text file, not a photo\n"}])
+            expect(page.get_by_text("This is not an image Pillow can read")).to_be_visible(timeout=30_000)
+            expect(page.locator(".st-key-explore_model")).to_be_visible()  # the page is still alive
+            expect(page.locator("[data-testid=stException]")).to_have_count(0)
+            shot = artifacts / "explore_bad_upload.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()
