@@ -23,6 +23,7 @@ from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
 from core.attacks.signed import Progress
 from core.errors import InputError
+from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_images
 
@@ -108,9 +109,10 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
         with torch.no_grad():
             y = model(x).argmax(1)
     y = y.to(x.device)
-    x_adv, success, iterations, params = run_deepfool(
-        lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
-        x, y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
+    with model_lock(model):
+        x_adv, success, iterations, params = run_deepfool(
+            lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
+            x, y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
     return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
 
 
@@ -118,6 +120,11 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
                  overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
     """DFC (``level="coarse"``) or DFF (``level="fine"``) with the poster's goals (core.attacks.c2f)."""
     check_level(level)
+    with model_lock(hc):
+        return _deepfool_c2f(hc, x, level, steps, overshoot, candidates, progress)
+
+
+def _deepfool_c2f(hc, x, level, steps, overshoot, candidates, progress) -> AttackResult:
     labels = C2FLabels.of(hc, x)
 
     def forward(xa, rows):

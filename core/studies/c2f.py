@@ -4,7 +4,8 @@ For one level (coarse or fine) the study runs LRPC/LRPF at each epsilon (0-255 s
 [0, 1] by /255), DeepFool (DFC/DFF) and PGD (PGDC/PGDF) on the same images, and reports per column
 ``rho_2, rho_1, rho_inf`` (mean ``||eta||_p / ||x||_p``) and the fooling ratio. By default the
 perceptibility mean runs over the successful attacks (``over="success"``); the means over all
-attacked images are reported beside them. PGD defaults (our choice, the poster gives none): budget
+attacked images are reported beside them. LRP attacks run all their steps (the poster's rho_inf is
+eps/255: its perturbations fill the budget). PGD defaults (our choice, the poster gives none): budget
 10/255, steps of 1/255, 20 steps, each image stopped at its first success, so its perturbation is
 what the success needed.
 """
@@ -16,12 +17,14 @@ from typing import Any, Callable, Sequence
 import torch
 
 from core.attacks.budget import eps_from_255
+from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool_c2f
 from core.attacks.lrp_c2f import lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
+from core.explain import relevance
 from core.metrics import fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -54,6 +57,7 @@ class StudyConfig:
     lrp_steps: int = 20
     lrp_p: float = 2.0
     lrp_composite: str = "zplus_zbox"
+    lrp_early_stop: bool = False
     deepfool_steps: int = 50
     deepfool_overshoot: float = 0.02
     deepfool_candidates: int = 10
@@ -81,7 +85,7 @@ class StudyConfig:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
                              {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
-                              "composite": self.lrp_composite}))
+                              "composite": self.lrp_composite, "early_stop": self.lrp_early_stop}))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
@@ -150,6 +154,15 @@ class StudyResult:
 
 def _poster_column(name: str, poster: dict) -> str | None:
     return name if name in poster else None
+
+
+def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
+                   composite: str = "zplus_zbox") -> tuple[torch.Tensor, torch.Tensor]:
+    """The poster's maps at ``x``: ``LRP_C(x; r_org), LRP_C(x; r_adv)`` (coarse) or
+    ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W)."""
+    head = hc.coarse if level == "coarse" else hc.fine_head(labels.r_org)
+    return (relevance(head, x, labels.original(level), "lrp", composite=composite),
+            relevance(head, x, labels.adversarial(level), "lrp", composite=composite))
 
 
 def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:

@@ -1,0 +1,50 @@
+"""PGD: the same iterates as torchattacks' reference implementation, budgets, targeted mode, seeds."""
+import pytest
+import torch
+import torchattacks
+from torch import nn
+
+from core.attacks.pgd import pgd
+from core.errors import InputError
+
+
+def small_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 64, 4)).eval()
+
+
+def test_pgd_equals_torchattacks_without_random_start():
+    model = small_model()
+    x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = model(x).argmax(1)
+    reference = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=7, random_start=False)(x, y)
+    ours = pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=7, random_start=False)
+    torch.testing.assert_close(ours.x_adv, reference, rtol=0, atol=1e-6)
+    assert torch.equal(ours.success, model(ours.x_adv).argmax(1) != y)
+
+
+def test_pgd_budget_seed_and_no_mutation():
+    model = small_model()
+    x = torch.rand(4, 3, 8, 8)
+    before = x.clone()
+    y = model(x).argmax(1)
+    a = pgd(model, x, y, eps=4 / 255, steps=5, seed=3)
+    b = pgd(model, x, y, eps=4 / 255, steps=5, seed=3)
+    c = pgd(model, x, y, eps=4 / 255, steps=5, seed=4)
+    assert torch.equal(x, before)
+    assert torch.equal(a.x_adv, b.x_adv) and not torch.equal(a.x_adv, c.x_adv)
+    assert (a.delta.abs() <= 4 / 255 + 1e-6).all() and a.x_adv.min() >= 0 and a.x_adv.max() <= 1
+
+
+def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
+    model = small_model()
+    x = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    y = model(x).argmax(1)
+    target = (y + 1) % 4
+    result = pgd(model, x, y, target=target, eps=0.5, alpha=0.02, steps=60, early_stop=True)
+    assert result.success.all()
+    assert torch.equal(model(result.x_adv).argmax(1), target)
+    with pytest.raises(InputError):
+        pgd(model, x, y, eps=2.0)
+    with pytest.raises(InputError):
+        pgd(model, x * float("nan"), y)
