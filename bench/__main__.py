@@ -2,6 +2,8 @@
 
 Runs the named benchmarks (all when none is named), prints a table per benchmark and writes
 ``DIR/<name>.json`` (default ``bench/results``). ``--strict`` exits 1 when a ratio misses its target.
+``attacks`` also takes ``--steps`` (PGD steps) and ``--quick`` (its DeepFool comparisons without
+warm-up and with one timed round: torchattacks' per-image DeepFool takes minutes per round on a CPU).
 """
 from __future__ import annotations
 
@@ -21,14 +23,25 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 def _explain(args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
     from bench import bench_explain
 
-    comparisons = bench_explain.run(batch=args.batch, repeats=args.repeats, warmup=args.warmup,
+    batch = args.batch or 8
+    comparisons = bench_explain.run(batch=batch, repeats=args.repeats, warmup=args.warmup,
                                     device=args.device)
-    return bench_explain.config(args.batch, args.device), comparisons, "direct"
+    return bench_explain.config(batch, args.device), comparisons, "direct"
+
+
+def _attacks(args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
+    from bench import bench_attacks
+
+    batch = args.batch or 4
+    comparisons = bench_attacks.run(batch=batch, repeats=args.repeats, warmup=args.warmup, device=args.device,
+                                    steps=args.steps, quick=args.quick)
+    return bench_attacks.config(batch, args.device, args.steps, args.quick), comparisons, "peer"
 
 
 # name -> function(args) -> (config, comparisons, label of the peer column)
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], tuple[dict, list[Comparison], str]]] = {
     "explain": _explain,
+    "attacks": _attacks,
 }
 
 
@@ -36,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="xadv core against the libraries it wraps.")
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
-    parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="images per batch (default: explain 8, attacks 4)")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per contender (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per contender first (default 2)")
     parser.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,
@@ -44,13 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder for <name>.json (default {DEFAULT_OUT})")
+    parser.add_argument("--steps", type=int, default=10, help="attacks: PGD steps (default 10)")
+    parser.add_argument("--quick", action="store_true",
+                        help="attacks: DeepFool comparisons with no warm-up and one timed round")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("--batch and --repeats must be >= 1, --warmup >= 0")
+    if (args.batch is not None and args.batch < 1) or args.repeats < 1 or args.warmup < 0 or args.steps < 1:
+        parser.error("--batch, --repeats and --steps must be >= 1, --warmup >= 0")
 
     if args.threads is not None:
         if args.threads < 1:
@@ -61,10 +78,14 @@ def main(argv: list[str] | None = None) -> int:
 
     failed = False
     for name in args.names or list(BENCHMARKS):
-        print(f"[{name}] batch {args.batch}, {args.warmup} warm-up + {args.repeats} timed rounds, interleaved")
+        batch = args.batch if args.batch is not None else "default"
+        print(f"[{name}] batch {batch}, {args.warmup} warm-up + {args.repeats} timed rounds, interleaved")
         started = time.time()
         config, comparisons, peer_label = BENCHMARKS[name](args)
         print(format_table(comparisons, peer_label=peer_label))
+        for c in comparisons:
+            if c.notes.get("summary"):
+                print(f"  {c.name}: {c.notes['summary']}")
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"{name}.json"
         record = {"benchmark": name, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),

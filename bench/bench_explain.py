@@ -67,7 +67,7 @@ def cases(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> list
                                canonizers=[c() for c in canonizer_types])
 
     def zplus_zbox():
-        return ZPlusZBox(low=low, high=high, layer_map=[(Normalize, Pass())], zero_params=["bias"],
+        return ZPlusZBox(low=low, high=high, layer_map=[(Normalize, Pass())], zero_bias=True,
                          canonizers=[c() for c in canonizer_types])
 
     black = torch.zeros_like(x)

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", nargs="+", type=float, default=[10, 20, 40], help="LRP budgets, 0-255 scale")
     p.add_argument("--lrp-steps", type=int, default=20)
     p.add_argument("--lrp-p", type=float, default=2.0, help="norm order p of the LRP loss")
+    p.add_argument("--lrp-step", choices=["sign", "scaled"], default="sign",
+                   help="LRP attack step: sign(grad) or grad / max|grad|")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20)
     p.add_argument("--over", choices=["success", "all"], default="success",

@@ -16,7 +16,8 @@ def assert_within_budget(result, x, eps):
     torch.testing.assert_close(result.x_adv, x + result.delta)
 
 
-@pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
+@pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: lrpc(hc, x, step_rule="scaled", **kw),
+                                    lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
 def test_budget_holds_exactly_and_inputs_are_not_mutated(attack):
     hc, x = toy_c2f(), toy_images()
     before = x.clone()
@@ -82,3 +83,12 @@ def test_deepfool_c2f_goals_hold_for_every_success():
     assert torch.equal(coarse.argmax(1)[kept], labels.r_org[kept])
     assert (fine.argmax(1)[kept] != labels.f_org[kept]).all()
     assert dfc.x_adv.min() >= 0 and dfc.x_adv.max() <= 1
+
+
+def test_step_rules():
+    from core.attacks.signed import direction
+
+    g = torch.tensor([[[[0.5, -2.0], [0.0, 1.0]]], [[[1e-3, 0.0], [0.0, -1e-3]]]])
+    torch.testing.assert_close(direction(g, "sign"), g.sign())
+    torch.testing.assert_close(direction(g, "scaled")[0], g[0] / 2.0)
+    torch.testing.assert_close(direction(g, "scaled")[1], g[1] / 1e-3)

@@ -5,8 +5,8 @@ classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_
 ``f'_k = f_k - f_y``; the closest linearised boundary is ``l = argmin_k |f'_k| / ||w_k||_2`` and the
 step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
 ``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
-All candidate gradients of all active images come from one forward and one backward pass over K
-stacked copies of the active batch (copy k differentiates ``f'_k``), never an image at a time. On a linear classifier one step lands at
+All active images go through the network together: one forward pass, then one backward pass per
+candidate for the whole batch (rows are independent), never an image at a time. On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``.
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
@@ -39,17 +39,14 @@ def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[to
 
 
 def _linearised(forward: Forward, xa: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor):
-    """Logits at ``xa`` and, for each candidate k, ``f'_k`` and ``w_k = grad f'_k`` (one pass over K copies)."""
-    k, n = classes.shape[1] - 1, xa.shape[0]
-    copies = xa.detach().repeat(k, 1, 1, 1).requires_grad_()  # copy j differentiates f_{cand_j} - f_y
-    logits, aux = forward(copies, rows.repeat(k))
-    logits = logits.view(k, n, -1)
-    own = logits.gather(2, classes[:, :1].expand(k, n, 1).contiguous())
-    other = logits.gather(2, classes[:, 1:].T.unsqueeze(2).contiguous())
-    f = (other - own).squeeze(2)  # (K, n)
-    (w,) = torch.autograd.grad(f.sum(), copies)
-    first = (lambda t: t.view(k, n, *t.shape[1:])[0].detach()) if aux is not None else None
-    return logits[0].detach(), (first(aux) if first else None), f.detach().T, w.view(k, n, *xa.shape[1:]).transpose(0, 1)
+    """Logits at ``xa`` and, per candidate k, ``f'_k = f_k - f_y`` and ``w_k = grad f'_k`` for all rows:
+    one forward pass, then one backward pass per candidate over the whole active batch."""
+    xa = xa.detach().requires_grad_()
+    logits, aux = forward(xa, rows)
+    f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (n, K)
+    k = f.shape[1]
+    w = torch.stack([torch.autograd.grad(f[:, j].sum(), xa, retain_graph=j < k - 1)[0] for j in range(k)], dim=1)
+    return logits.detach(), (aux.detach() if aux is not None else None), f.detach(), w
 
 
 def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -80,7 +80,8 @@ class _LRPObjective:
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,
             alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
             init: str = "logit", ignore_bias: bool | None = None, early_stop: bool = False,
-            random_start: bool = False, seed: int = 0, progress: Progress | None = None) -> AttackResult:
+            step_rule: str = "sign", random_start: bool = False, seed: int = 0,
+            progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)
     if composite not in COMPOSITES:
@@ -92,11 +93,11 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias)
         out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                            early_stop=early_stop, progress=progress)
+                            early_stop=early_stop, step_rule=step_rule, progress=progress)
         record = label_record(hc, x, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
-              "init": init, "ignore_bias": ignore_bias, "early_stop": early_stop, "random_start": random_start,
-              "seed": seed}
+              "init": init, "ignore_bias": ignore_bias, "early_stop": early_stop, "step_rule": step_rule,
+              "random_start": random_start, "seed": seed}
     return AttackResult("LRPC" if level == "coarse" else "LRPF", out.x_adv, out.x_adv - x.detach(), out.success,
                         out.iterations, params, record, {"lrp_loss": -out.gain})
 

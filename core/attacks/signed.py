@@ -1,8 +1,10 @@
-"""The projected signed-gradient loop shared by PGD and the LRP attacks.
+"""The projected gradient loop shared by PGD and the LRP attacks.
 
-Each step moves every still-active image by ``alpha * sign(g)``, with ``g`` the gradient of the
+Each step moves every still-active image by ``alpha * d(g)``, with ``g`` the gradient of the
 objective to *maximise*, then projects onto the l_inf ball of radius ``eps`` around ``x`` and onto
-[0, 1] (Madry et al.'s PGD update; the LRP poster's LRPC/LRPF use it to minimise L_C, L_F).
+[0, 1]. Step rules ``d``: ``"sign"``, ``d(g) = sign(g)`` (Madry et al.'s PGD update, every pixel
+moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
+the others in proportion, so perturbations concentrate where the gradient is large).
 With ``early_stop`` an image is frozen at the first iterate that meets its goal.
 """
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Callable, Protocol
 import torch
 
 from core.attacks.budget import check_budget, project_linf
+from core.errors import InputError
 from core.validate import check_images
 
 Progress = Callable[[float, str], None]
+STEP_RULES = ("sign", "scaled")
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,22 @@ def random_start(x: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
     return (x + noise).clamp(0.0, 1.0)
 
 
+def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
+    """The step direction of ``rule`` for a batch of gradients (see the module docstring)."""
+    if rule == "sign":
+        return grad.sign()
+    peak = grad.flatten(1).abs().amax(1).clamp_min(1e-12)
+    return grad / peak.view(-1, *([1] * (grad.dim() - 1)))
+
+
 def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
-                  start_random: bool = False, seed: int = 0, early_stop: bool = True,
+                  start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
                   progress: Progress | None = None) -> LoopOutput:
     """Run the loop; returns the final iterates, their success, and step counts per image."""
     check_images(x)
     check_budget(eps, alpha, steps)
+    if step_rule not in STEP_RULES:
+        raise InputError(f"Unknown step rule {step_rule!r}; choose one of {', '.join(STEP_RULES)}.")
     x = x.detach()
     n = x.shape[0]
     x_adv = random_start(x, eps, seed) if start_random and eps > 0 else x.clone()
@@ -69,7 +83,7 @@ def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: f
         gains.append(outcome.gain.mean())
         moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
         done[rows] = outcome.success if early_stop else done[rows]
-        stepped = x_adv[rows] + alpha * outcome.grad.sign() * moving.view(-1, 1, 1, 1)
+        stepped = x_adv[rows] + alpha * direction(outcome.grad, step_rule) * moving.view(-1, 1, 1, 1)
         x_adv[rows] = project_linf(x[rows], stepped, eps)
         iterations[rows] += moving.long()
         if progress is not None:

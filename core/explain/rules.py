@@ -30,8 +30,15 @@ def _forward(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.
     return F.linear(x, weight)
 
 
+def _pointwise(module: nn.Conv2d) -> bool:
+    return (module.kernel_size == (1, 1) and module.stride == (1, 1) and module.padding == (0, 0)
+            and module.groups == 1)
+
+
 def _transpose(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """``W^T s``: the adjoint of the layer's linear map, shaped like its input."""
+    if isinstance(module, nn.Conv2d) and _pointwise(module):  # 1x1: the adjoint is a 1x1 convolution
+        return F.conv2d(s, weight.transpose(0, 1))
     if isinstance(module, nn.Conv2d):
         natural = [(o - 1) * st - 2 * p + d * (k - 1) + 1 for o, st, p, d, k in
                    zip(s.shape[2:], module.stride, module.padding, module.dilation, weight.shape[2:])]

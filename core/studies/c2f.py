@@ -58,6 +58,7 @@ class StudyConfig:
     lrp_p: float = 2.0
     lrp_composite: str = "zplus_zbox"
     lrp_early_stop: bool = False
+    lrp_step_rule: str = "sign"
     deepfool_steps: int = 50
     deepfool_overshoot: float = 0.02
     deepfool_candidates: int = 10
@@ -85,7 +86,8 @@ class StudyConfig:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
                              {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
-                              "composite": self.lrp_composite, "early_stop": self.lrp_early_stop}))
+                              "composite": self.lrp_composite, "early_stop": self.lrp_early_stop,
+                              "step_rule": self.lrp_step_rule}))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
