@@ -13,7 +13,8 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the pat
 st.set_page_config(page_title="xadv", layout="wide")
 
 PAGES = [
-    st.Page("pages/explore.py", title="Explore", icon=":material/image_search:", default=True),
+    st.Page("views/explore.py", title="Explore", icon=":material/image_search:", default=True),
+    st.Page("views/c2f.py", title="Coarse-to-fine attacks", icon=":material/account_tree:"),
 ]
 
 

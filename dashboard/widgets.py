@@ -133,13 +133,14 @@ def _weights_file(data: bytes, digest: str, suffix: str) -> Path:
 # ---------------------------------------------------------------- image
 
 
-def pick_image(info: ModelInfo, *, key: str = "image") -> LoadedImage | None:
-    """A gallery photo or an upload, loaded for ``info``'s input; None (with an error shown) if unusable."""
+def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY) -> LoadedImage | None:
+    """A gallery photo (``default`` preselected) or an upload, loaded for ``info``'s input; None (with an error
+    shown) if unusable."""
     source = st.radio("Image", ["Gallery", "Upload"], horizontal=True, key=f"{key}_source")
     try:
         if source == "Gallery":
             names = gallery_names()
-            name = st.selectbox("Example photo", names, index=names.index(DEFAULT_GALLERY),
+            name = st.selectbox("Example photo", names, index=names.index(default),
                                 format_func=gallery_description, key=f"{key}_gallery")
             image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
         else:
@@ -361,11 +362,12 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float], tit
         text=[f"{p:.1%}" for p in probabilities], textposition="outside", cliponaxis=False,
         hovertemplate="%{y}: %{x:.2%}<extra></extra>",
     ))
-    top = min(1.0, max(list(probabilities) + [0.01]) * 1.25)  # room for the labels, never past 100 %
+    top = min(1.0, max(list(probabilities) + [0.01]) * 1.25)  # room for the labels, never past 100 % (then a margin)
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)) if title else None,
-        height=height or 60 + 30 * len(names), margin=dict(l=4, r=4, t=32 if title else 4, b=4),
-        xaxis=dict(range=[0, top], tickformat=".0%", title=None), yaxis=dict(autorange="reversed", title=None),
+        height=height or 60 + 30 * len(names), margin=dict(l=4, r=44 if top >= 1 else 4, t=32 if title else 4, b=4),
+        xaxis=dict(range=[0, top], tickformat=".0%", title=None),
+        yaxis=dict(type="category", autorange="reversed", title=None),  # names like "3" stay labels
         showlegend=False, bargap=0.25,
     )
     return fig

@@ -138,3 +138,48 @@ def test_explore_lrp_heatmap_and_bad_upload(server, artifacts):
             print(f"screenshot: {shot}")
         finally:
             browser.close()
+
+
+def test_coarse_to_fine_attacks_on_mnist(server, artifacts):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 3200})
+            page.goto(server, wait_until="domcontentloaded")
+            page.get_by_role("link", name="Coarse-to-fine attacks").click()  # via st.navigation, as a user does
+            page.get_by_role("button", name="Run attacks").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+            page.locator(".st-key-c2f_model").click()
+            page.get_by_role("option", name="mnist_cnn").click()
+            expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
+                "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
+            before = page.locator(".st-key-c2f_before_org .js-plotly-plot")
+            before.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(page.get_by_text("r_org =")).to_be_visible()
+
+            for eps in ("20", "40"):  # keep one epsilon: 10/255
+                page.locator(".st-key-c2f_eps").get_by_role("button", name=f"Remove {eps}").click()
+            page.get_by_role("button", name="Run attacks").click()
+            rows = [page.locator(f".st-key-c2f_row{i}_{part} .js-plotly-plot")
+                    for i in range(3) for part in ("org", "adv")]
+            for heatmap in rows:
+                heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+                expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the raster
+            for key in ["c2f_before_org"] + [f"c2f_row{i}_{part}" for i in range(3) for part in ("org", "adv")]:
+                # while a rerun swaps a chart, the old (stale) copy can sit beside the new one for a moment
+                expect(page.locator(f".st-key-{key}")).to_have_count(1, timeout=30_000)
+            zmax = {h.evaluate("el => el.data[0].zmax") for h in [before, *rows]}
+            assert len(zmax) == 1 and zmax.pop() > 0  # one colour scale for every map
+            delta = page.locator(".st-key-c2f_row0_delta .js-plotly-plot")
+            assert "amplified" in delta.evaluate("el => el.layout.annotations[0].text")
+            box = rows[0].bounding_box()
+            assert box and 150 < box["width"] and 150 < box["height"] < 600
+            expect(page.get_by_text("After LRPC eps=10")).to_be_visible()
+            expect(page.locator("[data-testid=stException]")).to_have_count(0)
+            page.wait_for_timeout(1000)
+            shot = artifacts / "c2f_mnist.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()

@@ -1,0 +1,644 @@
+"""Coarse-to-fine attacks: LRPC/LRPF beside DeepFool and PGD on a C2F model (the LRP poster, seed 000).
+
+Thin page: labels, relevance maps, attacks and figures come from ``core`` (``core.attacks.c2f``,
+``core.studies.c2f``); attack results come from the persistent result cache, relevance maps from
+``st.cache_data``, and the last comparison lives in ``st.session_state`` (dropped when the model, the
+image or the level changes), so moving a display widget never recomputes anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import core
+from core.attacks.c2f import C2FLabels
+from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split
+from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
+from core.explain.locks import model_lock
+from core.models import DEFAULT_MODEL, REGISTRY, shipped_hierarchies
+from core.studies import c2f as study
+from dashboard import widgets as W
+
+RESULTS = "c2f_results"
+TABLE = "c2f_table"
+DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
+EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
+P_OPTIONS = {"1": 1.0, "2": 2.0, "∞": math.inf}
+LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
+ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
+MAP_HEIGHT = 270
+FOOLED = ":green[:material/check_circle: **Fooled**]"
+NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
+NAME_CHARS = 16
+LRP_STOPS_EARLY = study.StudyConfig.lrp_early_stop  # the study's default (the poster's: the whole budget)
+COLUMNS = [1, 1, 1, 1, 1.3]  # image | LRP org | LRP adv | perturbation (or decisions) | outcome
+
+HELP = r"""
+**The labels.** The coarse classifier $C$ decides a coarse class $r_{org} = C(x)$; its runner-up
+$r_{adv}$ (the most probable *other* coarse class) is where the coarse attacks push the image. The fine
+classifier of that coarse class, $F^{r_{org}}$, decides $f_{org}$ among the members of $r_{org}$; its
+runner-up $f_{adv}$ (within $r_{org}$) is the fine attacks' direction.
+
+**The LRP attack.** With $R_{org} = \mathrm{LRP}_C(x+\eta;\, r_{org})$ and
+$R_{adv} = \mathrm{LRP}_C(x+\eta;\, r_{adv})$, LRPC minimises
+$\|R_{org}^+\|_p - \|R_{adv}^+\|_p - \|R_{org}^-\|_p + \|R_{adv}^-\|_p$: it removes the evidence *for*
+$r_{org}$ and builds evidence for $r_{adv}$ (and the reverse for the evidence against them), with every
+pixel changed by at most $\varepsilon/255$, until $C(x+\eta) \ne r_{org}$. LRPF does the same on
+$F^{r_{org}}$ with $f_{org}$, $f_{adv}$, and counts only if the coarse class stays $r_{org}$.
+DeepFool (DFC/DFF) takes the smallest linearised step over the nearest decision boundary; PGD (PGDC/PGDF)
+takes signed gradient steps on the classification margin within its budget. All use the same goals.
+
+**The maps.** Relevance by the poster's rules: z⁺ in the hidden layers, z^β (ZBox) at the input
+(composite `zplus_zbox`), summed over colour channels. Red pixels speak for the class named above the map,
+blue ones against it, white ones not at all. All maps of one comparison share one symmetric colour scale,
+so equal colours mean equal relevance before and after every attack. With z⁺ rules the maps of two classes
+often look alike (z⁺ is little class-selective): compare their strength, and how it moves after each attack.
+
+**The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
+them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it.
+"""
+
+
+# ---------------------------------------------------------------- cached helpers (no Streamlit output)
+
+
+@st.cache_data(show_spinner=False)
+def _c2f_models() -> dict[str, list[str]]:
+    """Models that LRP supports and that have a shipped hierarchy -> those hierarchies (default first)."""
+    out = {}
+    for name, spec in REGISTRY.items():
+        options = shipped_hierarchies(len(spec.class_names())) if spec.lrp_supported else []
+        if options:
+            out[name] = options
+    return dict(sorted(out.items(), key=lambda item: item[0] != DEFAULT_MODEL))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _labels(_loaded, model_id: str, _image: LoadedImage, digest: str) -> dict[str, Any]:
+    """``C2FLabels.of`` for one image, with names and probabilities (coarse softmax; fine within r_org)."""
+    hc, h = _loaded.model, _loaded.info.hierarchy
+    x = _image.tensor.to(_loaded.device)
+    with model_lock(hc), torch.no_grad():
+        labels = C2FLabels.of(hc, x)
+        coarse, fine = hc.logits(x, labels.r_org)
+    cp, fp = coarse.softmax(1)[0].cpu(), fine.softmax(1)[0].cpu()
+    r_org, r_adv, f_org, f_adv = (int(v[0]) for v in (labels.r_org, labels.r_adv, labels.f_org, labels.f_adv))
+    members = h.fine_names[r_org]
+    top = sorted(range(len(members)), key=lambda j: -float(fp[j]))[:5]
+    return {
+        "r_org": r_org, "r_adv": r_adv, "f_org": f_org, "f_adv": f_adv,
+        "r_org_name": h.coarse_names[r_org], "r_adv_name": h.coarse_names[r_adv],
+        "f_org_name": members[f_org], "f_adv_name": members[f_adv],
+        "r_org_prob": float(cp[r_org]), "r_adv_prob": float(cp[r_adv]),
+        "f_org_prob": float(fp[f_org]), "f_adv_prob": float(fp[f_adv]),
+        "coarse_probs": [float(p) for p in cp], "fine_top": [(members[j], float(fp[j])) for j in top],
+    }
+
+
+def _label_tuple(labels: dict[str, Any]) -> tuple[int, int, int, int]:
+    return labels["r_org"], labels["r_adv"], labels["f_org"], labels["f_adv"]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[int, int, int, int],
+          level: str) -> tuple[np.ndarray, np.ndarray]:
+    """The poster's two heatmaps (H, W) of ``_x`` (1, C, H, W) for the original labels ``labels``
+    (``relevance_pair``: r_org/r_adv on C, or f_org/f_adv on F^{r_org}); ``digest`` identifies ``_x``."""
+    device = _loaded.device
+    c2f_labels = C2FLabels(*(torch.tensor([v], device=device) for v in labels))
+    org, adv = study.relevance_pair(_loaded.model, _x.to(device), c2f_labels, level)
+    return heatmap(org)[0], heatmap(adv)[0]
+
+
+def _tensor_digest(x: torch.Tensor) -> str:
+    array = x.detach().cpu().numpy()
+    return hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode() + array.tobytes()).hexdigest()
+
+
+def _after(loaded, x_adv: torch.Tensor) -> dict[str, Any]:
+    """The C2F decision on the adversarial image (the fine one within its *new* coarse class)."""
+    with model_lock(loaded.model):
+        d = loaded.model.decide(x_adv)
+    h = loaded.info.hierarchy
+    r, j = int(d.coarse[0]), int(d.fine[0])
+    return {"coarse": r, "coarse_name": h.coarse_names[r], "coarse_prob": float(d.coarse_prob[0]),
+            "fine": j, "fine_name": h.fine_names[r][j], "fine_prob": float(d.fine_prob[0])}
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+
+
+def _slug(column: str) -> str:
+    return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats as strings ("inf"), so the download is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _fmt_eps(eps_255: float) -> str:
+    return f"{eps_255:g}/255 = {eps_255 / 255:.4f}"
+
+
+# ---------------------------------------------------------------- sidebar
+
+
+def sidebar():
+    """Model (only those with a shipped hierarchy), hierarchy and image; returns (loaded, image or None)."""
+    with st.sidebar:
+        st.subheader("Model")
+        models = _c2f_models()
+        available = W.model_availability()
+        name = st.selectbox(
+            "Model", list(models), key="c2f_model",
+            format_func=lambda n: n if available[n]["offline"] else f"{n} (needs weights)",
+            help="Models with a shipped coarse-to-fine hierarchy that LRP supports. mnist_cnn with mnist_c2f "
+                 "runs in seconds (good for teaching); efficientnet_lite0 with imagenet_c2f is the "
+                 "ImageNet version (one to a few minutes per comparison on a CPU).")
+        st.caption(REGISTRY[name].description)
+        hierarchy = st.selectbox(
+            "Coarse-to-fine hierarchy", models[name], key="c2f_hierarchy",
+            help="Coarse score = log-sum-exp of the member classes' logits; the fine decision is taken among "
+                 "the members of the chosen coarse class.")
+        loaded = W.model_picker(name, hierarchy, key="c2f")
+        h = loaded.info.hierarchy
+        st.caption(f"{h.num_coarse} coarse classes: {', '.join(h.coarse_names)}.")
+        st.subheader("Image")
+        image = W.pick_image(loaded.info, key="c2f_image", default=DEFAULT_IMAGE)
+    return loaded, image
+
+
+# ---------------------------------------------------------------- the attack settings
+
+
+def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, str | None]:
+    """The study's parameters (inside a form): a ``StudyConfig`` for ``level``, or None and why not."""
+    left, mid, right = st.columns([2.2, 1, 1])
+    eps = left.multiselect(
+        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[10, 20, 40], key=f"{prefix}_eps",
+        help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
+    left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
+                 "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
+    steps = mid.number_input("LRP steps", 1, 200, 20, key=f"{prefix}_steps",
+                             help="Gradient steps on the LRP loss. " + (
+                                 "Each attack stops at its first success." if LRP_STOPS_EARLY else
+                                 "The LRP attack takes all of them (the poster's ρ∞ = ε/255); DeepFool and PGD "
+                                 "stop at their first success."))
+    p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
+                        help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
+    c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
+    deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
+                           help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
+    pgd = c2.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
+                      help="PGDC / PGDF: signed gradient steps of 1/255 on the classification margin.")
+    pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
+    pgd_steps = c4.number_input("PGD steps", 1, 200, 20, key=f"{prefix}_pgd_steps")
+    attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
+    if not attacks:
+        return None, "Choose at least one ε or one baseline."
+    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(float(e) for e in sorted(eps)),
+                               lrp_steps=int(steps), lrp_p=P_OPTIONS[p], pgd_eps_255=float(pgd_eps),
+                               pgd_steps=int(pgd_steps))
+    return config, None
+
+
+# ---------------------------------------------------------------- one image: run
+
+
+def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: study.StudyConfig) -> dict[str, Any]:
+    """Every column of ``config`` on the one image (``run_attack``, cached), then its maps after the attack."""
+    info, hc = loaded.info, loaded.model
+    x = image.tensor.to(loaded.device)
+    runs = config.runs()
+    cache = W.result_cache()
+    bar = st.progress(0.0, text="Starting…")
+    progress = W.progress_callback(bar)
+    rows, errors = [], []
+    for i, (name, attack, params) in enumerate(runs):
+        reported: list[float] = []  # the attack reports its steps only when it runs, not when cached
+
+        def part(fraction: float, message: str, i=i, name=name, reported=reported) -> None:
+            reported.append(fraction)
+            progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
+
+        progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
+        started = time.perf_counter()
+        try:
+            result = study.run_attack(hc, x, attack, config.level, params, model_id=info.model_id,
+                                      image_digests=[image.digest], cache=cache, batch_size=1, progress=part)
+        except ValueError as exc:  # InputError: the message says what to change
+            errors.append(f"{name}: {exc}")
+            continue
+        seconds = time.perf_counter() - started
+        progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
+        maps = _maps(loaded, info.model_id, _tensor_digest(result.x_adv), result.x_adv, _label_tuple(labels),
+                     config.level)
+        rows.append({"name": name, "attack": attack, "params": params, "result": result,
+                     "figures": study.figures(result, x, "all"), "maps": maps, "after": _after(loaded, result.x_adv),
+                     "seconds": seconds, "cached": not reported})
+    progress(1.0, "Done")
+    bar.empty()
+    return {"config": config, "rows": rows, "errors": errors, "files": {}}
+
+
+# ---------------------------------------------------------------- one image: show
+
+
+def _symbols(level: str) -> tuple[str, str]:
+    return ("r", "coarse") if level == "coarse" else ("f", "fine")
+
+
+def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
+    s, _ = _symbols(level)
+    return (f"LRP for {s}<sub>org</sub> · {_short(labels[f'{s}_org_name'])}",
+            f"LRP for {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
+
+
+def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, scale: float) -> None:
+    """The input, the two maps before the attack, the decisions and their probabilities."""
+    h = loaded.info.hierarchy
+    s, word = _symbols(level)
+    st.subheader("Before the attack", anchor=False)
+    cols = st.columns(COLUMNS, gap="small")
+    with cols[0]:
+        W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT), key="c2f_before_input")
+        st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
+    titles = map_titles(level, labels)
+    for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
+        with col:
+            W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_before_{which}")
+            formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
+            st.caption(f"{formula}(x; {s}_{which}) · total relevance {float(m.sum()):.3g}")
+    with cols[3]:
+        st.markdown(
+            f"**Coarse** C(x)  \n"
+            f"r_org = **{labels['r_org_name']}** ({labels['r_org_prob']:.1%})  \n"
+            f"r_adv = {labels['r_adv_name']} ({labels['r_adv_prob']:.1%})  \n"
+            f"**Fine**, within {labels['r_org_name']}  \n"
+            f"f_org = **{labels['f_org_name']}** ({labels['f_org_prob']:.1%})  \n"
+            f"f_adv = {labels['f_adv_name']} ({labels['f_adv_prob']:.1%})",
+            help="r_org = C(x) is the coarse decision and r_adv its runner-up, where coarse attacks push the "
+                 "image. f_org is the fine decision among the members of r_org and f_adv its runner-up there, "
+                 "where fine attacks push it (keeping r_org).")
+        st.caption(f"The {word} attacks push {s}_org towards {s}_adv.")
+    with cols[4]:
+        if level == "coarse":
+            fig = W.probability_figure(h.coarse_names, labels["coarse_probs"], "Coarse probabilities",
+                                       highlight=labels["r_org"], height=MAP_HEIGHT)
+        else:
+            names, probs = zip(*labels["fine_top"])
+            fig = W.probability_figure([_short(n) for n in names], probs, f"Fine, within {_short(labels['r_org_name'])}",
+                                       highlight=0, height=MAP_HEIGHT)
+        W.show(fig, key="c2f_before_probs")
+
+
+def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str:
+    """Success, the new labels, iterations and the perceptibility of this image, as markdown."""
+    result, after, fig = row["result"], row["after"], row["figures"]
+    success = bool(result.success[0])
+    coarse_kept = after["coarse"] == labels["r_org"]
+    if level == "coarse":
+        verdict = f"{FOOLED}: coarse class changed" if success else f"{NOT_FOOLED}: coarse class kept"
+        coarse_line = (f"Coarse: {labels['r_org_name']} → **{after['coarse_name']}** ({after['coarse_prob']:.0%})"
+                       if not coarse_kept else f"Coarse: **{labels['r_org_name']}** kept ({after['coarse_prob']:.0%})")
+    else:
+        if success:
+            verdict = f"{FOOLED}: fine class changed, coarse class kept"
+        elif not coarse_kept:
+            verdict = f"{NOT_FOOLED}: the coarse class changed too"
+        else:
+            verdict = f"{NOT_FOOLED}: fine class unchanged"
+        coarse_line = (f"Coarse: **{labels['r_org_name']}** kept ✓" if coarse_kept else
+                       f"Coarse: {labels['r_org_name']} → **{after['coarse_name']}** ✗")
+    fine_changed = not coarse_kept or after["fine"] != labels["f_org"]
+    fine_line = (f"Fine: {labels['f_org_name']} → **{after['fine_name']}** ({after['fine_prob']:.0%})" if fine_changed
+                 else f"Fine: **{labels['f_org_name']}** kept ({after['fine_prob']:.0%})")
+    timing = f"{row['seconds']:.1f} s" + (" (cached)" if row["cached"] else "")
+    linf = float(result.delta.abs().max()) * 255
+    return "  \n".join([
+        verdict, coarse_line, fine_line,
+        f"Iterations: {int(result.iterations[0])} · {timing}",
+        f"ρ₂ = {fig['rho_2_all']:.4f} · ρ₁ = {fig['rho_1_all']:.4f}",
+        f"ρ∞ = {fig['rho_inf_all']:.4f} · ‖η‖∞ = {linf:.2f}/255",
+    ])
+
+
+def perturbation_figure(picture: np.ndarray, factor: float):
+    """The amplified perturbation, its factor written where the heatmaps have their colour bar."""
+    fig = W.image_figure(picture, "Perturbation η", MAP_HEIGHT)
+    fig.add_annotation(text=f"×{factor:,.3g} amplified · grey = no change", xref="paper", yref="paper", x=0.5,
+                       y=-0.02, xanchor="center", yanchor="top", showarrow=False, font=dict(size=11))
+    return fig
+
+
+def magnitude_note(before, rows: list[dict[str, Any]], percentile: float) -> str | None:
+    """A hint when one scale makes some maps look blank (their own scales differ by more than 10×)."""
+    named = [("before", m) for m in before] + [(row["name"], m) for row in rows for m in row["maps"]]
+    own = [(shared_scale([m], percentile), name) for name, m in named]
+    (low, weak), (high, strong) = min(own), max(own)
+    if high <= 10 * low:
+        return None
+    return (f":material/info: The maps differ in magnitude by up to {high / low:,.0f}× (strongest: {strong}, "
+            f"weakest: {weak}), so on one scale the weaker ones look pale. That difference is part of the "
+            "comparison; lower the percentile to see their patterns.")
+
+
+def row_heading(row: dict[str, Any]) -> str:
+    params = row["params"]
+    if row["attack"] == "lrp":
+        p = "∞" if math.isinf(params["p"]) else f"{params['p']:g}"
+        steps = f"{'up to ' if params.get('early_stop') else ''}{params['steps']} steps"
+        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p}"
+    elif row["attack"] == "pgd":
+        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · up to {params['steps']} steps of 1/255"
+    else:
+        detail = f"up to {params['steps']} steps · overshoot {params['overshoot']:g}"
+    return f"**After {row['name']}** &nbsp; <small>{detail}</small>"
+
+
+def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: dict[str, Any], level: str,
+                    before_maps, scale: float, percentile: float) -> None:
+    """One row per attack: adversarial image, both maps after it, the perturbation and its outcome."""
+    for message in stored["errors"]:
+        st.error(message)
+    rows = stored["rows"]
+    if not rows:
+        return
+    s, word = _symbols(level)
+    st.subheader("After the attacks", anchor=False)
+    st.caption(f"All {2 + 2 * len(rows)} relevance maps on this page share one symmetric colour scale "
+               f"±{scale:.3g} (the {percentile:g}th percentile of |relevance| over all of them). "
+               + W.RELEVANCE_HELP.split(" Saliency")[0])
+    note = magnitude_note(before_maps, rows, percentile)
+    if note:
+        st.caption(note)
+    titles = map_titles(level, labels)
+    for i, row in enumerate(rows):
+        st.markdown(row_heading(row), unsafe_allow_html=True)
+        cols = st.columns(COLUMNS, gap="small")
+        result = row["result"]
+        with cols[0]:
+            adv = (result.x_adv[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+            W.show(W.image_figure(adv, "x + η (adversarial)", MAP_HEIGHT), key=f"c2f_row{i}_image")
+        for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
+            with col:
+                W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
+        with cols[3]:
+            picture, factor = perturbation_image(result.delta[0].cpu().numpy())
+            W.show(perturbation_figure(picture, factor), key=f"c2f_row{i}_delta")
+        with cols[4]:
+            st.markdown(outcome_text(row, labels, level))
+    downloads(stored, loaded, image, labels, level, before_maps, scale, percentile)
+
+
+# ---------------------------------------------------------------- one image: downloads
+
+
+def comparison_files(stored, loaded, image, labels, level, before_maps, scale, percentile) -> dict[str, bytes]:
+    """One JSON and one NPZ for the whole comparison, and a PNG of every map, perturbation and image."""
+    s, _ = _symbols(level)
+    h = loaded.info.hierarchy
+    x = image.tensor[0].cpu().numpy()
+    arrays = {"x": x, f"before_lrp_{s}_org": before_maps[0], f"before_lrp_{s}_adv": before_maps[1]}
+    pngs = {f"before_lrp_{s}_org.png": png_bytes(colorize(before_maps[0], scale)),
+            f"before_lrp_{s}_adv.png": png_bytes(colorize(before_maps[1], scale))}
+    attacks = []
+    for row in stored["rows"]:
+        slug, result = _slug(row["name"]), row["result"]
+        arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": result.delta[0].cpu().numpy(),
+                   f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
+        picture, factor = perturbation_image(result.delta[0].cpu().numpy())
+        adv = (result.x_adv[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
+                 f"{slug}_lrp_{s}_adv.png": png_bytes(colorize(row["maps"][1], scale)),
+                 f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture.squeeze(-1) if picture.shape[-1] == 1 else picture),
+                 f"{slug}_adversarial.png": png_bytes(adv.squeeze(-1) if adv.shape[-1] == 1 else adv)}
+        labels_after = result.labels
+        attacks.append({
+            "column": row["name"], "figures": row["figures"], "seconds": row["seconds"], "cached": row["cached"],
+            "perturbation_amplification": factor, "after": row["after"],
+            "label_names": {"coarse_after": h.coarse_names[int(labels_after["coarse_after"][0])],
+                            "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
+            "result": result.to_dict(),
+        })
+    report = {
+        "model": loaded.info.model_id, "image": image.source_name, "image_digest": image.digest, "level": level,
+        "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_top")},
+        "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
+        "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
+        "relevance": "LRP, composite zplus_zbox, channel sum", "attacks": attacks,
+    }
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
+    return {"comparison.json": json.dumps(_json_safe(report), indent=1).encode(), "comparison.npz": npz.getvalue(),
+            **pngs}
+
+
+def downloads(stored, loaded, image, labels, level, before_maps, scale, percentile) -> None:
+    files = stored["files"].get(scale)
+    if files is None:  # encoded once per colour scale, not on every rerun
+        files = stored["files"][scale] = comparison_files(stored, loaded, image, labels, level, before_maps,
+                                                           scale, percentile)
+    prefix = f"{image.source_name or 'upload'}_{loaded.info.name}_{level}"
+    st.markdown("**Downloads** (the whole comparison)")
+    with st.container(horizontal=True, gap="small"):
+        W.download_buttons({k: v for k, v in files.items() if not k.endswith(".png")}, prefix, key="c2f_dl")
+    with st.expander(f"PNG of each map, perturbation and adversarial image ({sum(k.endswith('.png') for k in files)})"):
+        st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name.")
+        with st.container(horizontal=True, gap="small"):
+            for name, data in files.items():
+                if name.endswith(".png"):
+                    st.download_button(name, data, file_name=f"{prefix}_{name}", mime="image/png",
+                                       key=f"c2f_png_{name}", on_click="ignore")
+
+
+# ---------------------------------------------------------------- reproduce the table
+
+
+def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[LoadedImage]:
+    info = loaded.info
+    if source == "current":
+        return [image]
+    if source == "mnist":
+        digits, _ = mnist_split("test")
+        return [dataclasses.replace(load_image(digits[i, 0].numpy(), size=28, crop_fraction=1.0, channels=1),
+                                    source_name=f"mnist_test_{i}") for i in range(min(n_digits, len(digits)))]
+    return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
+            for name in gallery_names()]
+
+
+def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
+    """The poster's layout as text: ρ with 4 decimals, fooling with 1, '–' where no attack succeeded."""
+    def fmt(row: str, v: float | None) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (
+            f"{v:.1f}" if row == "fooling_pct" else f"{v:.4f}")
+
+    return pd.DataFrame({ROW_LABELS[r]: {c: fmt(r, v) for c, v in values[r].items()} for r in study.ROWS}).T
+
+
+def table_section(loaded, image: LoadedImage, level: str) -> None:
+    """The poster's Table 1 / 2 on a set of images (``evaluate``), ours beside the poster's."""
+    info = loaded.info
+    st.divider()
+    st.subheader("Reproduce the poster's table", anchor=False)
+    st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
+               "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
+    mnist = info.channels == 1
+    if not mnist and core.device().type == "cpu":
+        st.warning(f"On a CPU this takes minutes: LRP costs about 0.4 s per step per image on efficientnet_lite0 "
+                   f"(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps can take "
+                   f"2–3 minutes, and DeepFool and PGD add about a minute (they stop at their first success; "
+                   f"results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
+                   f"**mnist_c2f** in the sidebar.", icon=":material/timer:")
+    sources = {"mnist": "MNIST test digits (first N)", "current": "The current image only",
+               "gallery": "The gallery (all 6 photos)"}
+    options = ["mnist", "current", "gallery"] if mnist else ["gallery", "current"]
+    with st.form("c2f_table_form", border=True):
+        a, b, c = st.columns([1.4, 1, 1.2])
+        source = a.radio("Images", options, format_func=sources.get, key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
+                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos.")
+        n_digits = b.number_input("N (MNIST digits)", 1, 1000, 20, key="c2f_table_n",
+                                  help="The first N digits of the bundled MNIST test split.") if mnist else 0
+        table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
+                              key="c2f_table_level")
+        config, problem = attack_settings("c2f_table", table_level)
+        submitted = st.form_submit_button("Run the table", type="primary", icon=":material/table_chart:")
+    stored = st.session_state.get(TABLE)
+    if stored is not None and stored["model_id"] != info.model_id:
+        del st.session_state[TABLE]
+        stored = None
+    if submitted:
+        if config is None:
+            st.warning(problem)
+        else:
+            images = _image_set(loaded, image, source, int(n_digits))
+            stored = run_table(loaded, images, config, sources[source].replace(" (first N)", f" (first {len(images)})"))
+            if stored is not None:
+                st.session_state[TABLE] = stored
+    if stored is not None:
+        show_table(stored)
+
+
+def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str) -> dict[str, Any] | None:
+    info = loaded.info
+    x = torch.cat([im.tensor for im in images]).to(loaded.device)
+    bar = st.progress(0.0, text="Starting…")
+    started = time.perf_counter()
+    try:
+        result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
+                                model_id=info.model_id, image_digests=[im.digest for im in images],
+                                cache=W.result_cache(), batch_size=1 if len(images) <= 8 else 16,
+                                progress=W.progress_callback(bar))
+    except ValueError as exc:
+        bar.empty()
+        st.error(str(exc))
+        return None
+    bar.empty()
+    return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
+            "images": description, "seconds": time.perf_counter() - started}
+
+
+def show_table(stored: dict[str, Any]) -> None:
+    result: study.StudyResult = stored["result"]
+    level = result.config.level
+    n = len(result.image_names)
+    ours, poster = st.columns(2, gap="large")
+    with ours:
+        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {n} images "
+                    f"({stored['images'].lower()}), in {stored['seconds']:.0f} s")
+        st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
+    with poster:
+        st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation set)")
+        values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
+        st.dataframe(_table_frame(values), key="c2f_table_poster")
+    cfg = result.config
+    p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
+    st.caption(
+        f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
+        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {n} images instead of the "
+        f"poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
+        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, logit-seeded relevance; PGD up to {cfg.pgd_steps} steps of "
+        f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at the first success. ρ is averaged over "
+        f"the successful attacks ('–': none succeeded); the JSON holds every parameter and the means over all images.")
+    report = result.to_dict() | {"model": stored["model_id"], "images_description": stored["images"],
+                                 "seconds": stored["seconds"]}
+    st.download_button("JSON", json.dumps(_json_safe(report), indent=1).encode(),
+                       file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
+                       key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
+                       "figures and per-image attack results, with the poster's numbers")
+
+
+# ---------------------------------------------------------------- page
+
+
+def main() -> None:
+    st.title("Coarse-to-fine attacks", anchor=False)
+    st.caption("The LRP poster's explainable attack on a coarse-to-fine classifier, beside DeepFool and PGD: "
+               "how the relevance of the original and the runner-up class changes when the decision is fooled.")
+    loaded, image = sidebar()
+    if image is None:
+        st.info("Choose a gallery photo or upload a valid image in the sidebar.")
+        return
+    info = loaded.info
+    with st.expander("How to read this page"):
+        st.markdown(HELP)
+    left, right = st.columns([1.4, 1], vertical_alignment="bottom")
+    level = left.radio("Level", list(LEVELS), format_func=LEVELS.get, horizontal=True, key="c2f_level",
+                       help="Coarse: change C(x). Fine: change the fine decision within r_org while keeping r_org.")
+    with right:
+        percentile = W.scale_percentile_slider("c2f_scale_percentile")
+
+    labels = _labels(loaded, info.model_id, image, image.digest)
+    top1 = W.predictions(loaded, image, k=1)[0]
+    if not any(top1.index in g for g in info.hierarchy.groups):
+        st.caption(f":material/info: The flat classifier's top-1, {top1.name} ({top1.probability:.0%}), belongs to no "
+                   f"coarse class of {info.hierarchy.name}; the coarse decision is the covered group with the "
+                   "most probability.")
+    with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
+        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level)
+    before_slot = st.container()
+
+    context = (info.model_id, image.digest, level)
+    stored = st.session_state.get(RESULTS)
+    if stored is not None and stored["context"] != context:  # model, image or level changed
+        del st.session_state[RESULTS]
+        stored = None
+    st.subheader("Attacks", anchor=False)
+    with st.form("c2f_form", border=True):
+        config, problem = attack_settings("c2f", level)
+        submitted = st.form_submit_button("Run attacks", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        if config is None:
+            st.warning(problem)
+        else:
+            stored = run_comparison(loaded, image, labels, config) | {"context": context}
+            st.session_state[RESULTS] = stored
+
+    maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
+    scale = shared_scale(maps, percentile)
+    with before_slot:
+        before_section(loaded, image, labels, level, before, scale)
+    if stored is not None:
+        results_section(stored, loaded, image, labels, level, before, scale, percentile)
+    table_section(loaded, image, level)
+
+
+main()

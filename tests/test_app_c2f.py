@@ -1,0 +1,225 @@
+"""The Coarse-to-fine attacks page driven through Streamlit's AppTest (in-process, no browser).
+
+mnist_cnn with mnist_c2f wherever the property does not depend on the model (its attacks take
+seconds); the default efficientnet_lite0 / imagenet_c2f is only loaded and explained, never attacked.
+Each test gets its own result cache directory (``XADV_CACHE_DIR``).
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.models.hierarchy import Hierarchy
+from core.studies import c2f as study
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+PAGE = "views/c2f.py"
+MNIST = Hierarchy.named("mnist_c2f")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("XADV_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def attack_calls(monkeypatch):
+    """Counts the attacks that really run (``run_attack`` looks its runner up in ``RUNNERS`` each time)."""
+    calls = []
+    for name, runner in list(study.RUNNERS.items()):
+        def counting(*args, _name=name, _runner=runner, **kwargs):
+            calls.append(_name)
+            return _runner(*args, **kwargs)
+
+        monkeypatch.setitem(study.RUNNERS, name, counting)
+    return calls
+
+
+def open_page(model: str | None = None) -> AppTest:
+    """A new browser session on the C2F page (with ``model`` chosen before the page first draws)."""
+    at = AppTest.from_file(str(APP), default_timeout=600)
+    at.run()  # the default page first: switch_page needs one run
+    if model is not None:
+        at.session_state["c2f_model"] = model
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly figures (as JSON) of the page, by key."""
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key and c.key.startswith("c2f_")}
+
+
+def heatmaps(at: AppTest) -> dict[str, dict]:
+    return {k: f["data"][0] for k, f in charts(at).items() if f["data"][0]["type"] == "heatmap"}
+
+
+def run_attacks(at: AppTest, eps: list[int]) -> AppTest:
+    at.multiselect(key="c2f_eps").set_value(eps)
+    [button] = [b for b in at.button if b.label == "Run attacks"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def outcomes(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if "Iterations:" in m.value]
+
+
+def number(text: str, pattern: str) -> float:
+    return float(re.search(pattern, text).group(1))
+
+
+def decisions(at: AppTest) -> str:
+    [text] = [m.value for m in at.markdown if m.value.startswith("**Coarse**")]
+    return text
+
+
+def test_default_model_shows_decisions_and_the_two_maps_before_any_attack(cache_dir, attack_calls):
+    at = open_page()
+    assert at.selectbox(key="c2f_model").value == "efficientnet_lite0"
+    assert at.selectbox(key="c2f_hierarchy").value == "imagenet_c2f"
+    hierarchy = Hierarchy.named("imagenet_c2f")
+    text = decisions(at)
+    r_org, p_org = re.search(r"r_org = \*\*(.+?)\*\* \((\d+\.\d)%\)", text).groups()
+    r_adv, p_adv = re.search(r"r_adv = (.+?) \((\d+\.\d)%\)", text).groups()
+    f_org = re.search(r"f_org = \*\*(.+?)\*\*", text).group(1)
+    f_adv = re.search(r"f_adv = (.+?) \(", text).group(1)
+    assert r_org == "food" and r_adv != r_org and r_adv in hierarchy.coarse_names  # the default photo: coffee
+    assert float(p_org) > float(p_adv)
+    members = hierarchy.fine_names[hierarchy.coarse_names.index(r_org)]
+    assert f_org in members and f_adv in members and f_org != f_adv
+    maps = heatmaps(at)
+    assert sorted(maps) == ["c2f_before_adv", "c2f_before_org"]
+    org, adv = maps["c2f_before_org"], maps["c2f_before_adv"]
+    assert org["zmax"] == adv["zmax"] > 0 and org["zmin"] == pytest.approx(-org["zmax"]) and org["zmid"] == 0
+    titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
+    assert "r<sub>org</sub>" in titles["c2f_before_org"] and r_org in titles["c2f_before_org"]
+    assert "r<sub>adv</sub>" in titles["c2f_before_adv"]
+    assert not attack_calls and "c2f_results" not in at.session_state  # nothing runs before the button
+
+
+def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    assert at.selectbox(key="c2f_hierarchy").value == "mnist_c2f"
+    run_attacks(at, [10])
+    assert attack_calls == ["lrp", "deepfool", "pgd"]
+    stored = at.session_state["c2f_results"]
+    names = [row["name"] for row in stored["rows"]]
+    assert names == ["LRPC eps=10", "DFC", "PGDC"]
+
+    figures = charts(at)
+    for i in range(3):  # each row: adversarial image, both maps after the attack, the perturbation
+        assert {f"c2f_row{i}_{part}" for part in ("image", "org", "adv", "delta")} <= set(figures)
+        annotation = figures[f"c2f_row{i}_delta"]["layout"]["annotations"][0]["text"]
+        factor = number(annotation, r"×([\d,.e+]+) amplified")
+        delta = stored["rows"][i]["result"].delta
+        assert factor == pytest.approx(0.5 / float(delta.abs().max()), rel=1e-2)
+    maps = heatmaps(at)
+    assert len(maps) == 2 + 2 * 3
+    assert len({m["zmax"] for m in maps.values()}) == 1  # one symmetric scale for every map
+    assert all(m["zmin"] == pytest.approx(-m["zmax"]) for m in maps.values())
+
+    texts = outcomes(at)
+    assert len(texts) == 3
+    lrp_text, lrp_row = texts[0], stored["rows"][0]
+    x = lrp_row["result"].x_adv - lrp_row["result"].delta
+    rho_inf = number(lrp_text, r"ρ∞ = ([\d.]+)")
+    linf_255 = number(lrp_text, r"‖η‖∞ = ([\d.]+)/255")
+    assert linf_255 <= 10 + 1e-3  # the budget, on the 0-255 scale
+    assert rho_inf * float(x.abs().max()) <= 10 / 255 + 1e-4  # rho_inf = ||eta||_inf / ||x||_inf
+    assert rho_inf == pytest.approx(lrp_row["figures"]["rho_inf_all"], abs=1e-4)
+    for text, row in zip(texts, stored["rows"]):
+        fooled = bool(row["result"].success[0])
+        assert ("**Fooled**" in text) == fooled and ("**Not fooled**" in text) != fooled
+        assert f"Coarse: {MNIST.coarse_names[row['result'].labels['r_org'][0]]}" in text
+        assert "(cached)" not in text
+    labels = sorted(d.label for d in at.get("download_button"))
+    assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
+    [files] = stored["files"].values()
+    report = json.loads(files["comparison.json"])
+    assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"
+    assert report["labels"]["r_org_name"] in MNIST.coarse_names
+    with np.load(io.BytesIO(files["comparison.npz"])) as npz:
+        assert {"x", "before_lrp_r_org", "lrpc_eps10_delta", "dfc_x_adv", "pgdc_lrp_r_adv"} <= set(npz.files)
+
+    # A display widget outside the form: new colours, no new attack.
+    zmax = next(iter(maps.values()))["zmax"]
+    at.select_slider(key="c2f_scale_percentile").set_value(100.0).run()
+    assert not at.exception and attack_calls == ["lrp", "deepfool", "pgd"]
+    assert len({m["zmax"] for m in heatmaps(at).values()}) == 1 and next(iter(heatmaps(at).values()))["zmax"] > zmax
+
+    # A new session with the same settings: every attack comes from the persistent cache.
+    again = run_attacks(open_page("mnist_cnn"), [10])
+    assert attack_calls == ["lrp", "deepfool", "pgd"]
+    assert all("(cached)" in text for text in outcomes(again))
+    for first, second in zip(stored["rows"], again.session_state["c2f_results"]["rows"]):
+        np.testing.assert_array_equal(first["result"].delta.numpy(), second["result"].delta.numpy())
+
+    # Another level drops the comparison.
+    again.radio(key="c2f_level").set_value("fine").run()
+    assert not again.exception and "c2f_results" not in again.session_state
+    assert not any(k.startswith("c2f_row") for k in charts(again))
+
+
+def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
+    at = open_page("mnist_cnn")
+    at.radio(key="c2f_level").set_value("fine").run()
+    assert not at.exception
+    text = decisions(at)
+    r_org = re.search(r"r_org = \*\*(.+?)\*\*", text).group(1)
+    f_org = re.search(r"f_org = \*\*(.+?)\*\*", text).group(1)
+    f_adv = re.search(r"f_adv = (.+?) \(", text).group(1)
+    members = MNIST.fine_names[MNIST.coarse_names.index(r_org)]
+    assert f_org in members and f_adv in members
+    titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
+    assert f"f<sub>org</sub> · {f_org}" in titles["c2f_before_org"] and f"f<sub>adv</sub> · {f_adv}" in titles["c2f_before_adv"]
+
+    run_attacks(at, [10])
+    rows = at.session_state["c2f_results"]["rows"]
+    assert [row["name"] for row in rows] == ["LRPF eps=10", "DFF", "PGDF"]
+    assert len({m["zmax"] for m in heatmaps(at).values()}) == 1
+    r = MNIST.coarse_names.index(r_org)
+    successes = 0
+    for text, row in zip(outcomes(at), rows):
+        if row["result"].success[0]:
+            successes += 1
+            assert "fine class changed, coarse class kept" in text and f"Coarse: **{r_org}** kept" in text
+            assert row["after"]["coarse"] == r and row["after"]["fine_name"] != f_org
+            assert int(row["result"].labels["coarse_after"][0]) == r
+    assert successes >= 1  # DeepFool at least fools the fine level of this image
+
+
+def test_reproduce_the_table_on_mnist_digits(cache_dir):
+    at = open_page("mnist_cnn")
+    assert at.radio(key="c2f_table_images_mnist").value == "mnist"
+    at.number_input(key="c2f_table_n").set_value(4)
+    at.multiselect(key="c2f_table_eps").set_value([10])
+    at.checkbox(key="c2f_table_pgd").uncheck()
+    [button] = [b for b in at.button if b.label == "Run the table"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    stored = at.session_state["c2f_table"]
+    assert stored["result"].image_names == [f"mnist_test_{i}" for i in range(4)]
+    ours, poster = at.dataframe
+    table = ours.value
+    assert list(table.index) == ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
+    assert list(table.columns) == ["LRPC eps=10", "DFC"]
+    assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%)"])
+    assert all(v == "–" or 0 <= float(v) < 1 for v in table.loc["ρ²_adv"])
+    assert list(poster.value.columns) == list(study.POSTER["coarse"])
+    assert float(poster.value.loc["Fooling (%)", "LRPC eps=10"]) == pytest.approx(87.1)
+    assert any("What differs" in c.value for c in at.caption)
+    assert any(d.label == "JSON" for d in at.get("download_button"))
