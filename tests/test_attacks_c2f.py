@@ -92,3 +92,24 @@ def test_step_rules():
     torch.testing.assert_close(direction(g, "sign"), g.sign())
     torch.testing.assert_close(direction(g, "scaled")[0], g[0] / 2.0)
     torch.testing.assert_close(direction(g, "scaled")[1], g[1] / 1e-3)
+
+
+def test_keep_success_returns_the_last_iterate_that_met_the_goal():
+    from core.attacks.signed import StepOutcome, signed_ascent
+
+    class Oscillating:
+        """Goal met only at step 2 (pixels near 0.5 + 2 alpha); the loop then walks past it."""
+
+        def step(self, x_adv, rows):
+            met = (x_adv.mean(dim=(1, 2, 3)) - 0.52).abs() < 1e-3
+            return StepOutcome(x_adv.mean(dim=(1, 2, 3)), met, torch.ones_like(x_adv))
+
+        def success(self, x_adv, rows):
+            return (x_adv.mean(dim=(1, 2, 3)) - 0.52).abs() < 1e-3
+
+    x = torch.full((2, 1, 2, 2), 0.5)
+    plain = signed_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False)
+    kept = signed_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False, keep_success=True)
+    assert not plain.success.any()
+    assert kept.success.all()
+    torch.testing.assert_close(kept.x_adv, torch.full_like(x, 0.52))

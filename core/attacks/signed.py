@@ -62,8 +62,12 @@ def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
 
 def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
                   start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
-                  progress: Progress | None = None) -> LoopOutput:
-    """Run the loop; returns the final iterates, their success, and step counts per image."""
+                  keep_success: bool = False, progress: Progress | None = None) -> LoopOutput:
+    """Run the loop; returns the final iterates, their success, and step counts per image.
+
+    With ``keep_success`` an image whose final iterate misses its goal returns instead the last
+    iterate that met it (when one did), so running on after a success never loses it.
+    """
     check_images(x)
     check_budget(eps, alpha, steps)
     if step_rule not in STEP_RULES:
@@ -74,6 +78,8 @@ def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: f
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     all_rows = torch.arange(n, device=x.device)
+    met_at = torch.zeros(n, dtype=torch.bool, device=x.device)
+    last_met = x.clone() if keep_success else None
     gains = []
     for t in range(steps):
         rows = (~done).nonzero().squeeze(1) if early_stop else all_rows
@@ -81,6 +87,9 @@ def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: f
             break
         outcome = objective.step(x_adv[rows], rows)
         gains.append(outcome.gain.mean())
+        if keep_success:
+            met_at[rows] |= outcome.success
+            last_met[rows] = torch.where(outcome.success.view(-1, 1, 1, 1), x_adv[rows], last_met[rows])
         moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
         done[rows] = outcome.success if early_stop else done[rows]
         stepped = x_adv[rows] + alpha * direction(outcome.grad, step_rule) * moving.view(-1, 1, 1, 1)
@@ -89,5 +98,9 @@ def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: f
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     success = objective.success(x_adv, all_rows)
+    if keep_success:
+        fallback = met_at & ~success
+        x_adv = torch.where(fallback.view(-1, 1, 1, 1), last_met, x_adv)
+        success = success | fallback
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
     return LoopOutput(x_adv, success, iterations, gain)
