@@ -65,7 +65,7 @@ def test_differentiable_lrp_gradient_matches_finite_differences():
     def loss_and_grad(x):
         x = x.clone().requires_grad_()
         with DifferentiableLRP(model, "zplus_zbox") as explain:
-            _, r = explain(x, target)
+            _, (r,) = explain(x, target)
             loss = (r * weights).sum() + r.clamp(min=0).pow(2).sum()
             return loss.detach(), explain.grad(loss, x)
 
@@ -82,7 +82,7 @@ def test_differentiable_lrp_equals_plain_lrp():
     x = torch.rand(2, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     plain = relevance(model, x, [1, 2], "lrp", composite="zplus_zbox")
     with DifferentiableLRP(model, "zplus_zbox") as explain:
-        _, r = explain(x.clone().requires_grad_(), torch.tensor([1, 2]))
+        _, (r,) = explain(x.clone().requires_grad_(), torch.tensor([1, 2]))
     torch.testing.assert_close(r.detach(), plain)
 
 

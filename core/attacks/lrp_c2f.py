@@ -11,7 +11,7 @@ With ``R_o = LRP_C(x + eta; r_org)`` and ``R_a = LRP_C(x + eta; r_adv)`` compute
 images count as successes. Optimiser (our choice, the poster names none): signed steps
 ``eta <- eta - alpha * sign(grad L)`` projected onto ``||eta||_inf <= eps`` and [0, 1], each image
 stopped at its first success. Defaults: ``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``.
-Both relevance maps come from one LRP pass over the batch stacked twice.
+Both relevance maps come from one forward pass and one batched LRP pass (``DifferentiableLRP``).
 
 Output relevance (our choice, a parameter): ``init="logit"``, ``R^L = delta_{ic} f_c(x + eta)``, as LRP
 implementations commonly seed it. The poster writes ``R^L = delta_{ic}`` (``init="onehot"``); on a
@@ -54,17 +54,16 @@ class _LRPObjective:
     def _head(self, rows: torch.Tensor):
         if self.level == "coarse":
             return self.hc.coarse
-        return self.hc.fine_head(self.labels.r_org[rows].repeat(2))
+        return self.hc.fine_head(self.labels.r_org[rows])
 
     def step(self, x_adv, rows):
         x_adv = x_adv.detach().requires_grad_()
-        n = x_adv.shape[0]
-        targets = torch.cat([self.labels.original(self.level)[rows], self.labels.adversarial(self.level)[rows]])
+        targets = torch.stack([self.labels.original(self.level)[rows], self.labels.adversarial(self.level)[rows]])
         with DifferentiableLRP(self._head(rows), self.composite, ignore_bias=self.ignore_bias) as explain:
-            logits, relevance = explain(torch.cat([x_adv, x_adv]), targets, self.init)
-            loss = lrp_loss(*relevance.chunk(2), self.p)
+            logits, relevance = explain(x_adv, targets, self.init)
+            loss = lrp_loss(relevance[0], relevance[1], self.p)
             grad = explain.grad(loss.sum(), x_adv)
-        return StepOutcome(-loss.detach(), self._met(x_adv.detach(), rows, logits[:n].detach()), -grad)
+        return StepOutcome(-loss.detach(), self._met(x_adv.detach(), rows, logits.detach()), -grad)
 
     def _met(self, x_adv, rows, head_logits):
         if self.level == "coarse":

@@ -29,7 +29,7 @@ from zennit.types import BatchNorm, Linear
 
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
-from core.explain.rules import EXPLICIT_TYPES, ExplicitZBox, ExplicitZPlus
+from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus
 from core.models.wrapper import Normalize
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
@@ -40,7 +40,8 @@ class ZPlusZBox(SpecialFirstLayerMapComposite):
     """The poster's composite: z-beta (ZBox) at the first layer, z+ in all later ones (rules.py)."""
 
     def __init__(self, low, high, stabilizer=1e-6, layer_map=None, zero_bias=True, canonizers=None):
-        layer_map = (layer_map or []) + layer_map_base(stabilizer) + [
+        layer_map = (layer_map or []) + [(NORM_TYPES, ExplicitNorm(stabilizer=stabilizer))] + layer_map_base(
+            stabilizer) + [
             (EXPLICIT_TYPES, ExplicitZPlus(stabilizer=stabilizer, zero_bias=zero_bias)),
             (Linear, ZPlus(stabilizer=stabilizer, zero_params=["bias"] if zero_bias else None)),
         ]
@@ -121,33 +122,48 @@ class DifferentiableLRP:
     Use inside a ``with`` block (the rules are registered on enter and removed on exit)::
 
         with DifferentiableLRP(model, "zplus_zbox") as explain:
-            logits, relevance = explain(x, target)      # graph of relevance w.r.t. x kept
+            logits, relevance = explain(x, targets)      # targets (T, N) -> relevance (T, N, C, H, W)
             grad = explain.grad(loss_of(relevance), x)  # second backward, rules inactive
+
+    With ``zplus_zbox``, whose rules are written explicitly (rules.py), the T maps of a batch come from
+    one forward pass and one batched backward (``is_grads_batched``); zennit's own rules do not build
+    their graph inside a batched backward, so other composites run the batch stacked T times.
     """
 
     def __init__(self, model: nn.Module, composite: str = "zplus_zbox", **params):
         check_lrp_supported(model)
         self.model = model
-        self.attributor = Gradient(model, make_composite(composite, model, **params), create_graph=True)
+        self.batched = composite == "zplus_zbox"
+        self.composite = make_composite(composite, model, **params)
 
     def __enter__(self) -> "DifferentiableLRP":
-        self.attributor.__enter__()
+        self.composite.register(self.model)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.attributor.__exit__(*exc)
+        self.composite.remove()
 
-    def __call__(self, x: torch.Tensor, target: torch.Tensor, init: str = "onehot"):
-        """Logits and relevance of ``x`` (which must require grad) for ``target``, with graph."""
-        def seed(out: torch.Tensor) -> torch.Tensor:
-            # a seed that requires grad makes every rule build its graph (zennit creates it only then)
-            r = output_relevance(out, target, init)
-            return r if r.requires_grad else r.requires_grad_()
-
-        return self.attributor(x, seed)
+    def __call__(self, x: torch.Tensor, targets: torch.Tensor, init: str = "onehot"):
+        """Logits (N, K) and relevance (T, N, C, H, W) of ``x`` (which must require grad), with graph."""
+        targets = targets.reshape(-1, x.shape[0])
+        if self.batched:
+            logits = self.model(x)
+            seeds = _with_grad(torch.stack([output_relevance(logits, t, init) for t in targets]))
+            (relevance,) = torch.autograd.grad(logits, x, seeds, create_graph=True, is_grads_batched=True)
+            return logits, relevance
+        stacked = x.repeat(targets.shape[0], *([1] * (x.dim() - 1)))
+        logits = self.model(stacked)
+        seed = _with_grad(output_relevance(logits, targets.reshape(-1), init))
+        (relevance,) = torch.autograd.grad(logits, stacked, seed, create_graph=True)
+        return logits[: x.shape[0]], relevance.view(targets.shape[0], *x.shape)
 
     def grad(self, loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``d loss / d x`` through the relevance graph, with the LRP rules switched off."""
-        with self.attributor.inactive():
+        with self.composite.inactive():
             (g,) = torch.autograd.grad(loss, x)
         return g
+
+
+def _with_grad(seed: torch.Tensor) -> torch.Tensor:
+    """A seed that requires grad, so that every rule builds its graph (zennit's do so only then)."""
+    return seed if seed.requires_grad else seed.requires_grad_()

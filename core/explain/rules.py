@@ -11,7 +11,10 @@ derivative is an ordinary convolution. Relevance values are identical to zennit'
 
 - z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)``
 - z-beta (ZBox): ``z = W x - W^+ l - W^- h``, ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R/z``.
-Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's ``ZPlus``.
+- z (parameter-free sums and average pools): ``R_in = x A^T (R / A x)``.
+Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules. Written explicitly,
+the rules also run inside a batched backward (``is_grads_batched``: several output relevances from one
+forward pass), where zennit's own rules would not build the graph that the attacks differentiate.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from zennit.core import Hook, Stabilizer
+from zennit.layer import Sum
 
 from core.errors import UnsupportedError
 from core.explain.bounds import fit_bound
@@ -115,3 +119,36 @@ class ExplicitZBox(_ExplicitRule):
         out = (x * _transpose(module, s, w, x.shape) - low * _transpose(module, s, w_pos, x.shape)
                - high * _transpose(module, s, w_neg, x.shape))
         return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+
+
+class ExplicitNorm(_ExplicitRule):
+    """The z-rule of parameter-free linear layers (zennit's ``Norm``): ``R_in = x A^T (R / A x)`` for
+    ``A`` a residual ``Sum`` or an average pooling whose windows tile the input (kernel = stride)."""
+
+    def __init__(self, stabilizer=1e-6):
+        super().__init__(stabilizer)
+        self.config = {"stabilizer": stabilizer}
+
+    def backward(self, module, grad_input, grad_output):
+        x = self.stored_tensors["input"][0]
+        s = grad_output[0] / self.stabilize(module.forward(x))  # .forward: not through the hooks
+        out = x * _pool_or_sum_adjoint(module, s, x.shape)
+        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+
+
+def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    if isinstance(module, Sum):
+        return s.unsqueeze(module.dim).expand(shape)
+    h, w = shape[-2:]
+    out_h, out_w = s.shape[-2:]
+    if h % out_h or w % out_w or (isinstance(module, nn.AvgPool2d) and not _tiles(module)):
+        raise UnsupportedError(f"LRP here needs average pools whose windows tile the input; got {module}.")
+    kh, kw = h // out_h, w // out_w
+    return s.repeat_interleave(kh, dim=-2).repeat_interleave(kw, dim=-1) / (kh * kw)
+
+
+def _tiles(pool: nn.AvgPool2d) -> bool:
+    return pool.kernel_size == pool.stride and pool.padding in (0, (0, 0)) and not pool.ceil_mode
+
+
+NORM_TYPES = (Sum, nn.AdaptiveAvgPool2d, nn.AvgPool2d)

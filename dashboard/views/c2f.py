@@ -53,7 +53,7 @@ runner-up $f_{adv}$ (within $r_{org}$) is the fine attacks' direction.
 $R_{adv} = \mathrm{LRP}_C(x+\eta;\, r_{adv})$, LRPC minimises
 $\|R_{org}^+\|_p - \|R_{adv}^+\|_p - \|R_{org}^-\|_p + \|R_{adv}^-\|_p$: it removes the evidence *for*
 $r_{org}$ and builds evidence for $r_{adv}$ (and the reverse for the evidence against them), with every
-pixel changed by at most $\varepsilon/255$, until $C(x+\eta) \ne r_{org}$. LRPF does the same on
+pixel changed by at most $\varepsilon/255$; the image is fooled when $C(x+\eta) \ne r_{org}$. LRPF does the same on
 $F^{r_{org}}$ with $f_{org}$, $f_{adv}$, and counts only if the coarse class stays $r_{org}$.
 DeepFool (DFC/DFF) takes the smallest linearised step over the nearest decision boundary; PGD (PGDC/PGDF)
 takes signed gradient steps on the classification margin within its budget. All use the same goals.
