@@ -40,12 +40,11 @@ import core
 from core import models
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool
-from core.attacks.lrp_c2f import _LRPObjective, lrp_loss
+from core.attacks.lrp_c2f import _LRPObjective
 from core.attacks.pgd import _C2FObjective, pgd
 from core.data import load_gallery
 from core.data.gallery import gallery_names
 from core.data.mnist import mnist_split
-from core.explain.lrp import DifferentiableLRP
 
 from bench.timing import Comparison, compare, sync_for
 
@@ -176,36 +175,8 @@ def bench_steps(hc, x, repeats, warmup, sync, log) -> Comparison:
                           "batch": len(x), "lrpc": dict(LRPC)})
 
 
-def _replica_phases(lrp: _LRPObjective, x: torch.Tensor, rows: torch.Tensor, sync) -> tuple[dict, torch.Tensor]:
-    """``_LRPObjective.step`` (coarse) spelled out with a clock between its phases; returns (seconds, grad)."""
-    def now():
-        if sync is not None:
-            sync()
-        return time.perf_counter()
-
-    t = {}
-    t0 = now()
-    x_adv = x.detach().requires_grad_()
-    targets = torch.cat([lrp.labels.original("coarse")[rows], lrp.labels.adversarial("coarse")[rows]])
-    explain = DifferentiableLRP(lrp._head(rows), lrp.composite, ignore_bias=lrp.ignore_bias)
-    t1 = now()
-    with explain:
-        t2 = now()
-        logits, relevance = explain(torch.cat([x_adv, x_adv]), targets, lrp.init)
-        t3 = now()
-        loss = lrp_loss(*relevance.chunk(2), lrp.p)
-        t4 = now()
-        grad = explain.grad(loss.sum(), x_adv)
-        t5 = now()
-    t6 = now()
-    t.update({"build composite": t1 - t0, "register rules (enter)": t2 - t1,
-              "forward + LRP backward with graph (2n images)": t3 - t2, "loss": t4 - t3,
-              "second backward (grad through relevance)": t5 - t4, "remove rules (exit)": t6 - t5})
-    return t, -grad
-
-
 def profile_lrpc(hc, x, sync, log) -> dict:
-    """Top ops by self CPU time of one LRPC step, and the step's phases (after one warm-up step)."""
+    """Top ops by self CPU time of one LRPC step (after one warm-up step)."""
     from torch.profiler import ProfilerActivity, profile
 
     lrp, _ = _objectives(hc, x)
@@ -213,7 +184,7 @@ def profile_lrpc(hc, x, sync, log) -> dict:
     lrp.step(x, rows)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if x.is_cuda else [])
     with profile(activities=activities) as prof:
-        outcome = lrp.step(x, rows)
+        lrp.step(x, rows)
         if sync is not None:
             sync()
     events = list(prof.key_averages())
@@ -221,19 +192,12 @@ def profile_lrpc(hc, x, sync, log) -> dict:
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:PROFILE_ROWS]
     ops = [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3, "self_cpu_pct": 100 * e.self_cpu_time_total / total,
             "cpu_total_ms": e.cpu_time_total / 1e3, "calls": e.count} for e in top]
-    phases, grad = _replica_phases(lrp, x, rows, sync)
-    if not torch.allclose(grad, outcome.grad, rtol=1e-4, atol=1e-6 * float(outcome.grad.abs().max()) + 1e-12):
-        raise AssertionError("LRPC profile: the spelled-out step's gradient differs from _LRPObjective.step's.")
-    step_s = sum(phases.values())
     lines = [f"  LRPC step profile, batch {len(x)} (profiled step: {total / 1e6:.2f} s self CPU over all ops):",
              f"    {'op':<40} {'self ms':>9} {'self %':>7} {'total ms':>9} {'calls':>6}"]
     lines += [f"    {o['op'][:40]:<40} {o['self_cpu_ms']:9.1f} {o['self_cpu_pct']:6.1f}% {o['cpu_total_ms']:9.1f} {o['calls']:6d}"
               for o in ops]
-    lines.append(f"  LRPC step phases (replica, gradient checked equal; {step_s:.2f} s unprofiled):")
-    lines += [f"    {name:<48} {s:8.3f} s {100 * s / step_s:5.1f}%" for name, s in phases.items()]
     log("\n".join(lines))
-    return {"batch": len(x), "self_cpu_total_s": total / 1e6, "top_ops": ops,
-            "phases_s": phases, "phases_total_s": step_s}
+    return {"batch": len(x), "self_cpu_total_s": total / 1e6, "top_ops": ops}
 
 
 # -------------------------------------------------------------------------------------------- run
