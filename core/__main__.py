@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     p.add_argument("--out", default="c2f_results.json")
     p.add_argument("--no-cache", action="store_true")
     p.set_defaults(run=commands.c2f_eval)

@@ -128,7 +128,7 @@ def c2f_eval(args) -> int:
                           model_id=info.model_id, image_digests=[im.digest for im in images],
                           cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
                           progress=progress)
-    print(result.format())
+    print(result.format(markdown=args.markdown))
     report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")

@@ -129,33 +129,37 @@ class StudyResult:
         """Row name -> column name -> value, in the poster's layout."""
         return {row: {c.name: c.figures[row] for c in self.columns} for row in ROWS}
 
-    def format(self) -> str:
-        """The poster's table layout as text, with the poster's own numbers below ours."""
+    def format(self, markdown: bool = False) -> str:
+        """The poster's table layout (plain text or markdown): ours, then the poster's own numbers."""
         names = [c.name for c in self.columns]
-        width = max(12, *(len(n) + 2 for n in names))
-        label = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
-
-        def line(row_label, values):
-            return f"{row_label:<16}" + "".join(f"{v:>{width}}" for v in values)
-
-        def fmt(row, v):
-            return "-" if v is None else (f"{v:.1f}" if row == "fooling_pct" else f"{v:.4f}")
-
-        table = self.table()
-        over = "successful attacks" if self.config.over == "success" else "all images"
-        out = [f"{self.config.level.capitalize()}-level attacks on {len(self.image_names)} images "
-               f"(rho over {over})", line("Algorithm", names)]
-        out += [line(label[r], [fmt(r, table[r][n]) for n in names]) for r in ROWS]
         poster = POSTER[self.config.level]
-        ours_to_poster = {n: _poster_column(n, poster) for n in names}
-        out += ["", "Poster (VGG-16, ImageNet, 393 classes)", line("Algorithm", names)]
-        for i, r in enumerate(ROWS):
-            out.append(line(label[r], [fmt(r, poster[p][i]) if p else "-" for p in ours_to_poster.values()]))
-        return "\n".join(out)
+        theirs = {r: {n: poster[n][i] if n in poster else None for n in names} for i, r in enumerate(ROWS)}
+        over = "successful attacks" if self.config.over == "success" else "all images"
+        render = _markdown_table if markdown else _text_table
+        return "\n".join([
+            f"{self.config.level.capitalize()}-level attacks on {len(self.image_names)} images (rho over {over})",
+            render(names, self.table()), "", "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
+        ])
 
 
-def _poster_column(name: str, poster: dict) -> str | None:
-    return name if name in poster else None
+ROW_LABELS = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
+
+
+def _cell(row: str, value: float | None) -> str:
+    return "-" if value is None else (f"{value:.1f}" if row == "fooling_pct" else f"{value:.4f}")
+
+
+def _text_table(names: list[str], table: dict) -> str:
+    width = max(12, *(len(n) + 2 for n in names))
+    lines = [f"{'Algorithm':<16}" + "".join(f"{n:>{width}}" for n in names)]
+    lines += [f"{ROW_LABELS[r]:<16}" + "".join(f"{_cell(r, table[r][n]):>{width}}" for n in names) for r in ROWS]
+    return "\n".join(lines)
+
+
+def _markdown_table(names: list[str], table: dict) -> str:
+    lines = ["| Algorithm | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {ROW_LABELS[r]} | " + " | ".join(_cell(r, table[r][n]) for n in names) + " |" for r in ROWS]
+    return "\n".join(lines)
 
 
 def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
