@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -190,6 +191,48 @@ def test_an_upload_that_is_not_an_image_shows_a_clear_error(cache_dir):
     assert not at.get("plotly_chart")
 
 
+def _rgba_png() -> bytes:
+    rgba = np.zeros((64, 64, 4), dtype=np.uint8)
+    rgba[..., 0] = 255  # red, transparent on the left half
+    rgba[:, 32:, 3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _tiff16() -> bytes:
+    ramp = (np.linspace(0, 65535, 128 * 96).reshape(96, 128)).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def _png_50_megapixels() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (8000, 6250)).save(buffer, format="PNG")  # tiny file, 50 million pixels
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, data, expect", [
+    ("alpha.png", _rgba_png, "mode RGBA"),
+    ("depth.tif", _tiff16, "mode I;16"),
+    ("huge.png", _png_50_megapixels, "megapixels"),
+])
+def test_odd_uploads_load_or_are_refused_clearly(cache_dir, name, data, expect):
+    at = start(cache_dir)
+    at.radio(key="explore_image_source").set_value("Upload").run()
+    at.file_uploader(key="explore_image_upload").set_value((name, data(), "application/octet-stream")).run()
+    assert not at.exception
+    if expect == "megapixels":
+        assert any("over the limit of 40,000,000 pixels" in e.value for e in at.error)
+        assert [s for s in at.selectbox if s.key == "explore_model"]  # the page still works
+    else:
+        assert not at.error and any(expect in c.value for c in at.caption)
+        click_explain(at)
+        [e] = at.session_state["explore_results"]["explanations"]
+        assert e.relevance.shape == (3, 224, 224) and np.isfinite(e.relevance).all()
+
+
 def test_a_real_upload_is_explained(cache_dir):
     buffer = io.BytesIO()
     gallery_image("chelsea").save(buffer, format="JPEG", quality=92)
@@ -203,9 +246,11 @@ def test_a_real_upload_is_explained(cache_dir):
     assert e.image_name == "cat.jpg" and e.target in DOMESTIC_CATS
 
 
-@pytest.mark.skipif(next(r for r in availability() if r["name"] == "vgg16")["offline"],
-                    reason="vgg16 weights are cached on this machine")
-def test_a_model_without_weights_says_how_to_fix_it(cache_dir):
+def test_a_model_without_weights_says_how_to_fix_it(cache_dir, tmp_path, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty torchvision cache
+    st.cache_data.clear()
     at = start(cache_dir)
     at.selectbox(key="explore_model").set_value("vgg16").run()
     assert not at.exception
