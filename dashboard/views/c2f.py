@@ -22,6 +22,7 @@ import torch
 
 import core
 from core.attacks.c2f import C2FLabels
+from core.attacks.signed import STEP_RULES
 from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
@@ -204,6 +205,10 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                                  "stop at their first success."))
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
+    step_rule = right.selectbox(
+        "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
+        help="sign: every pixel moves by the step size (fills the ε-ball, ρ∞ = ε/255); scaled: the pixel with "
+             "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
     deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
                            help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
@@ -215,7 +220,8 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     if not attacks:
         return None, "Choose at least one ε or one baseline."
     config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(float(e) for e in sorted(eps)),
-                               lrp_steps=int(steps), lrp_p=P_OPTIONS[p], pgd_eps_255=float(pgd_eps),
+                               lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
+                               pgd_eps_255=float(pgd_eps),
                                pgd_steps=int(pgd_steps))
     return config, None
 
