@@ -93,7 +93,7 @@ class ExplicitZPlus(_ExplicitRule):
             z = z + _forward(module, x_neg, w_neg)
         if module.bias is not None and not self.config["zero_bias"]:  # zennit keeps the positive bias
             z = z + module.bias.detach().clamp(min=0).view(1, -1, *([1] * (z.dim() - 2)))
-        s = relevance / self.stabilize(z)
+        s = relevance / (z + self.config["stabilizer"])  # z >= 0 here: zennit's stabiliser adds +epsilon
         out = x_pos * _transpose(module, s, w_pos, x.shape)
         if signed:
             out = out + x_neg * _transpose(module, s, w_neg, x.shape)
