@@ -42,8 +42,9 @@ def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier():
     # the recorded loss is the poster's L_C of the relevance maps (logit seed) at the iterates
     r = [relevance(hc.coarse, z, t, "lrp", composite="zplus_zbox", init="logit")
          for z in (x, result.x_adv) for t in (labels.r_org, labels.r_adv)]
-    assert lrp_loss(r[0], r[1], 2.0).mean() == pytest.approx(float(curve[0]), rel=1e-4)
-    assert lrp_loss(r[2], r[3], 2.0).mean() < lrp_loss(r[0], r[1], 2.0).mean()
+    before, after = lrp_loss(torch.stack(r[:2]), 2.0).mean(), lrp_loss(torch.stack(r[2:]), 2.0).mean()
+    assert before == pytest.approx(float(curve[0]), rel=1e-4)
+    assert after < before
     assert result.success.float().mean() >= 0.5
     with torch.no_grad():
         assert torch.equal(hc.coarse(result.x_adv).argmax(1) != labels.r_org, result.success)
@@ -113,3 +114,12 @@ def test_keep_success_returns_the_last_iterate_that_met_the_goal():
     assert not plain.success.any()
     assert kept.success.all()
     torch.testing.assert_close(kept.x_adv, torch.full_like(x, 0.52))
+
+
+def test_lrp_loss_matches_the_posters_formula_by_hand():
+    r_org = torch.tensor([[[[3.0, -4.0]]]])  # ||R+||_2 = 3, ||R-||_2 = 4
+    r_adv = torch.tensor([[[[1.0, 2.0], ]]]).reshape(1, 1, 1, 2) * torch.tensor([1.0, -1.0])  # 1 and 2
+    # L = 3 - 1 - 4 + 2 = 0 for p = 2; for p = 1 the same numbers
+    assert lrp_loss(torch.stack([r_org, r_adv]), 2.0).item() == pytest.approx(0.0)
+    r_adv2 = torch.tensor([[[[0.0, -1.0]]]])
+    assert lrp_loss(torch.stack([r_org, r_adv2]), 2.0).item() == pytest.approx(3 - 0 - 4 + 1)

@@ -5,8 +5,9 @@ classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_
 ``f'_k = f_k - f_y``; the closest linearised boundary is ``l = argmin_k |f'_k| / ||w_k||_2`` and the
 step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
 ``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
-All active images go through the network together: one forward pass, then one backward pass per
-candidate for the whole batch (rows are independent), never an image at a time. On a linear classifier one step lands at
+All images still moving go through the network together: one forward pass, then one backward pass
+per candidate for the whole batch (rows are independent), never an image at a time; an image is
+checked (without gradients) at each new iterate, so a finished one costs no more gradients. On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``.
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
@@ -39,14 +40,14 @@ def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[to
 
 
 def _linearised(forward: Forward, xa: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor):
-    """Logits at ``xa`` and, per candidate k, ``f'_k = f_k - f_y`` and ``w_k = grad f'_k`` for all rows:
-    one forward pass, then one backward pass per candidate over the whole active batch."""
+    """Per candidate k, ``f'_k = f_k - f_y`` (n, K) and ``w_k = grad f'_k`` (n, K, C, H, W) for all rows:
+    one forward pass, then one backward pass per candidate over the whole batch."""
     xa = xa.detach().requires_grad_()
-    logits, aux = forward(xa, rows)
+    logits, _ = forward(xa, rows)
     f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (n, K)
     k = f.shape[1]
     w = torch.stack([torch.autograd.grad(f[:, j].sum(), xa, retain_graph=j < k - 1)[0] for j in range(k)], dim=1)
-    return logits.detach(), (aux.detach() if aux is not None else None), f.detach(), w
+    return f.detach(), w
 
 
 def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -69,30 +70,28 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
     with torch.no_grad():
-        logits0, _ = forward(x, all_rows)
-    cand, valid = candidate_classes(logits0, y, candidates)
+        logits, aux = forward(x, all_rows)
+    cand, valid = candidate_classes(logits, y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)
     x_adv = x.clone()
-    done = torch.zeros(n, dtype=torch.bool, device=x.device)
+    success = torch.zeros(n, dtype=torch.bool, device=x.device)
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
-    for t in range(steps):
-        rows = (~done).nonzero().squeeze(1)
-        if rows.numel() == 0:
+    rows = all_rows  # the images still moving; ``logits``, ``aux`` are theirs at the current iterate
+    for t in range(steps + 1):
+        met = goal(rows, logits, aux)
+        success[rows] = met
+        rows = rows[~met]
+        if rows.numel() == 0 or t == steps:
             break
-        logits, aux, f, w = _linearised(forward, x_adv[rows], rows, classes[rows])
-        now = goal(rows, logits, aux)
-        done[rows] = now
-        step = _closest_step(f, w, valid[rows])
-        moving = rows[~now]
-        r_tot[moving] += step[~now]
-        x_adv[moving] = (x[moving] + (1 + overshoot) * r_tot[moving]).clamp(0.0, 1.0)
-        iterations[moving] += 1
+        f, w = _linearised(forward, x_adv[rows], rows, classes[rows])  # no gradients for finished images
+        r_tot[rows] += _closest_step(f, w, valid[rows])
+        x_adv[rows] = (x[rows] + (1 + overshoot) * r_tot[rows]).clamp(0.0, 1.0)
+        iterations[rows] += 1
+        with torch.no_grad():
+            logits, aux = forward(x_adv[rows], rows)
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
-    with torch.no_grad():
-        logits, aux = forward(x_adv, all_rows)
-        success = goal(all_rows, logits, aux)
     params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}
     return x_adv, success, iterations, params
 

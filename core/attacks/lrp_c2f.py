@@ -34,13 +34,14 @@ from core.explain.lrp import COMPOSITES, DifferentiableLRP
 from core.models.hierarchy import HierarchicalClassifier
 
 
-def lrp_loss(r_org: torch.Tensor, r_adv: torch.Tensor, p: float) -> torch.Tensor:
-    """``L = ||R_o^+||_p - ||R_a^+||_p - ||R_o^-||_p + ||R_a^-||_p`` per image (poster's L_C / L_F)."""
-    def norm(t: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(t.flatten(1), ord=p, dim=1)
+def lrp_loss(relevance: torch.Tensor, p: float) -> torch.Tensor:
+    """``L = ||R_o^+||_p - ||R_a^+||_p - ||R_o^-||_p + ||R_a^-||_p`` per image (poster's L_C / L_F) from
+    the maps ``relevance = (R_o, R_a)`` stacked as (2, N, C, H, W)."""
+    def norms(t: torch.Tensor) -> torch.Tensor:  # (2, N): norms are taken before picking o / a
+        return torch.linalg.vector_norm(t.flatten(2), ord=p, dim=2)
 
-    return (norm(r_org.clamp(min=0)) - norm(r_adv.clamp(min=0))
-            - norm(r_org.clamp(max=0)) + norm(r_adv.clamp(max=0)))
+    positive, negative = norms(relevance.clamp(min=0)), norms(relevance.clamp(max=0))
+    return (positive[0] - positive[1]) - (negative[0] - negative[1])
 
 
 class _LRPObjective:
@@ -61,7 +62,7 @@ class _LRPObjective:
         targets = torch.stack([self.labels.original(self.level)[rows], self.labels.adversarial(self.level)[rows]])
         with DifferentiableLRP(self._head(rows), self.composite, ignore_bias=self.ignore_bias) as explain:
             logits, relevance = explain(x_adv, targets, self.init)
-            loss = lrp_loss(relevance[0], relevance[1], self.p)
+            loss = lrp_loss(relevance, self.p)
             grad = explain.grad(loss.sum(), x_adv)
         return StepOutcome(-loss.detach(), self._met(x_adv.detach(), rows, logits.detach()), -grad)
 
