@@ -23,26 +23,6 @@ PAGE = "views/c2f.py"
 MNIST = Hierarchy.named("mnist_c2f")
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("XADV_CACHE_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
-def attack_calls(monkeypatch):
-    """Counts the attacks that really run (``run_attack`` looks its runner up in ``RUNNERS`` each time)."""
-    calls = []
-    for name, runner in list(study.RUNNERS.items()):
-        def counting(*args, _name=name, _runner=runner, **kwargs):
-            calls.append(_name)
-            return _runner(*args, **kwargs)
-
-        monkeypatch.setitem(study.RUNNERS, name, counting)
-    return calls
-
-
 def open_page(model: str | None = None) -> AppTest:
     """A new browser session on the C2F page (with ``model`` chosen before the page first draws)."""
     at = AppTest.from_file(str(APP), default_timeout=600)

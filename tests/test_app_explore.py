@@ -25,13 +25,6 @@ DOMESTIC_CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese,
 
 
 @pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("XADV_CACHE_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
 def explain_calls(monkeypatch):
     """Counts calls of core's ``explain`` (the page imports it on every run, so the patch is seen)."""
     calls = []

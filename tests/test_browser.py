@@ -95,91 +95,99 @@ def artifacts(tmp_path) -> Path:
     return folder
 
 
-def test_explore_lrp_heatmap_and_bad_upload(server, artifacts):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def new_page(server):
+    """Opens the app in headless Chromium (Debian's; Playwright never downloads a browser):
+    ``new_page(height)`` gives a page of width 1600 and that height. A tall viewport, because
+    Streamlit scrolls inside its own container, which full-page screenshots miss."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            # A tall viewport: Streamlit scrolls inside its own container, which full-page shots miss.
-            page = browser.new_page(viewport={"width": 1600, "height": 1800})
+
+        def open_app(height: int):
+            page = browser.new_page(viewport={"width": 1600, "height": height})
             page.goto(server, wait_until="domcontentloaded")
-            explain = page.get_by_role("button", name="Explain")
-            explain.wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # the model has loaded and the page rendered
-            expect(page.get_by_role("combobox", name="Example photo")).to_have_value("chelsea: a tabby cat")
-            expect(page.locator(".st-key-explore_top5")).to_contain_text("cat")
+            return page
 
-            explain.click()
-            heatmap = page.locator(".st-key-explore_map_0 .js-plotly-plot")
-            heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-            expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the heatmap raster
-            trace = heatmap.evaluate("el => ({type: el.data[0].type, zmid: el.data[0].zmid, "
-                                     "zmin: el.data[0].zmin, zmax: el.data[0].zmax, title: el.layout.title.text})")
-            assert trace["type"] == "heatmap" and trace["zmid"] == 0 and "LRP" in trace["title"]
-            assert trace["zmax"] > 0 and trace["zmin"] == pytest.approx(-trace["zmax"])
-            box = heatmap.bounding_box()
-            assert box and 150 < box["width"] and 150 < box["height"] < 600  # neither tiny nor page-filling
-            expect(page.get_by_text("composite=epsilon_plus_flat")).to_be_visible()
-            page.wait_for_timeout(1000)  # let plotly finish its transitions before the picture
-            shot = artifacts / "explore_lrp.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
-
-            page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
-            upload = page.locator(".st-key-explore_image_upload input[type=file]")
-            upload.wait_for(state="attached", timeout=30_000)
-            upload.set_input_files(files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
-                                           "buffer": b"this is a text file, not a photo\n"}])
-            expect(page.get_by_text("This is not an image Pillow can read")).to_be_visible(timeout=30_000)
-            expect(page.locator(".st-key-explore_model")).to_be_visible()  # the page is still alive
-            expect(page.locator("[data-testid=stException]")).to_have_count(0)
-            shot = artifacts / "explore_bad_upload.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+        try:
+            yield open_app
         finally:
             browser.close()
 
 
-def test_coarse_to_fine_attacks_on_mnist(server, artifacts):
-    from playwright.sync_api import expect, sync_playwright
+def test_explore_lrp_heatmap_and_bad_upload(new_page, artifacts):
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 3200})
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_role("link", name="Coarse-to-fine attacks").click()  # via st.navigation, as a user does
-            page.get_by_role("button", name="Run attacks").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-            page.locator(".st-key-c2f_model").click()
-            page.get_by_role("option", name="mnist_cnn").click()
-            expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
-                "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
-            before = page.locator(".st-key-c2f_before_org .js-plotly-plot")
-            before.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-            expect(page.get_by_text("r_org =")).to_be_visible()
+    page = new_page(1800)
+    explain = page.get_by_role("button", name="Explain")
+    explain.wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # the model has loaded and the page rendered
+    expect(page.get_by_role("combobox", name="Example photo")).to_have_value("chelsea: a tabby cat")
+    expect(page.locator(".st-key-explore_top5")).to_contain_text("cat")
 
-            for eps in ("20", "40"):  # keep one epsilon: 10/255
-                page.locator(".st-key-c2f_eps").get_by_role("button", name=f"Remove {eps}").click()
-            page.get_by_role("button", name="Run attacks").click()
-            rows = [page.locator(f".st-key-c2f_row{i}_{part} .js-plotly-plot")
-                    for i in range(3) for part in ("org", "adv")]
-            for heatmap in rows:
-                heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-                expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the raster
-            for key in ["c2f_before_org"] + [f"c2f_row{i}_{part}" for i in range(3) for part in ("org", "adv")]:
-                # while a rerun swaps a chart, the old (stale) copy can sit beside the new one for a moment
-                expect(page.locator(f".st-key-{key}")).to_have_count(1, timeout=30_000)
-            zmax = {h.evaluate("el => el.data[0].zmax") for h in [before, *rows]}
-            assert len(zmax) == 1 and zmax.pop() > 0  # one colour scale for every map
-            delta = page.locator(".st-key-c2f_row0_delta .js-plotly-plot")
-            assert "amplified" in delta.evaluate("el => el.layout.annotations[0].text")
-            box = rows[0].bounding_box()
-            assert box and 150 < box["width"] and 150 < box["height"] < 600
-            expect(page.get_by_text("After LRPC eps=10")).to_be_visible()
-            expect(page.locator("[data-testid=stException]")).to_have_count(0)
-            page.wait_for_timeout(1000)
-            shot = artifacts / "c2f_mnist.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
-        finally:
-            browser.close()
+    explain.click()
+    heatmap = page.locator(".st-key-explore_map_0 .js-plotly-plot")
+    heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the heatmap raster
+    trace = heatmap.evaluate("el => ({type: el.data[0].type, zmid: el.data[0].zmid, "
+                             "zmin: el.data[0].zmin, zmax: el.data[0].zmax, title: el.layout.title.text})")
+    assert trace["type"] == "heatmap" and trace["zmid"] == 0 and "LRP" in trace["title"]
+    assert trace["zmax"] > 0 and trace["zmin"] == pytest.approx(-trace["zmax"])
+    box = heatmap.bounding_box()
+    assert box and 150 < box["width"] and 150 < box["height"] < 600  # neither tiny nor page-filling
+    expect(page.get_by_text("composite=epsilon_plus_flat")).to_be_visible()
+    page.wait_for_timeout(1000)  # let plotly finish its transitions before the picture
+    shot = artifacts / "explore_lrp.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+
+    page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
+    upload = page.locator(".st-key-explore_image_upload input[type=file]")
+    upload.wait_for(state="attached", timeout=30_000)
+    upload.set_input_files(files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
+                                   "buffer": b"this is a text file, not a photo\n"}])
+    expect(page.get_by_text("This is not an image Pillow can read")).to_be_visible(timeout=30_000)
+    expect(page.locator(".st-key-explore_model")).to_be_visible()  # the page is still alive
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    shot = artifacts / "explore_bad_upload.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+
+
+def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
+    from playwright.sync_api import expect
+
+    page = new_page(3200)
+    page.get_by_role("link", name="Coarse-to-fine attacks").click()  # via st.navigation, as a user does
+    page.get_by_role("button", name="Run attacks").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-c2f_model").click()
+    page.get_by_role("option", name="mnist_cnn").click()
+    expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
+        "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
+    before = page.locator(".st-key-c2f_before_org .js-plotly-plot")
+    before.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    expect(page.get_by_text("r_org =")).to_be_visible()
+
+    for eps in ("20", "40"):  # keep one epsilon: 10/255
+        page.locator(".st-key-c2f_eps").get_by_role("button", name=f"Remove {eps}").click()
+    page.get_by_role("button", name="Run attacks").click()
+    rows = [page.locator(f".st-key-c2f_row{i}_{part} .js-plotly-plot")
+            for i in range(3) for part in ("org", "adv")]
+    for heatmap in rows:
+        heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+        expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the raster
+    for key in ["c2f_before_org"] + [f"c2f_row{i}_{part}" for i in range(3) for part in ("org", "adv")]:
+        # while a rerun swaps a chart, the old (stale) copy can sit beside the new one for a moment
+        expect(page.locator(f".st-key-{key}")).to_have_count(1, timeout=30_000)
+    zmax = {h.evaluate("el => el.data[0].zmax") for h in [before, *rows]}
+    assert len(zmax) == 1 and zmax.pop() > 0  # one colour scale for every map
+    delta = page.locator(".st-key-c2f_row0_delta .js-plotly-plot")
+    assert "amplified" in delta.evaluate("el => el.layout.annotations[0].text")
+    box = rows[0].bounding_box()
+    assert box and 150 < box["width"] and 150 < box["height"] < 600
+    expect(page.get_by_text("After LRPC eps=10")).to_be_visible()
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    page.wait_for_timeout(1000)
+    shot = artifacts / "c2f_mnist.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")

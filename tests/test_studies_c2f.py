@@ -14,14 +14,9 @@ def mnist():
     return loaded, mnist_split("test")[0][:4]
 
 
-def test_table_has_the_posters_rows_and_columns_and_consistent_figures(mnist, tmp_path, monkeypatch):
+def test_table_has_the_posters_rows_and_columns_and_consistent_figures(mnist, tmp_path, attack_calls):
     loaded, x = mnist
-    calls = []
-    for name, runner in list(study.RUNNERS.items()):
-        def counted(*args, runner=runner, name=name, **kwargs):
-            calls.append(name)
-            return runner(*args, **kwargs)
-        monkeypatch.setitem(study.RUNNERS, name, counted)
+    calls = attack_calls
     config = study.StudyConfig(level="coarse", eps_255=(40.0,), lrp_steps=10, deepfool_steps=20, pgd_steps=10)
     digests = [str(i) for i in range(4)]
     cache = ResultCache(tmp_path)
