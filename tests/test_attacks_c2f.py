@@ -87,7 +87,7 @@ def test_deepfool_c2f_goals_hold_for_every_success():
 
 
 def test_step_rules():
-    from core.attacks.signed import direction
+    from core.attacks.loop import direction
 
     g = torch.tensor([[[[0.5, -2.0], [0.0, 1.0]]], [[[1e-3, 0.0], [0.0, -1e-3]]]])
     torch.testing.assert_close(direction(g, "sign"), g.sign())
@@ -96,7 +96,7 @@ def test_step_rules():
 
 
 def test_keep_success_returns_the_last_iterate_that_met_the_goal():
-    from core.attacks.signed import StepOutcome, signed_ascent
+    from core.attacks.loop import StepOutcome, projected_ascent
 
     class Oscillating:
         """Goal met only at step 2 (pixels near 0.5 + 2 alpha); the loop then walks past it."""
@@ -109,8 +109,8 @@ def test_keep_success_returns_the_last_iterate_that_met_the_goal():
             return (x_adv.mean(dim=(1, 2, 3)) - 0.52).abs() < 1e-3
 
     x = torch.full((2, 1, 2, 2), 0.5)
-    plain = signed_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False)
-    kept = signed_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False, keep_success=True)
+    plain = projected_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False)
+    kept = projected_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False, keep_success=True)
     assert not plain.success.any()
     assert kept.success.all()
     torch.testing.assert_close(kept.x_adv, torch.full_like(x, 0.52))

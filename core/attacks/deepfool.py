@@ -22,7 +22,7 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
-from core.attacks.signed import Progress
+from core.attacks.loop import Progress
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier

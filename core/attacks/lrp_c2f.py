@@ -27,7 +27,7 @@ import torch
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.pgd import default_alpha
 from core.attacks.result import AttackResult
-from core.attacks.signed import Progress, StepOutcome, signed_ascent
+from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
@@ -92,7 +92,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias)
-        out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+        out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                             early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
         record = label_record(hc, x, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,

@@ -16,7 +16,7 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
-from core.attacks.signed import Progress, StepOutcome, signed_ascent
+from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -63,7 +63,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
-        out = signed_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
+        out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
                             seed=seed, early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
@@ -104,7 +104,7 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-        out = signed_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha,
+        out = projected_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha,
                             steps=steps, start_random=random_start, seed=seed, early_stop=early_stop,
                             progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,

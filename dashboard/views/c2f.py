@@ -22,7 +22,7 @@ import torch
 
 import core
 from core.attacks.c2f import C2FLabels
-from core.attacks.signed import STEP_RULES
+from core.attacks.loop import STEP_RULES
 from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock

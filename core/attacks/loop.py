@@ -60,7 +60,7 @@ def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
     return grad / peak.view(-1, *([1] * (grad.dim() - 1)))
 
 
-def signed_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
+def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
                   start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
                   keep_success: bool = False, progress: Progress | None = None) -> LoopOutput:
     """Run the loop; returns the final iterates, their success, and step counts per image.
