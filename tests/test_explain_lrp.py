@@ -164,3 +164,42 @@ def test_explicit_rules_equal_zennits_zplus_and_zbox(ignore_bias):
         _, expected = attributor(x, torch.eye(5)[target])
     ours = relevance(model, x, target, "lrp", composite="zplus_zbox", ignore_bias=ignore_bias)
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16"])
+@pytest.mark.parametrize("composite", ["epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox"])
+def test_lrp_runs_on_the_seeds_torchvision_architectures_and_undoes_its_canonizers(name, composite):
+    from core.models.torchvision_zoo import IMAGENET_MEAN, IMAGENET_STD, architecture
+
+    torch.manual_seed(0)
+    model = ImageClassifier(architecture(name), IMAGENET_MEAN, IMAGENET_STD).eval()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model(x)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    r = relevance(model, x, [3, 7], "lrp", composite=composite)
+    assert r.shape == x.shape and torch.isfinite(r).all() and r.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.equal(model(x), before)  # BatchNorm merging and residual sums were undone
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("pool", [nn.AdaptiveAvgPool2d((7, 5)), nn.AdaptiveAvgPool2d(1), nn.AvgPool2d(3, 2, 1),
+                                  nn.AvgPool2d(2)])
+def test_explicit_average_pool_rule_equals_zennits_norm(pool):
+    from zennit.attribution import Gradient
+    from zennit.composites import LayerMapComposite
+    from zennit.rules import Norm
+
+    from core.explain.rules import ExplicitNorm
+
+    torch.manual_seed(10)
+    model = nn.Sequential(pool, nn.Flatten())
+    x = torch.rand(2, 3, 9, 10) + 0.1
+    out_size = model(x).shape[1]
+    seed = torch.rand(2, out_size)
+    results = []
+    for rule in (Norm(), ExplicitNorm()):
+        with Gradient(model, LayerMapComposite([(type(pool), rule)])) as attributor:
+            results.append(attributor(x.clone(), seed)[1])
+    torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-7)

@@ -123,7 +123,7 @@ class ExplicitZBox(_ExplicitRule):
 
 class ExplicitNorm(_ExplicitRule):
     """The z-rule of parameter-free linear layers (zennit's ``Norm``): ``R_in = x A^T (R / A x)`` for
-    ``A`` a residual ``Sum`` or an average pooling whose windows tile the input (kernel = stride)."""
+    ``A`` a residual ``Sum`` or a 2-D average pooling (adaptive or fixed windows)."""
 
     def __init__(self, stabilizer=1e-6):
         super().__init__(stabilizer)
@@ -137,18 +137,32 @@ class ExplicitNorm(_ExplicitRule):
 
 
 def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``A^T s`` for a residual ``Sum`` (copy to each summand) or an average pool, ``A x = P_h x P_w^T``."""
     if isinstance(module, Sum):
         return s.unsqueeze(module.dim).expand(shape)
-    h, w = shape[-2:]
-    out_h, out_w = s.shape[-2:]
-    if h % out_h or w % out_w or (isinstance(module, nn.AvgPool2d) and not _tiles(module)):
-        raise UnsupportedError(f"LRP here needs average pools whose windows tile the input; got {module}.")
-    kh, kw = h // out_h, w // out_w
-    return s.repeat_interleave(kh, dim=-2).repeat_interleave(kw, dim=-1) / (kh * kw)
+    rows = _averaging_matrix(module, 0, shape[-2], s.shape[-2]).to(s)
+    cols = _averaging_matrix(module, 1, shape[-1], s.shape[-1]).to(s)
+    return torch.einsum("ih,...ij,jw->...hw", rows, s, cols)
 
 
-def _tiles(pool: nn.AvgPool2d) -> bool:
-    return pool.kernel_size == pool.stride and pool.padding in (0, (0, 0)) and not pool.ceil_mode
+def _averaging_matrix(module: nn.Module, axis: int, size: int, out: int) -> torch.Tensor:
+    """``P`` (out, size): row i averages the inputs of window i along one axis."""
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        starts = [(i * size) // out for i in range(out)]
+        ends = [-((-(i + 1) * size) // out) for i in range(out)]
+        divisors = [e - b for b, e in zip(starts, ends)]
+    else:
+        if module.ceil_mode or not module.count_include_pad or module.divisor_override:
+            raise UnsupportedError(f"LRP here supports plain average pooling; got {module}.")
+        pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+        k, stride, pad = pair(module.kernel_size)[axis], pair(module.stride)[axis], pair(module.padding)[axis]
+        starts = [i * stride - pad for i in range(out)]
+        ends = [b + k for b in starts]
+        divisors = [k] * out
+    matrix = torch.zeros(out, size)
+    for i, (b, e, d) in enumerate(zip(starts, ends, divisors)):
+        matrix[i, max(b, 0):min(e, size)] = 1.0 / d
+    return matrix
 
 
 NORM_TYPES = (Sum, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
