@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
+from core.serialize import dumps
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -65,11 +66,8 @@ def explain(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{Path(image.source_name or 'image').stem}_{args.method}"
-    files = explanation.files(predictions)
-    report = json.loads(files["explanation.json"])
-    report["timings"]["load_seconds"] = load_seconds
-    report["timings"]["total_seconds"] = time.perf_counter() - started
-    files["explanation.json"] = json.dumps(report, indent=2).encode()
+    files = explanation.files(predictions, timings={"load_seconds": load_seconds,
+                                                    "total_seconds": time.perf_counter() - started})
     for name, data in files.items():
         (out / f"{stem}_{name}").write_bytes(data)
     top = predictions[0]
@@ -130,7 +128,7 @@ def c2f_eval(args) -> int:
                           progress=progress)
     print(result.format(markdown=args.markdown))
     report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(dumps(report))
     print(f"wrote {args.out}")
     return 0
 

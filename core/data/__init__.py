@@ -6,7 +6,7 @@ from core.data.gallery import (
     gallery_path,
     load_gallery,
 )
-from core.data.images import MAX_PIXELS, ImageSource, LoadedImage, load_image
+from core.data.images import MAX_PIXELS, ImageSource, LoadedImage, load_image, pixel_digest
 from core.data.mnist import SPLIT_SEED, SPLITS, mnist_split
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "load_gallery",
     "load_image",
     "mnist_split",
+    "pixel_digest",
 ]

@@ -89,7 +89,7 @@ def load_image(
     height, width = pixels.shape[:2]
     pixels = _to_channels(_flatten_alpha(pixels), channels)
     tensor = _resize_and_crop(pixels, size, crop_fraction)
-    return LoadedImage(tensor, (width, height), mode, _digest(tensor), name)
+    return LoadedImage(tensor, (width, height), mode, pixel_digest(tensor), name)
 
 
 def _check_params(size: int, crop_fraction: float, channels: int) -> None:
@@ -292,7 +292,7 @@ def _resize_and_crop(pixels: np.ndarray, size: int, crop_fraction: float) -> tor
     return batch[:, :, top : top + size, left : left + size].clamp(0.0, 1.0).contiguous()
 
 
-def _digest(tensor: torch.Tensor) -> str:
+def pixel_digest(tensor: torch.Tensor) -> str:
     """sha256 over the dtype, shape and bytes of the canonical tensor."""
     array = tensor.numpy()
     digest = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())

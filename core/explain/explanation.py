@@ -84,12 +84,15 @@ class Explanation:
             "timings": {"relevance_seconds": self.seconds, "from_cache": self.cached},
         }
 
-    def files(self, predictions: list[Prediction] | None = None, scale: float | None = None) -> dict[str, bytes]:
-        """Downloads: ``heatmap.png`` (diverging, centred at zero), ``relevance.npz``, ``explanation.json``."""
+    def files(self, predictions: list[Prediction] | None = None, scale: float | None = None,
+              timings: dict[str, float] | None = None) -> dict[str, bytes]:
+        """Downloads: ``heatmap.png`` (diverging, centred at zero), ``relevance.npz``, ``explanation.json``
+        (with the predictions and any further ``timings`` of the caller)."""
         m = self.heatmap
         buffer = io.BytesIO()
         np.savez_compressed(buffer, relevance=self.relevance, heatmap=m)
         report = self.to_dict() | {"prediction": [p.to_dict() for p in predictions or []]}
+        report["timings"] |= timings or {}
         return {
             "heatmap.png": png_bytes(colorize(m, scale or shared_scale([m]))),
             "relevance.npz": buffer.getvalue(),

@@ -18,6 +18,8 @@ forward pass), where zennit's own rules would not build the graph that the attac
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,7 +87,9 @@ class ExplicitZPlus(_ExplicitRule):
         relevance = grad_output[0]
         w = module.weight.detach()
         w_pos = w.clamp(min=0)
-        signed = bool(x.min() < 0)  # after a ReLU the x^- terms vanish: skip them
+        # after a ReLU the x^- terms vanish; skip them where looking is free (CPU), on an accelerator
+        # computing a zero branch is cheaper than synchronising to look
+        signed = x.device.type != "cpu" or bool(x.min() < 0)
         x_pos = x.clamp(min=0) if signed else x
         z = _forward(module, x_pos, w_pos)
         if signed:
@@ -140,29 +144,40 @@ def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) 
     """``A^T s`` for a residual ``Sum`` (copy to each summand) or an average pool, ``A x = P_h x P_w^T``."""
     if isinstance(module, Sum):
         return s.unsqueeze(module.dim).expand(shape)
-    rows = _averaging_matrix(module, 0, shape[-2], s.shape[-2]).to(s)
-    cols = _averaging_matrix(module, 1, shape[-1], s.shape[-1]).to(s)
+    windows = _windows(module)
+    rows = _averaging_matrix(*windows[0], shape[-2], s.shape[-2], s.device, s.dtype)
+    cols = _averaging_matrix(*windows[1], shape[-1], s.shape[-1], s.device, s.dtype)
     return torch.einsum("ih,...ij,jw->...hw", rows, s, cols)
 
 
-def _averaging_matrix(module: nn.Module, axis: int, size: int, out: int) -> torch.Tensor:
-    """``P`` (out, size): row i averages the inputs of window i along one axis."""
+def _windows(module: nn.Module) -> tuple[tuple, tuple]:
+    """Per axis: ("adaptive",) or ("fixed", kernel, stride, padding)."""
     if isinstance(module, nn.AdaptiveAvgPool2d):
+        return ("adaptive",), ("adaptive",)
+    if module.ceil_mode or not module.count_include_pad or module.divisor_override:
+        raise UnsupportedError(f"LRP here supports plain average pooling; got {module}.")
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    k, st, p = pair(module.kernel_size), pair(module.stride), pair(module.padding)
+    return ("fixed", k[0], st[0], p[0]), ("fixed", k[1], st[1], p[1])
+
+
+@lru_cache(maxsize=64)
+def _averaging_matrix(kind: str, *args) -> torch.Tensor:
+    """``P`` (out, size): row i averages the inputs of window i along one axis (built once per shape)."""
+    *window, size, out, device, dtype = args
+    if kind == "adaptive":
         starts = [(i * size) // out for i in range(out)]
         ends = [-((-(i + 1) * size) // out) for i in range(out)]
         divisors = [e - b for b, e in zip(starts, ends)]
     else:
-        if module.ceil_mode or not module.count_include_pad or module.divisor_override:
-            raise UnsupportedError(f"LRP here supports plain average pooling; got {module}.")
-        pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
-        k, stride, pad = pair(module.kernel_size)[axis], pair(module.stride)[axis], pair(module.padding)[axis]
+        kernel, stride, pad = window
         starts = [i * stride - pad for i in range(out)]
-        ends = [b + k for b in starts]
-        divisors = [k] * out
-    matrix = torch.zeros(out, size)
+        ends = [b + kernel for b in starts]
+        divisors = [kernel] * out
+    matrix = torch.zeros(out, size, dtype=dtype)
     for i, (b, e, d) in enumerate(zip(starts, ends, divisors)):
         matrix[i, max(b, 0):min(e, size)] = 1.0 / d
-    return matrix
+    return matrix.to(device)
 
 
 NORM_TYPES = (Sum, nn.AdaptiveAvgPool2d, nn.AvgPool2d)

@@ -11,6 +11,7 @@ what the success needed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -145,20 +146,23 @@ class StudyResult:
 ROW_LABELS = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
 
 
-def _cell(row: str, value: float | None) -> str:
-    return "-" if value is None else (f"{value:.1f}" if row == "fooling_pct" else f"{value:.4f}")
+def format_figure(row: str, value: float | None, missing: str = "-") -> str:
+    """A table cell: rho with 4 decimals, fooling % with 1, ``missing`` where no attack succeeded."""
+    if value is None or math.isnan(value):
+        return missing
+    return f"{value:.1f}" if row == "fooling_pct" else f"{value:.4f}"
 
 
 def _text_table(names: list[str], table: dict) -> str:
     width = max(12, *(len(n) + 2 for n in names))
     lines = [f"{'Algorithm':<16}" + "".join(f"{n:>{width}}" for n in names)]
-    lines += [f"{ROW_LABELS[r]:<16}" + "".join(f"{_cell(r, table[r][n]):>{width}}" for n in names) for r in ROWS]
+    lines += [f"{ROW_LABELS[r]:<16}" + "".join(f"{format_figure(r, table[r][n]):>{width}}" for n in names) for r in ROWS]
     return "\n".join(lines)
 
 
 def _markdown_table(names: list[str], table: dict) -> str:
     lines = ["| Algorithm | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {ROW_LABELS[r]} | " + " | ".join(_cell(r, table[r][n]) for n in names) + " |" for r in ROWS]
+    lines += [f"| {ROW_LABELS[r]} | " + " | ".join(format_figure(r, table[r][n]) for n in names) + " |" for r in ROWS]
     return "\n".join(lines)
 
 

@@ -8,9 +8,7 @@ image or the level changes), so moving a display widget never recomputes anythin
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
-import json
 import math
 import time
 from typing import Any
@@ -23,10 +21,11 @@ import torch
 import core
 from core.attacks.c2f import C2FLabels
 from core.attacks.loop import STEP_RULES
-from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split
+from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split, pixel_digest
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
 from core.models import DEFAULT_MODEL, REGISTRY, shipped_hierarchies
+from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
 
@@ -121,11 +120,6 @@ def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[i
     return heatmap(org)[0], heatmap(adv)[0]
 
 
-def _tensor_digest(x: torch.Tensor) -> str:
-    array = x.detach().cpu().numpy()
-    return hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode() + array.tobytes()).hexdigest()
-
-
 def _after(loaded, x_adv: torch.Tensor) -> dict[str, Any]:
     """The C2F decision on the adversarial image (the fine one within its *new* coarse class)."""
     with model_lock(loaded.model):
@@ -142,17 +136,6 @@ def _short(name: str) -> str:
 
 def _slug(column: str) -> str:
     return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats as strings ("inf"), so the download is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _fmt_eps(eps_255: float) -> str:
@@ -255,7 +238,7 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
             continue
         seconds = time.perf_counter() - started
         progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
-        maps = _maps(loaded, info.model_id, _tensor_digest(result.x_adv), result.x_adv, _label_tuple(labels),
+        maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
                      config.level)
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps, "after": _after(loaded, result.x_adv),
@@ -454,7 +437,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
     }
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
-    return {"comparison.json": json.dumps(_json_safe(report), indent=1).encode(), "comparison.npz": npz.getvalue(),
+    return {"comparison.json": dumps(report).encode(), "comparison.npz": npz.getvalue(),
             **pngs}
 
 
@@ -493,11 +476,8 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
 
 def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
     """The poster's layout as text: ρ with 4 decimals, fooling with 1, '–' where no attack succeeded."""
-    def fmt(row: str, v: float | None) -> str:
-        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else (
-            f"{v:.1f}" if row == "fooling_pct" else f"{v:.4f}")
-
-    return pd.DataFrame({ROW_LABELS[r]: {c: fmt(r, v) for c, v in values[r].items()} for r in study.ROWS}).T
+    return pd.DataFrame({ROW_LABELS[r]: {c: study.format_figure(r, v, "–") for c, v in values[r].items()}
+                         for r in study.ROWS}).T
 
 
 def table_section(loaded, image: LoadedImage, level: str) -> None:
@@ -586,7 +566,7 @@ def show_table(stored: dict[str, Any]) -> None:
         f"the successful attacks ('–': none succeeded); the JSON holds every parameter and the means over all images.")
     report = result.to_dict() | {"model": stored["model_id"], "images_description": stored["images"],
                                  "seconds": stored["seconds"]}
-    st.download_button("JSON", json.dumps(_json_safe(report), indent=1).encode(),
+    st.download_button("JSON", dumps(report).encode(),
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
                        key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
                        "figures and per-image attack results, with the poster's numbers")
