@@ -123,3 +123,15 @@ def test_lrp_loss_matches_the_posters_formula_by_hand():
     assert lrp_loss(torch.stack([r_org, r_adv]), 2.0).item() == pytest.approx(0.0)
     r_adv2 = torch.tensor([[[[0.0, -1.0]]]])
     assert lrp_loss(torch.stack([r_org, r_adv2]), 2.0).item() == pytest.approx(3 - 0 - 4 + 1)
+
+
+@pytest.mark.parametrize("attack", [lrpc, lrpf])
+def test_lrp_attacks_run_on_the_embedded_imagenet_c2f_model(attack):
+    from core.data import load_gallery
+    from core.models import load
+
+    hc = load("efficientnet_lite0", hierarchy="imagenet_c2f", device="cpu").model
+    x = load_gallery("coffee").tensor
+    result = attack(hc, x, eps=10 / 255, steps=2)
+    assert (result.delta.abs() <= 10 / 255 + 1e-6).all() and torch.isfinite(result.x_adv).all()
+    assert result.delta.abs().max() > 0 and torch.isfinite(result.history["lrp_loss"]).all()

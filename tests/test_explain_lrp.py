@@ -203,3 +203,35 @@ def test_explicit_average_pool_rule_equals_zennits_norm(pool):
         with Gradient(model, LayerMapComposite([(type(pool), rule)])) as attributor:
             results.append(attributor(x.clone(), seed)[1])
     torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-7)
+
+
+class ResidualPoolNet(nn.Module):
+    """Conv, a residual ``Sum`` block and average pooling: the layers of EfficientNet that use the z-rule."""
+
+    def __init__(self):
+        super().__init__()
+        from zennit.layer import Sum
+
+        torch.manual_seed(11)
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.ReLU6(), nn.Conv2d(6, 6, 1))
+        self.sum = Sum()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(24, 4))
+
+    def forward(self, x):
+        y = self.stem(x)
+        return self.head(self.pool(self.sum(torch.stack([y, self.branch(y)], dim=-1))))
+
+
+def test_batched_differentiable_lrp_of_two_targets_equals_two_plain_maps_through_sums_and_pools():
+    model = ImageClassifier(ResidualPoolNet(), (0.5,) * 3, (0.25,) * 3).eval()
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(12))
+    targets = torch.tensor([[0, 1, 2], [3, 2, 1]])
+    with DifferentiableLRP(model, "zplus_zbox") as explain:
+        xa = x.clone().requires_grad_()
+        _, maps = explain(xa, targets)
+        grad = explain.grad(maps.pow(2).sum(), xa)
+    for t in range(2):
+        torch.testing.assert_close(maps[t].detach(), relevance(model, x, targets[t], "lrp", composite="zplus_zbox"))
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0

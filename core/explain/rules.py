@@ -147,7 +147,7 @@ def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) 
     windows = _windows(module)
     rows = _averaging_matrix(*windows[0], shape[-2], s.shape[-2], s.device, s.dtype)
     cols = _averaging_matrix(*windows[1], shape[-1], s.shape[-1], s.device, s.dtype)
-    return torch.einsum("ih,...ij,jw->...hw", rows, s, cols)
+    return rows.transpose(0, 1) @ s @ cols  # matmul (not einsum): it also runs in a batched backward
 
 
 def _windows(module: nn.Module) -> tuple[tuple, tuple]:
