@@ -11,8 +11,9 @@ Composites (``COMPOSITES``):
 The output relevance is ``R^L_i = delta_{i,c}`` (``init="onehot"``, the poster's choice) or the target
 logit times it (``init="logit"``, so the input relevance sums to the logit). The model's ``Normalize``
 layer passes relevance through unchanged, so relevance is reported per input pixel.
-``DifferentiableLRP`` keeps the graph (zennit ``create_graph=True``) so attacks can differentiate an
-explanation with respect to the input; its second backward runs with the rules inactive.
+``DifferentiableLRP`` keeps the graph so attacks can differentiate an explanation with respect to the
+input (``zplus_zbox``: the graph engine of ``lrp_graph``; other composites: zennit with
+``create_graph=True``, the second backward with the rules inactive).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from zennit.types import BatchNorm, Linear
 
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
+from core.explain.lrp_graph import graph_lrp
 from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus
 from core.models.wrapper import Normalize
 
@@ -119,46 +121,55 @@ def lrp(model: nn.Module, x: torch.Tensor, target: torch.Tensor, composite: str 
 class DifferentiableLRP:
     """Relevance as a differentiable function of the input, for attacks through explanations.
 
-    Use inside a ``with`` block (the rules are registered on enter and removed on exit)::
+    Use inside a ``with`` block (zennit's rules, where used, are registered on enter, removed on exit)::
 
         with DifferentiableLRP(model, "zplus_zbox") as explain:
             logits, relevance = explain(x, targets)      # targets (T, N) -> relevance (T, N, C, H, W)
-            grad = explain.grad(loss_of(relevance), x)  # second backward, rules inactive
+            grad = explain.grad(loss_of(relevance), x)  # d loss / d x through the explanation
 
-    With ``zplus_zbox``, whose rules are written explicitly (rules.py), the T maps of a batch come from
-    one forward pass and one batched backward (``is_grads_batched``); zennit's own rules do not build
-    their graph inside a batched backward, so other composites run the batch stacked T times.
+    ``zplus_zbox`` runs on the graph engine (``lrp_graph``: one forward pass, the T maps stacked, no
+    hooks) wherever it can take the model; otherwise, for the other composites and with
+    ``engine="zennit"``, zennit's hooks run one pass per map with ``create_graph`` and the second
+    backward switches them off.
     """
 
-    def __init__(self, model: nn.Module, composite: str = "zplus_zbox", **params):
+    def __init__(self, model: nn.Module, composite: str = "zplus_zbox", *, engine: str = "auto", **params):
         check_lrp_supported(model)
+        if engine not in ("auto", "zennit"):
+            raise InputError(f"Unknown LRP engine {engine!r}; choose 'auto' or 'zennit'.")
         self.model = model
-        self.batched = composite == "zplus_zbox"
         self.composite = make_composite(composite, model, **params)
+        self.engine = None
+        if engine == "auto" and composite == "zplus_zbox" and params.get("canonizers") is None:
+            low, high = input_bounds(model)
+            zero_bias = params.get("ignore_bias")
+            self.engine = graph_lrp(model, low=low, high=high, zero_bias=True if zero_bias is None else zero_bias)
 
     def __enter__(self) -> "DifferentiableLRP":
-        self.composite.register(self.model)
+        if self.engine is None:
+            self.composite.register(self.model)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.composite.remove()
+        if self.engine is None:
+            self.composite.remove()
 
     def __call__(self, x: torch.Tensor, targets: torch.Tensor, init: str = "onehot"):
         """Logits (N, K) and relevance (T, N, C, H, W) of ``x`` (which must require grad), with graph."""
         targets = targets.reshape(-1, x.shape[0])
-        if self.batched:
+        if self.engine is not None:
+            return self.engine(x, lambda logits: torch.stack([output_relevance(logits, t, init) for t in targets]))
+        maps = []
+        for target in targets:  # one pass per map: heads may hold per-row state (the fine heads' groups)
             logits = self.model(x)
-            seeds = _with_grad(torch.stack([output_relevance(logits, t, init) for t in targets]))
-            (relevance,) = torch.autograd.grad(logits, x, seeds, create_graph=True, is_grads_batched=True)
-            return logits, relevance
-        stacked = x.repeat(targets.shape[0], *([1] * (x.dim() - 1)))
-        logits = self.model(stacked)
-        seed = _with_grad(output_relevance(logits, targets.reshape(-1), init))
-        (relevance,) = torch.autograd.grad(logits, stacked, seed, create_graph=True)
-        return logits[: x.shape[0]], relevance.view(targets.shape[0], *x.shape)
+            seed = _with_grad(output_relevance(logits, target, init))
+            maps.append(torch.autograd.grad(logits, x, seed, create_graph=True)[0])
+        return logits, torch.stack(maps)
 
     def grad(self, loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``d loss / d x`` through the relevance graph, with the LRP rules switched off."""
+        """``d loss / d x`` through the relevance graph (zennit's rules, if used, switched off)."""
+        if self.engine is not None:
+            return torch.autograd.grad(loss, x)[0]
         with self.composite.inactive():
             (g,) = torch.autograd.grad(loss, x)
         return g

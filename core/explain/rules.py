@@ -41,10 +41,20 @@ def _pointwise(module: nn.Conv2d) -> bool:
             and module.groups == 1)
 
 
+def _depthwise_unstrided(module: nn.Conv2d) -> bool:
+    return (module.groups == module.in_channels == module.out_channels and module.stride == (1, 1)
+            and all(d * (k - 1) >= p for d, k, p in zip(module.dilation, module.kernel_size, module.padding)))
+
+
 def _transpose(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """``W^T s``: the adjoint of the layer's linear map, shaped like its input."""
     if isinstance(module, nn.Conv2d) and _pointwise(module):  # 1x1: the adjoint is a 1x1 convolution
         return F.conv2d(s, weight.transpose(0, 1))
+    if isinstance(module, nn.Conv2d) and _depthwise_unstrided(module):
+        # the adjoint is the same depthwise convolution with the kernel flipped (faster on CPUs than
+        # a grouped transposed convolution)
+        pad = [d * (k - 1) - p for d, k, p in zip(module.dilation, weight.shape[2:], module.padding)]
+        return F.conv2d(s, weight.flip(2, 3), None, 1, pad, module.dilation, module.groups)
     if isinstance(module, nn.Conv2d):
         natural = [(o - 1) * st - 2 * p + d * (k - 1) + 1 for o, st, p, d, k in
                    zip(s.shape[2:], module.stride, module.padding, module.dilation, weight.shape[2:])]
@@ -62,10 +72,108 @@ def _check(module: nn.Module) -> None:
         raise UnsupportedError(f"LRP here needs zero padding given as numbers; {module} has another padding.")
 
 
+def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
+          zero_bias: bool = False) -> torch.Tensor:
+    """z+ relevance of the layer's input ``x`` (N, ...) for the relevance ``R`` (T, N, ...) at its output.
+
+    ``R_in = x^+ (W^+)^T s + x^- (W^-)^T s``, ``s = R / (W^+ x^+ + W^- x^- (+ b^+) + epsilon)``; the
+    denominator is computed once for all T maps. Differentiable in ``x`` and ``R`` (``_ZPlus``)."""
+    _check(module)
+    w = module.weight.detach()
+    # after a ReLU the x^- terms vanish; skip them where looking is free (CPU), on an accelerator
+    # computing a zero branch is cheaper than synchronising to look
+    signed = x.device.type != "cpu" or bool(x.min() < 0)
+    bias = None
+    if module.bias is not None and not zero_bias:  # zennit keeps the positive bias
+        bias = module.bias.detach().clamp(min=0).view(1, -1, *([1] * (x.dim() - 2)))
+    return _ZPlus.apply(x, relevance, module, w.clamp(min=0), w.clamp(max=0) if signed else None, bias, stabilizer)
+
+
+class _ZPlus(torch.autograd.Function):
+    """The z+ rule with its derivative written out: with ``s = R / z`` and ``c_+- = (W^+-)^T s``,
+    given ``g = dL/dR_in``:  ``dL/dR = (W^+ (g x^+) + W^- (g x^-)) / z``,  ``dL/dz = -sum_T dL/dR s``,
+    ``dL/dx^+- = sum_T g c_+- + (W^+-)^T dL/dz``. Fewer passes over the activations than autograd
+    takes through the same expressions (attacks differentiate this rule in every hidden layer)."""
+
+    @staticmethod
+    def forward(ctx, x, relevance, module, w_pos, w_neg, bias, stabilizer):
+        x_pos = x.clamp(min=0) if w_neg is not None else x
+        z = _forward(module, x_pos, w_pos)
+        if w_neg is not None:
+            x_neg = x.clamp(max=0)
+            z = z + _forward(module, x_neg, w_neg)
+        if bias is not None:
+            z = z + bias
+        z = z + stabilizer  # z >= 0 here: zennit's stabiliser adds +epsilon
+        s = relevance / z
+        c_pos = _transpose_maps(module, s, w_pos, x.shape)
+        out = x_pos * c_pos
+        c_neg = None
+        if w_neg is not None:
+            c_neg = _transpose_maps(module, s, w_neg, x.shape)
+            out = out + x_neg * c_neg
+        ctx.save_for_backward(x, z, s, c_pos, c_neg)
+        ctx.module, ctx.w_pos, ctx.w_neg = module, w_pos, w_neg
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, z, s, c_pos, c_neg = ctx.saved_tensors
+        module, w_pos, w_neg = ctx.module, ctx.w_pos, ctx.w_neg
+        x_pos = x.clamp(min=0) if w_neg is not None else x
+        grad_s = _forward_maps(module, grad * x_pos, w_pos)
+        if w_neg is not None:
+            grad_s = grad_s + _forward_maps(module, grad * x.clamp(max=0), w_neg)
+        grad_r = grad_s / z
+        grad_z = (grad_r * s).sum(0).neg_()
+        grad_x = (grad * c_pos).sum(0) + _transpose(module, grad_z, w_pos, x.shape)
+        if w_neg is not None:
+            grad_neg = (grad * c_neg).sum(0) + _transpose(module, grad_z, w_neg, x.shape)
+            grad_x = torch.where(x > 0, grad_x, torch.where(x < 0, grad_neg, grad_x + grad_neg))  # as clamp's
+        return grad_x, grad_r, None, None, None, None, None
+
+
+def zbox(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
+         stabilizer: float = 1e-6) -> torch.Tensor:
+    """z-beta relevance of ``x`` (N, ...) for ``R`` (T, N, ...), bounds ``low``/``high`` per channel:
+    ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R / (W x - W^+ l - W^- h)`` (stabilised)."""
+    _check(module)
+    low, high = fit_bound(low, x), fit_bound(high, x)
+    w = module.weight.detach()
+    w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+    z = _forward(module, x, w) - _forward(module, low, w_pos) - _forward(module, high, w_neg)
+    s = relevance / Stabilizer.ensure(stabilizer)(z)
+    return (x * _transpose_maps(module, s, w, x.shape) - low * _transpose_maps(module, s, w_pos, x.shape)
+            - high * _transpose_maps(module, s, w_neg, x.shape))
+
+
+def norm(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6) -> torch.Tensor:
+    """z-rule of a parameter-free linear layer ``A`` (residual ``Sum``, 2-D average pooling) for
+    ``R`` (T, N, ...): ``R_in = x A^T (R / A x)``."""
+    s = relevance / Stabilizer.ensure(stabilizer)(module.forward(x))  # .forward: not through hooks
+    maps = s.reshape(-1, *s.shape[2:])
+    return x * _pool_or_sum_adjoint(module, maps, (maps.shape[0], *x.shape[1:])).reshape(*s.shape[:2], *x.shape[1:])
+
+
+def _forward_maps(module: nn.Module, t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The layer's linear map with ``weight`` applied to T maps ``t`` (T, N, ...) in one call."""
+    out = _forward(module, t.reshape(-1, *t.shape[2:]), weight)
+    return out.reshape(*t.shape[:2], *out.shape[1:])
+
+
+def _transpose_maps(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``W^T s`` for the T maps ``s`` (T, N, ...) in one call, shaped (T, N, *shape[1:])."""
+    flat_shape = (s.shape[0] * s.shape[1], *shape[1:])
+    return _transpose(module, s.reshape(-1, *s.shape[2:]), weight, flat_shape).reshape(*s.shape[:2], *shape[1:])
+
+
 class _ExplicitRule(Hook):
+    """A zennit hook around one of the rules above (one map: ``R`` gets a leading axis of 1)."""
+
     def __init__(self, stabilizer=1e-6):
         super().__init__()
-        self.stabilize = Stabilizer.ensure(stabilizer)
+        self.config = {"stabilizer": stabilizer}
 
     def forward(self, module, input, output):
         self.stored_tensors["input"] = input
@@ -73,71 +181,33 @@ class _ExplicitRule(Hook):
     def copy(self):
         return self.__class__(**self.config)
 
+    def backward(self, module, grad_input, grad_output):
+        out = self.rule(module, self.stored_tensors["input"][0], grad_output[0][None], **self.config)[0]
+        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+
 
 class ExplicitZPlus(_ExplicitRule):
     """The z+ rule (zennit's ``ZPlus``); ``zero_bias`` leaves the bias out of the denominator."""
+    rule = staticmethod(zplus)
 
     def __init__(self, stabilizer=1e-6, zero_bias: bool = False):
         super().__init__(stabilizer)
-        self.config = {"stabilizer": stabilizer, "zero_bias": zero_bias}
-
-    def backward(self, module, grad_input, grad_output):
-        _check(module)
-        x = self.stored_tensors["input"][0]
-        relevance = grad_output[0]
-        w = module.weight.detach()
-        w_pos = w.clamp(min=0)
-        # after a ReLU the x^- terms vanish; skip them where looking is free (CPU), on an accelerator
-        # computing a zero branch is cheaper than synchronising to look
-        signed = x.device.type != "cpu" or bool(x.min() < 0)
-        x_pos = x.clamp(min=0) if signed else x
-        z = _forward(module, x_pos, w_pos)
-        if signed:
-            x_neg, w_neg = x.clamp(max=0), w.clamp(max=0)
-            z = z + _forward(module, x_neg, w_neg)
-        if module.bias is not None and not self.config["zero_bias"]:  # zennit keeps the positive bias
-            z = z + module.bias.detach().clamp(min=0).view(1, -1, *([1] * (z.dim() - 2)))
-        s = relevance / (z + self.config["stabilizer"])  # z >= 0 here: zennit's stabiliser adds +epsilon
-        out = x_pos * _transpose(module, s, w_pos, x.shape)
-        if signed:
-            out = out + x_neg * _transpose(module, s, w_neg, x.shape)
-        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+        self.config["zero_bias"] = zero_bias
 
 
 class ExplicitZBox(_ExplicitRule):
     """The z-beta rule (zennit's ``ZBox``) with per-channel bounds fitted to the layer's input."""
+    rule = staticmethod(zbox)
 
     def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer=1e-6):
         super().__init__(stabilizer)
-        self.config = {"low": low, "high": high, "stabilizer": stabilizer}
-
-    def backward(self, module, grad_input, grad_output):
-        _check(module)
-        x = self.stored_tensors["input"][0]
-        relevance = grad_output[0]
-        low, high = fit_bound(self.config["low"], x), fit_bound(self.config["high"], x)
-        w = module.weight.detach()
-        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
-        z = _forward(module, x, w) - _forward(module, low, w_pos) - _forward(module, high, w_neg)
-        s = relevance / self.stabilize(z)
-        out = (x * _transpose(module, s, w, x.shape) - low * _transpose(module, s, w_pos, x.shape)
-               - high * _transpose(module, s, w_neg, x.shape))
-        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+        self.config.update(low=low, high=high)
 
 
 class ExplicitNorm(_ExplicitRule):
-    """The z-rule of parameter-free linear layers (zennit's ``Norm``): ``R_in = x A^T (R / A x)`` for
-    ``A`` a residual ``Sum`` or a 2-D average pooling (adaptive or fixed windows)."""
-
-    def __init__(self, stabilizer=1e-6):
-        super().__init__(stabilizer)
-        self.config = {"stabilizer": stabilizer}
-
-    def backward(self, module, grad_input, grad_output):
-        x = self.stored_tensors["input"][0]
-        s = grad_output[0] / self.stabilize(module.forward(x))  # .forward: not through the hooks
-        out = x * _pool_or_sum_adjoint(module, s, x.shape)
-        return tuple(out if g is not None and g.shape == out.shape else None for g in grad_input)
+    """The z-rule of parameter-free linear layers (zennit's ``Norm``) for a residual ``Sum`` or a 2-D
+    average pooling (adaptive or fixed windows)."""
+    rule = staticmethod(norm)
 
 
 def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) -> torch.Tensor:

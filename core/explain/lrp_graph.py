@@ -1,0 +1,179 @@
+"""The poster's LRP (composite ``zplus_zbox``) as one explicit pass over the model's traced graph.
+
+Attacks differentiate relevance with respect to the input. Through zennit's hooks that costs twice:
+every hooked layer still runs its ordinary backward (then discarded) and clones its input, and
+several maps from one forward pass need a batched backward (``is_grads_batched``), which runs
+PyTorch's legacy vmap with a per-map loop for convolutions and padding. Here the model is traced
+once with ``torch.fx`` (layers that carry a rule are leaves), the forward pass runs once, and the
+graph is walked backwards carrying the T maps stacked as (T, N, ...):
+
+- ``Conv2d`` / ``Linear``: z-beta (ZBox) at the first one, z+ at all others (``rules.zbox``,
+  ``rules.zplus``), their denominators computed once for all T maps;
+- residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
+- activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
+- every other node (padding, flattening, stacking, the C2F heads' log-sum-exp or gather): its
+  gradient, as zennit leaves such operations to autograd.
+
+The result equals zennit with ``ZPlusZBox`` (tests compare them) and is ordinary differentiable
+tensor code, so ``torch.autograd.grad(loss, x)`` differentiates the explanation with first-order
+backward passes only. Models it cannot take (BatchNorm that needs a canonizer, data-dependent control
+flow, layer types without an explicit rule) are reported by ``graph_lrp`` returning None.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+from torch import nn
+from zennit.types import Activation, AvgPool, BatchNorm
+from zennit.types import Linear as LinearTypes
+
+from core.errors import UnsupportedError
+from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, norm, zbox, zplus
+from core.models.wrapper import Normalize
+
+PASS_TYPES = (Activation, Normalize)
+_LEAVES = EXPLICIT_TYPES + NORM_TYPES + PASS_TYPES
+_traces: "weakref.WeakKeyDictionary[nn.Module, fx.Graph]" = weakref.WeakKeyDictionary()
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, module: nn.Module, name: str) -> bool:
+        return isinstance(module, _LEAVES) or super().is_leaf_module(module, name)
+
+
+def _unsupported(model: nn.Module) -> bool:
+    """Layers whose zennit rule has no explicit twin here, or which need a canonizer first."""
+    for m in model.modules():
+        if isinstance(m, (BatchNorm, nn.MultiheadAttention)):
+            return True
+        if isinstance(m, LinearTypes) and not isinstance(m, EXPLICIT_TYPES):
+            return True  # Conv1d, Conv3d, transposed convolutions
+        if isinstance(m, AvgPool) and not isinstance(m, NORM_TYPES):
+            return True
+    return False
+
+
+def _trace(model: nn.Module) -> fx.Graph | None:
+    if model in _traces:
+        return _traces[model]
+    try:
+        graph = _Tracer().trace(model)
+    except (fx.proxy.TraceError, TypeError, NotImplementedError):
+        return None  # data-dependent control flow and the like: zennit's hooks take such models
+    _traces[model] = graph
+    return graph
+
+
+def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True,
+              low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
+    """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
+    if _unsupported(model):
+        return None
+    graph = _trace(model)
+    if graph is None:
+        return None
+    return GraphLRP(model, graph, low, high, stabilizer, zero_bias)
+
+
+def _fetch_attr(model: nn.Module, target: str) -> Any:
+    value = model
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class GraphLRP:
+    """``(logits, relevance)`` of ``x`` for T target rows: relevance (T, N, C, H, W), with graph."""
+
+    def __init__(self, model: nn.Module, graph: fx.Graph, low, high, stabilizer: float, zero_bias: bool):
+        self.model, self.graph = model, graph
+        self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
+        self.modules = dict(model.named_modules())
+        self.first = next((n for n in graph.nodes if n.op == "call_module"
+                           and isinstance(self.modules[n.target], EXPLICIT_TYPES)), None)
+
+    def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
+        """Every node's value (the graph interpreted once) and, for nodes that pass relevance by their
+        gradient, the aliases of their inputs: a gradient taken to an alias stays local to the node
+        (to the input itself it would also run through any path between the inputs)."""
+        env: dict[fx.Node, Any] = {}
+        aliases: dict[fx.Node, dict[fx.Node, torch.Tensor]] = {}
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                env[node] = x
+                continue
+            if node.op == "get_attr":
+                env[node] = _fetch_attr(self.model, node.target)
+                continue
+            module = self.modules.get(node.target) if node.op == "call_module" else None
+            local = {n: env[n] for n in node.all_input_nodes}
+            if getattr(module, "inplace", False):  # the rules read inputs: an in-place layer gets a copy
+                local = {n: v.clone() if isinstance(v, torch.Tensor) else v for n, v in local.items()}
+            if node.op != "output" and not isinstance(module, _LEAVES):
+                local = aliases[node] = {n: _alias(v) for n, v in local.items()}
+            args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: local[n])
+            if node.op == "call_module":
+                env[node] = module(*args, **kwargs)
+            elif node.op == "call_function":
+                env[node] = node.target(*args, **kwargs)
+            elif node.op == "call_method":
+                env[node] = getattr(args[0], node.target)(*args[1:], **kwargs)
+            else:  # output
+                env[node] = args[0]
+        return env, aliases
+
+    def __call__(self, x: torch.Tensor, seeds: Callable[[torch.Tensor], torch.Tensor]):
+        """Logits (N, K) and relevance (T, N, ...) for the output relevance ``seeds(logits)`` (T, N, K)."""
+        env, aliases = self.forward(x)
+        out = next(n for n in reversed(self.graph.nodes) if n.op == "output")
+        logits = env[out]
+        seed = seeds(logits)
+        relevance: dict[fx.Node, torch.Tensor] = {out.args[0]: seed}
+        for node in reversed(self.graph.nodes):
+            r = relevance.pop(node, None)
+            if node.op == "placeholder":
+                return logits, r if r is not None else x.new_zeros(seed.shape[0], *x.shape)
+            if r is not None:
+                for source, r_in in self._propagate(node, env, aliases, r):
+                    relevance[source] = relevance[source] + r_in if source in relevance else r_in
+        raise UnsupportedError("The traced model has no input.")
+
+    def _propagate(self, node: fx.Node, env: dict, aliases: dict, r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
+        """Relevance of the node's tensor inputs, from the relevance ``r`` (T, N, ...) of its output."""
+        if node.op == "call_module":
+            module = self.modules[node.target]
+            source = node.args[0]
+            if isinstance(module, PASS_TYPES):
+                return [(source, r)]
+            if isinstance(module, NORM_TYPES):
+                return [(source, norm(module, env[source], r, self.stabilizer))]
+            if isinstance(module, EXPLICIT_TYPES):
+                if node is self.first:
+                    return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
+                return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias))]
+        return self._gradient(node, env[node], aliases[node], r)
+
+    @staticmethod
+    def _gradient(node: fx.Node, output: Any, inputs: dict[fx.Node, Any],
+                  r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
+        """Relevance by the node's own gradient (one vector-Jacobian product per map, graph kept)."""
+        if not isinstance(output, torch.Tensor):
+            raise UnsupportedError(f"LRP here needs tensor-valued layers; {node.format_node()} is not one.")
+        sources = [(n, v) for n, v in inputs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+        if not sources or not output.requires_grad:
+            return []
+        tensors = [v for _, v in sources]
+        per_map = [torch.autograd.grad(output, tensors, r[t], retain_graph=True, create_graph=True, allow_unused=True)
+                   for t in range(r.shape[0])]
+        return [(n, torch.stack([g[i] for g in per_map])) for i, (n, _) in enumerate(sources)
+                if per_map[0][i] is not None]
+
+
+def _alias(value: Any) -> Any:
+    """``value`` behind a new autograd node of its own (a view), where it carries a gradient."""
+    if not isinstance(value, torch.Tensor) or not value.requires_grad:
+        return value
+    return value.view_as(value)

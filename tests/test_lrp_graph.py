@@ -1,0 +1,79 @@
+"""The graph engine for differentiable LRP (core.explain.lrp_graph) and the z+ rule's written-out
+derivative: same maps and same input gradients as zennit's hooks, derivative checked numerically."""
+import pytest
+import torch
+from torch import nn
+
+from core import models
+from core.attacks.lrp_c2f import lrp_loss
+from core.explain import DifferentiableLRP
+from core.explain.rules import zplus
+from core.models.wrapper import ImageClassifier
+
+from test_explain_lrp import ResidualPoolNet
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                                   nn.Linear(12, 5)])
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("zero_bias", [False, True])
+def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias):
+    torch.manual_seed(1)
+    layer = layer.double()
+    shape = (2, 12) if isinstance(layer, nn.Linear) else (2, layer.in_channels, 5, 6)
+    x = torch.rand(shape, dtype=torch.float64) + 0.1
+    if signed:
+        x = x - 0.6  # both signs, no exact zeros (where clamp's derivative has a kink)
+    with torch.no_grad():
+        out_shape = layer(x).shape
+    relevance = torch.rand(2, *out_shape, dtype=torch.float64)  # two maps
+    x.requires_grad_()
+    relevance.requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, r: zplus(layer, a, r, 1e-6, zero_bias), (x, relevance))
+
+
+def _maps_and_grad(model, x, targets, engine):
+    xa = x.clone().requires_grad_()
+    with DifferentiableLRP(model, "zplus_zbox", engine=engine) as explain:
+        logits, maps = explain(xa, targets, "logit")
+        grad = explain.grad(lrp_loss(maps, 2.0).sum(), xa)
+    return explain.engine is not None, logits.detach(), maps.detach(), grad
+
+
+def test_graph_engine_equals_zennit_hooks_through_sums_and_pools():
+    model = ImageClassifier(ResidualPoolNet(), (0.5,) * 3, (0.25,) * 3).double().eval()
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    targets = torch.tensor([[0, 1, 2], [3, 2, 1]])
+    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
+    assert used
+    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    torch.testing.assert_close(logits, logits_z)
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
+    assert grad.abs().sum() > 0
+
+
+def test_graph_engine_equals_zennit_hooks_on_the_c2f_efficientnet():
+    hc = models.load("efficientnet_lite0", hierarchy="imagenet_c2f").model
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
+    targets = torch.tensor([[0, 5], [4, 1]])
+    for head in (hc.coarse, hc.fine_head(torch.tensor([2, 6]))):
+        used, logits, maps, grad = _maps_and_grad(head, x, targets, "auto")
+        assert used
+        _, logits_z, maps_z, grad_z = _maps_and_grad(head, x, targets, "zennit")
+        torch.testing.assert_close(logits, logits_z)
+        scale = maps_z.abs().max()
+        torch.testing.assert_close(maps / scale, maps_z / scale, rtol=0, atol=1e-4)
+        g_scale = grad_z.abs().max()
+        assert g_scale > 0
+        torch.testing.assert_close(grad / g_scale, grad_z / g_scale, rtol=0, atol=1e-4)
+
+
+def test_models_the_engine_cannot_take_fall_back_to_zennit():
+    model = ImageClassifier(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                                          nn.Linear(4 * 36, 2)), (0.5,) * 3, (0.5,) * 3).eval()
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    with DifferentiableLRP(model, "zplus_zbox") as explain:
+        assert explain.engine is None
+        _, maps = explain(x, torch.tensor([[0, 1]]))
+    assert maps.shape == (1, 2, 3, 8, 8) and torch.isfinite(maps).all()
