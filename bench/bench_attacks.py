@@ -18,7 +18,7 @@ Three comparisons, each a ratio median(ours) / median(peer) from ``bench.timing.
    differentiated through the explanation) against one PGDC step (``_C2FObjective.step`` at the
    coarse level) on EfficientNet-Lite0 + imagenet_c2f, at the given batch and at batch 1.
    Target: ratio <= 4. Where the LRPC step's time goes is profiled (top ops by self CPU time,
-   and its phases timed on a replica of the step whose gradient is checked equal to the step's).
+   listed with the run).
 
 Images: random crops (seeded) of the six gallery photos; labels are the model's own predictions,
 so every image is attacked by both contenders (torchattacks' DeepFool skips misclassified ones).

@@ -85,15 +85,19 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         rows = (~done).nonzero().squeeze(1) if early_stop else all_rows
         if early_stop and rows.numel() == 0:
             break
-        outcome = objective.step(x_adv[rows], rows)
+        current = x_adv[rows] if early_stop else x_adv  # no gather copy when every image moves
+        outcome = objective.step(current, rows)
         gains.append(outcome.gain.mean())
         if keep_success:
             met_at[rows] |= outcome.success
-            last_met[rows] = torch.where(outcome.success.view(-1, 1, 1, 1), x_adv[rows], last_met[rows])
+            last_met[rows] = torch.where(outcome.success.view(-1, 1, 1, 1), current, last_met[rows])
         moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
         done[rows] = outcome.success if early_stop else done[rows]
-        stepped = x_adv[rows] + alpha * direction(outcome.grad, step_rule) * moving.view(-1, 1, 1, 1)
-        x_adv[rows] = project_linf(x[rows], stepped, eps)
+        stepped = current + alpha * direction(outcome.grad, step_rule) * moving.view(-1, 1, 1, 1)
+        if early_stop:
+            x_adv[rows] = project_linf(x[rows], stepped, eps)
+        else:
+            x_adv = project_linf(x, stepped, eps)
         iterations[rows] += moving.long()
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")

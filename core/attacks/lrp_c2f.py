@@ -5,13 +5,15 @@ With ``R_o = LRP_C(x + eta; r_org)`` and ``R_a = LRP_C(x + eta; r_adv)`` compute
 
     L_C = ||R_o^+||_p - ||R_a^+||_p - ||R_o^-||_p + ||R_a^-||_p
 
-(``R^+ = max(R, 0)``, ``R^- = min(R, 0)``), differentiated through the explanation (zennit with
-``create_graph``), until ``C(x + eta) != r_org``. LRPF does the same with ``LRP_{F^{r_org}}`` for
+(``R^+ = max(R, 0)``, ``R^- = min(R, 0)``), differentiated through the explanation
+(``DifferentiableLRP``), until ``C(x + eta) != r_org``. LRPF does the same with ``LRP_{F^{r_org}}`` for
 ``f_org`` and ``f_adv``, until ``F^{r_org}(x + eta) != f_org`` with ``C(x + eta) = r_org``; only such
 images count as successes. Optimiser (our choice, the poster names none): signed steps
-``eta <- eta - alpha * sign(grad L)`` projected onto ``||eta||_inf <= eps`` and [0, 1], each image
-stopped at its first success. Defaults: ``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``.
-Both relevance maps come from one forward pass and one batched LRP pass (``DifferentiableLRP``).
+``eta <- eta - alpha * sign(grad L)`` projected onto ``||eta||_inf <= eps`` and [0, 1]; all steps
+are taken (``early_stop=False``: the poster's rho_inf = eps/255 shows its perturbations fill the
+budget) and an image whose last iterate misses the goal returns its last successful one. Defaults:
+``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``.
+Both relevance maps come from one forward pass and one relevance pass carrying both maps.
 
 Output relevance (our choice, a parameter): ``init="logit"``, ``R^L = delta_{ic} f_c(x + eta)``, as LRP
 implementations commonly seed it. The poster writes ``R^L = delta_{ic}`` (``init="onehot"``); on a

@@ -1,20 +1,20 @@
-"""The LRP poster's rules as zennit hooks whose relevance step is written with explicit transposed
-operations, so that differentiating the relevance (attacks, ``create_graph``) needs only first-order
-backward passes of convolutions.
+"""The LRP poster's rules written with explicit transposed operations, as functions of a layer's
+input ``x`` (N, ...) and T output relevances ``R`` (T, N, ...) (used by the graph engine,
+``lrp_graph``) and as zennit hooks (``Explicit*``, one map), so that differentiating the relevance
+(attacks) needs only first-order backward passes of convolutions.
 
 zennit's own rules obtain ``c = W^T s`` as an autograd gradient of a modified forward pass; with
 ``create_graph`` the attack's second backward then runs convolution double-backward, which PyTorch
 computes one group at a time for depthwise convolutions (EfficientNet: thousands of small convolutions
-per layer). Here ``W^T s`` is ``conv_transpose2d`` (or ``s @ W`` for dense layers), whose own
-derivative is an ordinary convolution. Relevance values are identical to zennit's ``ZPlus`` and
-``ZBox`` (tests compare them):
+per layer). Here ``W^T s`` is ``conv_transpose2d`` (a flipped depthwise convolution, ``s @ W`` for
+dense layers), whose own derivative is an ordinary convolution; z+, in every hidden layer, has its
+derivative written out (``_ZPlus``). Relevance values are identical to zennit's ``ZPlus``, ``ZBox``
+and ``Norm`` (tests compare them):
 
 - z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)``
 - z-beta (ZBox): ``z = W x - W^+ l - W^- h``, ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R/z``.
 - z (parameter-free sums and average pools): ``R_in = x A^T (R / A x)``.
-Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules. Written explicitly,
-the rules also run inside a batched backward (``is_grads_batched``: several output relevances from one
-forward pass), where zennit's own rules would not build the graph that the attacks differentiate.
+Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules.
 """
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ def _pool_or_sum_adjoint(module: nn.Module, s: torch.Tensor, shape: torch.Size) 
     windows = _windows(module)
     rows = _averaging_matrix(*windows[0], shape[-2], s.shape[-2], s.device, s.dtype)
     cols = _averaging_matrix(*windows[1], shape[-1], s.shape[-1], s.device, s.dtype)
-    return rows.transpose(0, 1) @ s @ cols  # matmul (not einsum): it also runs in a batched backward
+    return rows.transpose(0, 1) @ s @ cols
 
 
 def _windows(module: nn.Module) -> tuple[tuple, tuple]:
