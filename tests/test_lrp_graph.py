@@ -77,3 +77,34 @@ def test_models_the_engine_cannot_take_fall_back_to_zennit():
         assert explain.engine is None
         _, maps = explain(x, torch.tensor([[0, 1]]))
     assert maps.shape == (1, 2, 3, 8, 8) and torch.isfinite(maps).all()
+
+
+def vgg_like() -> nn.Module:
+    """In-place ReLUs, max pooling, dropout and a flattening head, as in VGG and AlexNet."""
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2),
+                        nn.Flatten(), nn.Dropout(0.5), nn.Linear(32, 5))
+    return ImageClassifier(net, (0.4,) * 3, (0.3,) * 3).double().eval()
+
+
+def squeezenet() -> nn.Module:
+    """Fire modules: parallel branches joined by ``torch.cat``; random weights (nothing downloaded)."""
+    import torchvision
+
+    torch.manual_seed(5)
+    net = torchvision.models.squeezenet1_1(weights=None, num_classes=6)
+    return ImageClassifier(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).double().eval()
+
+
+@pytest.mark.parametrize("make", [vgg_like, squeezenet])
+def test_graph_engine_equals_zennit_hooks_on_other_architectures(make):
+    model = make()
+    x = torch.rand(2, 3, 48, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    targets = torch.tensor([[1, 2], [3, 4]])
+    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
+    assert used
+    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
+    assert maps.abs().sum() > 0 and grad.abs().sum() > 0
