@@ -489,11 +489,11 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
                "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
     mnist = info.channels == 1
     if not mnist and core.device().type == "cpu":
-        st.warning(f"On a CPU this takes minutes: LRP costs about 0.4 s per step per image on efficientnet_lite0 "
-                   f"(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps can take "
-                   f"2–3 minutes, and DeepFool and PGD add about a minute (they stop at their first success; "
-                   f"results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
-                   f"**mnist_c2f** in the sidebar.", icon=":material/timer:")
+        st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
+                   "(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps take about "
+                   "1.5 minutes, and DeepFool and PGD add under a minute (they stop at their first success; "
+                   "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
+                   "**mnist_c2f** in the sidebar.", icon=":material/timer:")
     sources = {"mnist": "MNIST test digits (first N)", "current": "The current image only",
                "gallery": "The gallery (all 6 photos)"}
     options = ["mnist", "current", "gallery"] if mnist else ["gallery", "current"]
