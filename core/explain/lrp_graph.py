@@ -11,6 +11,7 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   ``rules.zplus``), their denominators computed once for all T maps;
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
+- zero or constant padding: cropped (its gradient, taken directly);
 - every other node (padding, flattening, stacking, the C2F heads' log-sum-exp or gather): its
   gradient, as zennit leaves such operations to autograd.
 
@@ -35,7 +36,8 @@ from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, norm, zbox, zplus
 from core.models.wrapper import Normalize
 
 PASS_TYPES = (Activation, Normalize)
-_LEAVES = EXPLICIT_TYPES + NORM_TYPES + PASS_TYPES
+PAD_TYPES = (nn.ZeroPad2d, nn.ConstantPad2d)
+_LEAVES = EXPLICIT_TYPES + NORM_TYPES + PASS_TYPES + PAD_TYPES
 _traces: "weakref.WeakKeyDictionary[nn.Module, fx.Graph]" = weakref.WeakKeyDictionary()
 
 
@@ -148,6 +150,8 @@ class GraphLRP:
             source = node.args[0]
             if isinstance(module, PASS_TYPES):
                 return [(source, r)]
+            if isinstance(module, PAD_TYPES) and min(module.padding) >= 0:
+                return [(source, _crop(r, module.padding))]  # the gradient of padding, without autograd
             if isinstance(module, NORM_TYPES):
                 return [(source, norm(module, env[source], r, self.stabilizer))]
             if isinstance(module, EXPLICIT_TYPES):
@@ -170,6 +174,12 @@ class GraphLRP:
                    for t in range(r.shape[0])]
         return [(n, torch.stack([g[i] for g in per_map])) for i, (n, _) in enumerate(sources)
                 if per_map[0][i] is not None]
+
+
+def _crop(r: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """The part of ``r`` (T, N, C, H, W) that a padding (left, right, top, bottom) did not add."""
+    left, right, top, bottom = padding
+    return r[..., top:r.shape[-2] - bottom, left:r.shape[-1] - right]
 
 
 def _alias(value: Any) -> Any:
