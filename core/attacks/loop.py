@@ -93,7 +93,10 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             last_met[rows] = torch.where(outcome.success.view(-1, 1, 1, 1), current, last_met[rows])
         moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
         done[rows] = outcome.success if early_stop else done[rows]
-        stepped = current + alpha * direction(outcome.grad, step_rule) * moving.view(-1, 1, 1, 1)
+        step = direction(outcome.grad, step_rule)
+        if early_stop:  # images that met their goal stay put
+            step = step * moving.view(-1, 1, 1, 1)
+        stepped = torch.add(current, step, alpha=alpha)
         if early_stop:
             x_adv[rows] = project_linf(x[rows], stepped, eps)
         else:
