@@ -115,11 +115,11 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert len(texts) == 3
     lrp_text, lrp_row = texts[0], stored["rows"][0]
     x = lrp_row["result"].x_adv - lrp_row["result"].delta
-    rho_inf = number(lrp_text, r"ρ∞ = ([\d.]+)")
-    linf_255 = number(lrp_text, r"‖η‖∞ = ([\d.]+)/255")
+    rho_inf = number(lrp_text, r"ρ∞ = ([\d.e+-]+)")
+    linf_255 = number(lrp_text, r"‖η‖∞ = ([\d.e+-]+)/255")
     assert linf_255 <= 10 + 1e-3  # the budget, on the 0-255 scale
     assert rho_inf * float(x.abs().max()) <= 10 / 255 + 1e-4  # rho_inf = ||eta||_inf / ||x||_inf
-    assert rho_inf == pytest.approx(lrp_row["figures"]["rho_inf_all"], abs=1e-4)
+    assert rho_inf == pytest.approx(lrp_row["figures"]["rho_inf_all"], rel=5e-3)  # three significant digits
     for text, row in zip(texts, stored["rows"]):
         fooled = bool(row["result"].success[0])
         assert ("**Fooled**" in text) == fooled and ("**Not fooled**" in text) != fooled

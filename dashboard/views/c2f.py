@@ -325,8 +325,8 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
     return "  \n".join([
         verdict, coarse_line, fine_line,
         f"Iterations: {int(result.iterations[0])} · {timing}",
-        f"ρ₂ = {fig['rho_2_all']:.4f} · ρ₁ = {fig['rho_1_all']:.4f}",
-        f"ρ∞ = {fig['rho_inf_all']:.4f} · ‖η‖∞ = {linf:.2f}/255",
+        f"ρ₂ = {fig['rho_2_all']:.3g} · ρ₁ = {fig['rho_1_all']:.3g}",  # significant digits: DeepFool's are tiny
+        f"ρ∞ = {fig['rho_inf_all']:.3g} · ‖η‖∞ = {linf:.3g}/255",
     ])
 
 
