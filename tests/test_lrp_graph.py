@@ -97,11 +97,31 @@ def squeezenet() -> nn.Module:
     return ImageClassifier(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).double().eval()
 
 
-@pytest.mark.parametrize("make", [vgg_like, squeezenet])
+class SplitNet(nn.Module):
+    """Channels split by ``chunk`` (a node with several outputs), one half transformed, then joined."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(7)
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 6 * 6, 3))
+
+    def forward(self, x):
+        a, b = self.stem(x).chunk(2, dim=1)
+        return self.head(torch.cat([a, self.branch(b) + b], dim=1))
+
+
+def split_net() -> nn.Module:
+    return ImageClassifier(SplitNet(), (0.5,) * 3, (0.5,) * 3).double().eval()
+
+
+@pytest.mark.parametrize("make", [vgg_like, squeezenet, split_net])
 def test_graph_engine_equals_zennit_hooks_on_other_architectures(make):
     model = make()
-    x = torch.rand(2, 3, 48, 48, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
-    targets = torch.tensor([[1, 2], [3, 4]])
+    size = 6 if make is split_net else 48
+    x = torch.rand(2, 3, size, size, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    targets = torch.tensor([[1, 2], [0, 1]])
     used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
     assert used
     _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")

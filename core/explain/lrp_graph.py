@@ -12,8 +12,9 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
 - zero or constant padding: cropped (its gradient, taken directly);
-- every other node (padding, flattening, stacking, the C2F heads' log-sum-exp or gather): its
-  gradient, as zennit leaves such operations to autograd.
+- every other node (flattening, stacking, concatenating, splitting, max pooling, the C2F heads'
+  log-sum-exp or gather): its gradient, as zennit leaves such operations to autograd; a node with
+  several outputs (``chunk``, ``split``) collects the relevance of each output it passes on.
 
 The result equals zennit with ``ZPlusZBox`` (tests compare them) and is ordinary differentiable
 tensor code, so ``torch.autograd.grad(loss, x)`` differentiates the explanation with first-order
@@ -22,6 +23,7 @@ flow, layer types without an explicit rule) are reported by ``graph_lrp`` return
 """
 from __future__ import annotations
 
+import operator
 import weakref
 from typing import Any, Callable
 
@@ -140,11 +142,15 @@ class GraphLRP:
                 return logits, r if r is not None else x.new_zeros(seed.shape[0], *x.shape)
             if r is not None:
                 for source, r_in in self._propagate(node, env, aliases, r):
-                    relevance[source] = relevance[source] + r_in if source in relevance else r_in
+                    relevance[source] = _accumulate(relevance.get(source), r_in)
         raise UnsupportedError("The traced model has no input.")
 
-    def _propagate(self, node: fx.Node, env: dict, aliases: dict, r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
-        """Relevance of the node's tensor inputs, from the relevance ``r`` (T, N, ...) of its output."""
+    def _propagate(self, node: fx.Node, env: dict, aliases: dict, r) -> list[tuple[fx.Node, Any]]:
+        """Relevance of the node's tensor inputs, from the relevance ``r`` (T, N, ...) of its output
+        (for a node with several outputs, such as ``chunk``: ``{output index: relevance}``)."""
+        if node.op == "call_function" and node.target is operator.getitem and isinstance(
+                env[node.args[0]], (tuple, list)):
+            return [(node.args[0], {node.args[1]: r})]  # one output of a multi-output node
         if node.op == "call_module":
             module = self.modules[node.target]
             source = node.args[0]
@@ -161,19 +167,34 @@ class GraphLRP:
         return self._gradient(node, env[node], aliases[node], r)
 
     @staticmethod
-    def _gradient(node: fx.Node, output: Any, inputs: dict[fx.Node, Any],
-                  r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
+    def _gradient(node: fx.Node, output: Any, inputs: dict[fx.Node, Any], r) -> list[tuple[fx.Node, torch.Tensor]]:
         """Relevance by the node's own gradient (one vector-Jacobian product per map, graph kept)."""
-        if not isinstance(output, torch.Tensor):
+        parts = r if isinstance(r, dict) else {None: r}
+        outputs = [output if i is None else output[i] for i in parts]
+        if not all(isinstance(o, torch.Tensor) for o in outputs):
             raise UnsupportedError(f"LRP here needs tensor-valued layers; {node.format_node()} is not one.")
         sources = [(n, v) for n, v in inputs.items() if isinstance(v, torch.Tensor) and v.requires_grad]
-        if not sources or not output.requires_grad:
+        if not sources or not any(o.requires_grad for o in outputs):
             return []
         tensors = [v for _, v in sources]
-        per_map = [torch.autograd.grad(output, tensors, r[t], retain_graph=True, create_graph=True, allow_unused=True)
-                   for t in range(r.shape[0])]
+        maps = next(iter(parts.values())).shape[0]
+        per_map = [torch.autograd.grad(outputs, tensors, [p[t] for p in parts.values()], retain_graph=True,
+                                       create_graph=True, allow_unused=True)
+                   for t in range(maps)]
         return [(n, torch.stack([g[i] for g in per_map])) for i, (n, _) in enumerate(sources)
                 if per_map[0][i] is not None]
+
+
+def _accumulate(total, part):
+    """Relevance reaching one node from several users (dicts: per output of a multi-output node)."""
+    if total is None:
+        return part
+    if isinstance(part, dict):
+        merged = dict(total)
+        for i, r in part.items():
+            merged[i] = merged[i] + r if i in merged else r
+        return merged
+    return total + part
 
 
 def _crop(r: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
