@@ -138,12 +138,12 @@ class DifferentiableLRP:
         if engine not in ("auto", "zennit"):
             raise InputError(f"Unknown LRP engine {engine!r}; choose 'auto' or 'zennit'.")
         self.model = model
-        self.composite = make_composite(composite, model, **params)
         self.engine = None
         if engine == "auto" and composite == "zplus_zbox" and params.get("canonizers") is None:
             low, high = input_bounds(model)
             zero_bias = params.get("ignore_bias")
             self.engine = graph_lrp(model, low=low, high=high, zero_bias=True if zero_bias is None else zero_bias)
+        self.composite = make_composite(composite, model, **params) if self.engine is None else None
 
     def __enter__(self) -> "DifferentiableLRP":
         if self.engine is None:
