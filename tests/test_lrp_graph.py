@@ -128,3 +128,12 @@ def test_graph_engine_equals_zennit_hooks_on_other_architectures(make):
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
     assert maps.abs().sum() > 0 and grad.abs().sum() > 0
+
+
+def test_tracing_leaves_the_model_as_it_was():
+    hc = models.load("mnist_cnn", hierarchy="mnist_c2f").model
+    head = hc.fine_head(torch.tensor([0, 1]))
+    before = dict(vars(head))
+    with DifferentiableLRP(head, "zplus_zbox") as explain:
+        assert explain.engine is not None
+    assert vars(head).keys() == before.keys()  # fx keeps its constants off the model

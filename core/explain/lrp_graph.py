@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import operator
 import weakref
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -40,7 +41,15 @@ from core.models.wrapper import Normalize
 PASS_TYPES = (Activation, Normalize)
 PAD_TYPES = (nn.ZeroPad2d, nn.ConstantPad2d)
 _LEAVES = EXPLICIT_TYPES + NORM_TYPES + PASS_TYPES + PAD_TYPES
-_traces: "weakref.WeakKeyDictionary[nn.Module, fx.Graph]" = weakref.WeakKeyDictionary()
+_traces: "weakref.WeakKeyDictionary[nn.Module, _Trace | None]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """A model's graph, and the tensors the tracer made constants of (kept here, not on the model)."""
+
+    graph: fx.Graph
+    constants: dict[str, torch.Tensor]
 
 
 class _Tracer(fx.Tracer):
@@ -60,26 +69,29 @@ def _unsupported(model: nn.Module) -> bool:
     return False
 
 
-def _trace(model: nn.Module) -> fx.Graph | None:
-    if model in _traces:
-        return _traces[model]
+def _trace(model: nn.Module) -> _Trace | None:
+    """The model's trace, or None where the engine cannot take it; found once per model."""
+    if model not in _traces:
+        _traces[model] = None if _unsupported(model) else _new_trace(model)
+    return _traces[model]
+
+
+def _new_trace(model: nn.Module) -> _Trace | None:
+    before = set(vars(model))
     try:
         graph = _Tracer().trace(model)
     except (fx.proxy.TraceError, TypeError, NotImplementedError):
         return None  # data-dependent control flow and the like: zennit's hooks take such models
-    _traces[model] = graph
-    return graph
+    finally:  # the tracer stores tensors computed in forward on the model itself: take them back off
+        constants = {name: vars(model).pop(name) for name in set(vars(model)) - before}
+    return _Trace(graph, constants)
 
 
 def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True,
               low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
-    if _unsupported(model):
-        return None
-    graph = _trace(model)
-    if graph is None:
-        return None
-    return GraphLRP(model, graph, low, high, stabilizer, zero_bias)
+    trace = _trace(model)
+    return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias)
 
 
 def _fetch_attr(model: nn.Module, target: str) -> Any:
@@ -92,11 +104,11 @@ def _fetch_attr(model: nn.Module, target: str) -> Any:
 class GraphLRP:
     """``(logits, relevance)`` of ``x`` for T target rows: relevance (T, N, C, H, W), with graph."""
 
-    def __init__(self, model: nn.Module, graph: fx.Graph, low, high, stabilizer: float, zero_bias: bool):
-        self.model, self.graph = model, graph
+    def __init__(self, model: nn.Module, trace: _Trace, low, high, stabilizer: float, zero_bias: bool):
+        self.model, self.graph, self.constants = model, trace.graph, trace.constants
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.modules = dict(model.named_modules())
-        self.first = next((n for n in graph.nodes if n.op == "call_module"
+        self.first = next((n for n in self.graph.nodes if n.op == "call_module"
                            and isinstance(self.modules[n.target], EXPLICIT_TYPES)), None)
 
     def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
@@ -110,7 +122,8 @@ class GraphLRP:
                 env[node] = x
                 continue
             if node.op == "get_attr":
-                env[node] = _fetch_attr(self.model, node.target)
+                env[node] = (self.constants[node.target] if node.target in self.constants
+                             else _fetch_attr(self.model, node.target))
                 continue
             module = self.modules.get(node.target) if node.op == "call_module" else None
             local = {n: env[n] for n in node.all_input_nodes}
