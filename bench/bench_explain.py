@@ -20,7 +20,8 @@ from zennit.rules import Pass
 import core
 from core import models
 from core.explain import relevance
-from core.explain.lrp import ZPlusZBox, default_canonizers, input_bounds
+from core.explain.canonizers import default_canonizers
+from core.explain.lrp import ZPlusZBox, input_bounds
 from core.models.wrapper import Normalize
 
 from bench.timing import Comparison, compare, sync_for

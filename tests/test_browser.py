@@ -165,6 +165,8 @@ def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
         "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
     before = page.locator(".st-key-c2f_before_org .js-plotly-plot")
+    # while the page reruns for the new model, the previous model's map may still be shown beside the new one
+    expect(before).to_have_count(1, timeout=EXPLAIN_TIMEOUT_MS)
     before.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
     expect(page.get_by_text("r_org =")).to_be_visible()
 

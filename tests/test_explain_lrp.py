@@ -235,3 +235,46 @@ def test_batched_differentiable_lrp_of_two_targets_equals_two_plain_maps_through
     for t in range(2):
         torch.testing.assert_close(maps[t].detach(), relevance(model, x, targets[t], "lrp", composite="zplus_zbox"))
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+class _BatchNormAfterTwoConvs(nn.Module):
+    """``a`` then ``b`` then ``bn``, listed in that order, so zennit's sequential merge folds ``bn`` into ``b``.
+    ``feed="sum"``: bn reads ``a(x) + b(a(x))`` (same channel count: the merge would be silently wrong);
+    ``"cat"``: bn reads ``[a(x), b(a(x))]`` and ``forward`` cannot be traced (data-dependent branch);
+    ``"b"``: bn reads ``b`` only (a correct merge), not traceable either."""
+
+    def __init__(self, feed: str):
+        super().__init__()
+        self.feed = feed
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2 if feed == "cat" else 4, 1)
+        self.bn, self.head = nn.BatchNorm2d(4 if feed == "sum" else 6 if feed == "cat" else 4), nn.Sequential(
+            nn.Flatten(), nn.Linear((4 if feed != "cat" else 6) * 64, 3))
+
+    def forward(self, x):
+        if self.feed != "sum" and x.sum() < 0:  # data-dependent: torch.fx cannot trace it
+            x = -x
+        y = self.a(x)
+        z = self.b(y)
+        return self.head(self.bn({"sum": y + z, "cat": torch.cat([y, z], 1), "b": z}[self.feed]))
+
+
+@pytest.mark.parametrize("feed", ["sum", "cat"])
+@pytest.mark.parametrize("composite", ["epsilon_plus_flat", "zplus_zbox"])
+def test_lrp_refuses_batchnorms_that_the_layer_before_does_not_feed_and_changes_nothing(feed, composite):
+    torch.manual_seed(0)
+    model = _BatchNormAfterTwoConvs(feed).eval()
+    model.bn.running_mean.uniform_(-1, 1)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(UnsupportedError, match="bn read something else"):
+        relevance(model, x, [0, 1], "lrp", composite=composite)
+    with pytest.raises(UnsupportedError, match="bn read something else"):
+        DifferentiableLRP(model, composite)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_lrp_takes_a_batchnorm_fed_by_the_layer_before_it_in_an_untraceable_model():
+    model = _BatchNormAfterTwoConvs("b").eval()
+    x = torch.rand(2, 3, 8, 8)
+    r = relevance(model, x, [0, 1], "lrp", composite="epsilon_plus_flat")
+    assert r.shape == x.shape and torch.isfinite(r).all()

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 from zennit.attribution import Gradient
-from zennit.canonizers import SequentialMergeBatchNorm
 from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, SpecialFirstLayerMapComposite, layer_map_base
 from zennit.core import Composite
 from zennit.rules import Pass, ZPlus
-from zennit.torchvision import ResNetCanonizer
-from zennit.types import BatchNorm, Linear
+from zennit.types import Linear
 
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
+from core.explain.canonizers import default_canonizers
 from core.explain.lrp_graph import graph_lrp
 from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus
 from core.models.wrapper import Normalize
@@ -49,16 +47,6 @@ class ZPlusZBox(SpecialFirstLayerMapComposite):
         ]
         first_map = [(EXPLICIT_TYPES, ExplicitZBox(low=low, high=high, stabilizer=stabilizer))]
         super().__init__(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
-
-
-def default_canonizers(model: nn.Module) -> list:
-    """ResNet blocks get zennit's ResNet canonizer; other BatchNorms are merged into the layer before."""
-    modules = list(model.modules())
-    if any(isinstance(m, (BasicBlock, Bottleneck)) for m in modules):
-        return [ResNetCanonizer()]
-    if any(isinstance(m, BatchNorm) for m in modules):
-        return [SequentialMergeBatchNorm()]
-    return []
 
 
 def check_lrp_supported(model: nn.Module) -> None:
