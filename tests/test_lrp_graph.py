@@ -137,3 +137,56 @@ def test_tracing_leaves_the_model_as_it_was():
     with DifferentiableLRP(head, "zplus_zbox") as explain:
         assert explain.engine is not None
     assert vars(head).keys() == before.keys()  # fx keeps its constants off the model
+
+
+def _zplus_inputs(model):
+    """For each z+ layer (every Conv2d/Linear but the first): (name, graph says >= 0, its input's minimum)."""
+    from core.explain.lrp_graph import _trace
+    from core.explain.rules import EXPLICIT_TYPES
+
+    trace, modules = _trace(model), dict(model.named_modules())
+    layers = [n for n in trace.graph.nodes if n.op == "call_module" and isinstance(modules[n.target], EXPLICIT_TYPES)]
+    minima = {}
+    hooks = [modules[n.target].register_forward_pre_hook(
+        lambda m, args, name=n.target: minima.__setitem__(name, float(args[0].min()))) for n in layers]
+    with torch.no_grad():
+        model(torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)))
+    for h in hooks:
+        h.remove()
+    return [(n.target, n.args[0] in trace.nonneg, minima[n.target]) for n in layers[1:]]
+
+
+def test_sign_analysis_finds_exactly_the_nonnegative_layer_inputs_of_the_c2f_efficientnet():
+    hc = models.load("efficientnet_lite0", hierarchy="imagenet_c2f").model
+    layers = _zplus_inputs(hc.coarse)
+    assert all(low >= 0 for _, nonneg, low in layers if nonneg)  # sound: z+ may drop x^- there
+    assert all(nonneg for _, nonneg, low in layers if low >= 0)  # complete here: after every ReLU6
+    assert sum(nonneg for _, nonneg, _ in layers) == 33  # 16 depthwise + 16 projections + the classifier
+
+
+class _SignNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.after = nn.ModuleList(nn.Conv2d(4, 4, 1) for _ in range(5))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        a = torch.relu(self.conv(x))
+        y = (self.after[0](a * 2.0)  # >= 0
+             + self.after[1](a * -1.0)  # <= 0
+             + self.after[2](torch.add(a, a, alpha=-1.0))  # a - a: sign unknown to the analysis
+             + self.after[3](torch.cat([a, a], 1)[:, ::2].contiguous())  # >= 0
+             + self.after[4](a - 1))  # both signs
+        return self.head(nn.functional.adaptive_avg_pool2d(y, 1).flatten(1))
+
+
+def test_sign_analysis_tracks_constants_and_shape_operations():
+    from core.explain.lrp_graph import _trace
+
+    model = _SignNet()
+    trace, modules = _trace(model), dict(model.named_modules())
+    said = {n.target: n.args[0] in trace.nonneg for n in trace.graph.nodes if n.op == "call_module"
+            and isinstance(modules[n.target], (nn.Conv2d, nn.Linear))}
+    assert said == {"conv": False, "after.0": True, "after.1": False, "after.2": False, "after.3": True,
+                    "after.4": False, "head": False}

@@ -8,7 +8,9 @@ once with ``torch.fx`` (layers that carry a rule are leaves), the forward pass r
 graph is walked backwards carrying the T maps stacked as (T, N, ...):
 
 - ``Conv2d`` / ``Linear``: z-beta (ZBox) at the first one, z+ at all others (``rules.zbox``,
-  ``rules.zplus``), their denominators computed once for all T maps;
+  ``rules.zplus``), their denominators computed once for all T maps; where the graph shows a layer's
+  input is non-negative (it comes from a ReLU-type activation through pooling, reshaping, sums or
+  products), z+ skips its ``x^-`` terms without looking at the values (no device synchronisation);
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
 - zero or constant padding: cropped (its gradient, taken directly);
@@ -26,10 +28,12 @@ from __future__ import annotations
 import operator
 import weakref
 from dataclasses import dataclass
+from numbers import Number
 from typing import Any, Callable
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 from zennit.types import Activation, AvgPool, BatchNorm
 from zennit.types import Linear as LinearTypes
@@ -50,6 +54,7 @@ class _Trace:
 
     graph: fx.Graph
     constants: dict[str, torch.Tensor]
+    nonneg: frozenset[fx.Node]  # nodes whose value is >= 0 whatever the input (``nonneg_nodes``)
 
 
 class _Tracer(fx.Tracer):
@@ -84,7 +89,46 @@ def _new_trace(model: nn.Module) -> _Trace | None:
         return None  # data-dependent control flow and the like: zennit's hooks take such models
     finally:  # the tracer stores tensors computed in forward on the model itself: take them back off
         constants = {name: vars(model).pop(name) for name in set(vars(model)) - before}
-    return _Trace(graph, constants)
+    return _Trace(graph, constants, nonneg_nodes(graph, dict(model.named_modules())))
+
+
+NONNEG_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)
+NONNEG_FUNCTIONS = {torch.relu, F.relu, F.relu6, torch.sigmoid, F.sigmoid, F.hardsigmoid, torch.softmax, F.softmax}
+SIGN_KEEPING_MODULES = (nn.MaxPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout,
+                        nn.Flatten, nn.Identity, nn.ZeroPad2d)
+SIGN_KEEPING_FUNCTIONS = {torch.flatten, torch.cat, torch.stack, operator.getitem, F.max_pool2d,
+                          F.adaptive_max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.dropout, torch.mean}
+SIGN_KEEPING_METHODS = {"view", "reshape", "flatten", "contiguous", "permute", "transpose", "mean", "squeeze",
+                        "unsqueeze"}
+ARITHMETIC = {operator.add, operator.mul, torch.add, torch.mul}
+
+
+def nonneg_nodes(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
+    """Nodes that are >= 0 for every input: outputs of ReLU-type activations, and what pooling, reshaping,
+    concatenating, or adding and multiplying (with non-negative constants) makes of such values only."""
+    nonneg: set[fx.Node] = set()
+    for node in graph.nodes:
+        module = modules.get(node.target) if node.op == "call_module" else None
+        inputs_nonneg = bool(node.all_input_nodes) and all(n in nonneg for n in node.all_input_nodes)
+        if _makes_nonneg(node, module) or inputs_nonneg and _keeps_sign(node, module):
+            nonneg.add(node)
+    return frozenset(nonneg)
+
+
+def _makes_nonneg(node: fx.Node, module: nn.Module | None) -> bool:
+    return isinstance(module, NONNEG_MODULES) or node.op == "call_function" and node.target in NONNEG_FUNCTIONS
+
+
+def _keeps_sign(node: fx.Node, module: nn.Module | None) -> bool:
+    """Non-negative inputs give a non-negative output."""
+    if node.op == "call_module":
+        return isinstance(module, SIGN_KEEPING_MODULES)
+    if node.op == "call_method":
+        return node.target in SIGN_KEEPING_METHODS
+    if node.op == "call_function" and node.target in ARITHMETIC:  # and every constant operand >= 0
+        return all(isinstance(a, fx.Node) or isinstance(a, Number) and a >= 0
+                   for a in (*node.args, *node.kwargs.values()))
+    return node.op == "call_function" and node.target in SIGN_KEEPING_FUNCTIONS
 
 
 def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True,
@@ -105,7 +149,7 @@ class GraphLRP:
     """``(logits, relevance)`` of ``x`` for T target rows: relevance (T, N, C, H, W), with graph."""
 
     def __init__(self, model: nn.Module, trace: _Trace, low, high, stabilizer: float, zero_bias: bool):
-        self.model, self.graph, self.constants = model, trace.graph, trace.constants
+        self.model, self.graph, self.constants, self.nonneg = model, trace.graph, trace.constants, trace.nonneg
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.modules = dict(model.named_modules())
         self.first = next((n for n in self.graph.nodes if n.op == "call_module"
@@ -176,7 +220,8 @@ class GraphLRP:
             if isinstance(module, EXPLICIT_TYPES):
                 if node is self.first:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
-                return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias))]
+                signed = None if source not in self.nonneg else False
+                return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, signed))]
         return self._gradient(node, env[node], aliases[node], r)
 
     @staticmethod

@@ -73,16 +73,18 @@ def _check(module: nn.Module) -> None:
 
 
 def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
-          zero_bias: bool = False) -> torch.Tensor:
+          zero_bias: bool = False, signed: bool | None = None) -> torch.Tensor:
     """z+ relevance of the layer's input ``x`` (N, ...) for the relevance ``R`` (T, N, ...) at its output.
 
     ``R_in = x^+ (W^+)^T s + x^- (W^-)^T s``, ``s = R / (W^+ x^+ + W^- x^- (+ b^+) + epsilon)``; the
-    denominator is computed once for all T maps. Differentiable in ``x`` and ``R`` (``_ZPlus``)."""
+    denominator is computed once for all T maps. Differentiable in ``x`` and ``R`` (``_ZPlus``).
+    ``signed=False`` (the caller knows ``x >= 0``) skips the ``x^-`` terms, which then vanish; None decides
+    by looking where that is free (CPU) and keeps them on an accelerator, where computing a zero branch is
+    cheaper than synchronising to look."""
     _check(module)
     w = module.weight.detach()
-    # after a ReLU the x^- terms vanish; skip them where looking is free (CPU), on an accelerator
-    # computing a zero branch is cheaper than synchronising to look
-    signed = x.device.type != "cpu" or bool(x.min() < 0)
+    if signed is None:
+        signed = x.device.type != "cpu" or bool(x.min() < 0)
     bias = None
     if module.bias is not None and not zero_bias:  # zennit keeps the positive bias
         bias = module.bias.detach().clamp(min=0).view(1, -1, *([1] * (x.dim() - 2)))
