@@ -53,11 +53,14 @@ class _LRPObjective:
                  init: str, ignore_bias: bool | None):
         self.hc, self.labels, self.level, self.p = hc, labels, level, p
         self.composite, self.init, self.ignore_bias = composite, init, ignore_bias
+        self._fine: tuple[torch.Tensor, torch.nn.Module] | None = None  # (rows, their fine head)
 
     def _head(self, rows: torch.Tensor):
         if self.level == "coarse":
             return self.hc.coarse
-        return self.hc.fine_head(self.labels.r_org[rows])
+        if self._fine is None or self._fine[0] is not rows:  # the loop passes the same rows while none stops,
+            self._fine = (rows, self.hc.fine_head(self.labels.r_org[rows]))  # so LRP traces the head once
+        return self._fine[1]
 
     def step(self, x_adv, rows):
         x_adv = x_adv.detach().requires_grad_()
