@@ -220,7 +220,7 @@ class GraphLRP:
             if isinstance(module, EXPLICIT_TYPES):
                 if node is self.first:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
-                signed = None if source not in self.nonneg else False
+                signed = False if source in self.nonneg else None  # None: zplus decides
                 return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, signed))]
         return self._gradient(node, env[node], aliases[node], r)
 
