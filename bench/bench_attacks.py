@@ -46,7 +46,7 @@ from core.data import load_gallery
 from core.data.gallery import gallery_names
 from core.data.mnist import mnist_split
 
-from bench.timing import Comparison, compare, sync_for
+from bench.timing import Comparison, compare, n_outputs, sync_for
 
 MODEL = "efficientnet_lite0"
 HIERARCHY = "imagenet_c2f"
@@ -132,8 +132,7 @@ def bench_pgd(model, x, y, steps, repeats, warmup, sync, log) -> Comparison:
 # ----------------------------------------------------------------------------------- 2. DeepFool
 
 def bench_deepfool(label: str, model, x, y, repeats, warmup, sync, log) -> Comparison:
-    with torch.no_grad():
-        k = int(model(x[:1]).shape[1])
+    k = n_outputs(model, x)
     last: dict = {}
     ours = _keep_last(lambda: deepfool(model, x, y, steps=DEEPFOOL_STEPS, overshoot=OVERSHOOT, candidates=k - 1),
                       last, "ours")
@@ -219,7 +218,7 @@ def run(batch: int = 4, repeats: int = 10, warmup: int = 2, device: str | torch.
             xb = x[:batch]
             results.append(bench_pgd(flat, xb, _predict(flat, xb), steps, repeats, warmup, sync, log))
             del flat
-        hc = models.load(MODEL, hierarchy=HIERARCHY, device=dev).model
+        hc = models.load(MODEL, hierarchy=HIERARCHY, device=dev).model if want("deepfool") or want("lrpc") else None
         if want("deepfool"):
             mnist = models.load("mnist_cnn", device=dev).model
             xm = mnist_split("test")[0][:DEEPFOOL_BATCH].to(dev)

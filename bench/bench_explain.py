@@ -24,7 +24,7 @@ from core.explain.canonizers import default_canonizers
 from core.explain.lrp import ZPlusZBox, input_bounds
 from core.models.wrapper import Normalize
 
-from bench.timing import Comparison, compare, sync_for
+from bench.timing import Comparison, compare, n_outputs, sync_for
 
 TARGET_RATIO = 1.10
 MODEL = "efficientnet_lite0"
@@ -54,7 +54,7 @@ def _check_same(name: str, ours: torch.Tensor, peer: torch.Tensor) -> float:
 def cases(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> list[Case]:
     """Each method as (ours, direct) pairs of zero-argument callables on the same model and batch."""
     canonizer_types = [type(c) for c in default_canonizers(model)]  # fresh instances per call, as ours
-    onehot = torch.zeros(x.shape[0], _n_outputs(model, x), device=x.device).scatter_(1, target[:, None], 1.0)
+    onehot = torch.zeros(x.shape[0], n_outputs(model, x), device=x.device).scatter_(1, target[:, None], 1.0)
     low, high = input_bounds(model)
 
     def zennit_direct(composite_factory: Callable[[], Any]) -> Callable[[], torch.Tensor]:
@@ -92,11 +92,6 @@ def cases(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> list
              lambda: relevance(model, x, target, "deeplift_shap", baselines="black_white"),
              lambda: DeepLiftShap(model).attribute(x, baselines=black_white, target=target), "captum"),
     ]
-
-
-def _n_outputs(model: torch.nn.Module, x: torch.Tensor) -> int:
-    with torch.no_grad():
-        return model(x[:1]).shape[1]
 
 
 def run(batch: int = 8, repeats: int = 10, warmup: int = 2, device: str | torch.device | None = None,

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 
 from core.cache import ResultCache, default_directory
 from core.data import LoadedImage, gallery_description, gallery_names, load_gallery, load_image
@@ -24,7 +25,7 @@ from core.explain.explanation import classifier, method_defaults
 from core.explain.gradients import BASELINES, SHAP_BASELINES
 from core.explain.heatmap import PLOTLY_SCALE
 from core.explain.lrp import INITS
-from core.models import LoadedModel, ModelInfo, Prediction, availability, load, top_k
+from core.models import REGISTRY, LoadedModel, ModelInfo, Prediction, availability, load, shipped_hierarchies, top_k
 from core.models.registry import file_digest
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
@@ -38,10 +39,9 @@ METHOD_LABELS = {
     "integrated_gradients": "Integrated gradients",
     "deeplift_shap": "DeepLIFT SHAP",
 }
-RELEVANCE_HELP = (
-    "Red: positive relevance, the pixel speaks for the target class. Blue: negative relevance, "
-    "it speaks against it. White: no contribution. Saliency (absolute gradient) has no sign."
-)
+SIGN_HELP = ("Red: positive relevance, the pixel speaks for the target class. Blue: negative relevance, "
+             "it speaks against it. White: no contribution.")
+RELEVANCE_HELP = SIGN_HELP + " Saliency (absolute gradient) has no sign."
 
 
 # ---------------------------------------------------------------- process-wide resources
@@ -197,9 +197,14 @@ def predictions(loaded: LoadedModel, image: LoadedImage, k: int = 5) -> list[Pre
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _decide(_loaded: LoadedModel, model_id: str, _image: LoadedImage, digest: str) -> dict[str, Any]:
-    with model_lock(_loaded.model):
-        d = _loaded.model.decide(_image.tensor.to(_loaded.device))
-    h = _loaded.info.hierarchy
+    return decision(_loaded, _image.tensor)
+
+
+def decision(loaded: LoadedModel, x: torch.Tensor) -> dict[str, Any]:
+    """The C2F decision on one image ``x`` (1, C, H, W): coarse class, then the fine one within it."""
+    with model_lock(loaded.model):
+        d = loaded.model.decide(x.to(loaded.device))
+    h = loaded.info.hierarchy
     r, j = int(d.coarse[0]), int(d.fine[0])
     return {
         "coarse": r, "coarse_name": h.coarse_names[r], "coarse_prob": float(d.coarse_prob[0]),
@@ -207,6 +212,17 @@ def _decide(_loaded: LoadedModel, model_id: str, _image: LoadedImage, digest: st
         "fine": j, "fine_name": h.fine_names[r][j], "fine_prob": float(d.fine_prob[0]),
         "fine_class": int(d.fine_class[0]),
     }
+
+
+@st.cache_data(show_spinner=False)
+def hierarchies_for(model_name: str) -> list[str]:
+    """The shipped hierarchies that fit the model's classes."""
+    return shipped_hierarchies(len(REGISTRY[model_name].class_names()))
+
+
+def model_label(available: dict[str, dict]) -> Callable[[str], str]:
+    """Model names for a selectbox, marked where the machine has no weights for them."""
+    return lambda n: n if available[n]["offline"] else f"{n} (needs weights)"
 
 
 def c2f_decision(loaded: LoadedModel, image: LoadedImage) -> dict[str, Any] | None:

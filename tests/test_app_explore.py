@@ -17,7 +17,6 @@ from streamlit.testing.v1 import AppTest
 
 import core.explain.explanation as explanation_module
 from core.data import gallery_image
-from core.models import availability
 from core.models.hierarchy import Hierarchy
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

@@ -118,8 +118,8 @@ def test_keep_success_returns_the_last_iterate_that_met_the_goal():
 
 def test_lrp_loss_matches_the_posters_formula_by_hand():
     r_org = torch.tensor([[[[3.0, -4.0]]]])  # ||R+||_2 = 3, ||R-||_2 = 4
-    r_adv = torch.tensor([[[[1.0, 2.0], ]]]).reshape(1, 1, 1, 2) * torch.tensor([1.0, -1.0])  # 1 and 2
-    # L = 3 - 1 - 4 + 2 = 0 for p = 2; for p = 1 the same numbers
+    r_adv = torch.tensor([[[[1.0, -2.0]]]])  # ||R+||_2 = 1, ||R-||_2 = 2
+    # L = 3 - 1 - 4 + 2 = 0
     assert lrp_loss(torch.stack([r_org, r_adv]), 2.0).item() == pytest.approx(0.0)
     r_adv2 = torch.tensor([[[[0.0, -1.0]]]])
     assert lrp_loss(torch.stack([r_org, r_adv2]), 2.0).item() == pytest.approx(3 - 0 - 4 + 1)

@@ -246,9 +246,9 @@ class _BatchNormAfterTwoConvs(nn.Module):
     def __init__(self, feed: str):
         super().__init__()
         self.feed = feed
+        channels = 6 if feed == "cat" else 4  # what bn reads
         self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2 if feed == "cat" else 4, 1)
-        self.bn, self.head = nn.BatchNorm2d(4 if feed == "sum" else 6 if feed == "cat" else 4), nn.Sequential(
-            nn.Flatten(), nn.Linear((4 if feed != "cat" else 6) * 64, 3))
+        self.bn, self.head = nn.BatchNorm2d(channels), nn.Sequential(nn.Flatten(), nn.Linear(channels * 64, 3))
 
     def forward(self, x):
         if self.feed != "sum" and x.sum() < 0:  # data-dependent: torch.fx cannot trace it

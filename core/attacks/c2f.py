@@ -34,9 +34,12 @@ class C2FLabels:
     @classmethod
     @torch.no_grad()
     def of(cls, hc: HierarchicalClassifier, x: torch.Tensor) -> "C2FLabels":
-        coarse, fine = hc.logits(x)
-        r_org = coarse.argmax(1)
-        f_org = fine.argmax(1)
+        return cls.from_logits(*hc.logits(x))
+
+    @classmethod
+    def from_logits(cls, coarse: torch.Tensor, fine: torch.Tensor) -> "C2FLabels":
+        """From the coarse logits and the fine logits within the predicted coarse class (``hc.logits(x)``)."""
+        r_org, f_org = coarse.argmax(1), fine.argmax(1)
         return cls(r_org, runner_up(coarse, r_org), f_org, runner_up(fine, f_org))
 
     def original(self, level: str) -> torch.Tensor:

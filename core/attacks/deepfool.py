@@ -117,23 +117,20 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
     """DFC (``level="coarse"``) or DFF (``level="fine"``) with the poster's goals (core.attacks.c2f)."""
     check_level(level)
     with model_lock(hc):
-        return _deepfool_c2f(hc, x, level, steps, overshoot, candidates, progress)
+        labels = C2FLabels.of(hc, x)
 
+        def forward(xa, rows):
+            coarse, fine = hc.logits(xa, labels.r_org[rows])
+            return (coarse, fine) if level == "coarse" else (fine, coarse)
 
-def _deepfool_c2f(hc, x, level, steps, overshoot, candidates, progress) -> AttackResult:
-    labels = C2FLabels.of(hc, x)
+        def goal(rows, logits, aux):
+            if level == "coarse":
+                return fooled("coarse", labels, rows, logits)
+            return fooled("fine", labels, rows, aux, logits)
 
-    def forward(xa, rows):
-        coarse, fine = hc.logits(xa, labels.r_org[rows])
-        return (coarse, fine) if level == "coarse" else (fine, coarse)
-
-    def goal(rows, logits, aux):
-        if level == "coarse":
-            return fooled("coarse", labels, rows, logits)
-        return fooled("fine", labels, rows, aux, logits)
-
-    x_adv, success, iterations, params = run_deepfool(
-        forward, goal, x, labels.original(level), steps=steps, overshoot=overshoot, candidates=candidates,
-        progress=progress)
+        x_adv, success, iterations, params = run_deepfool(
+            forward, goal, x, labels.original(level), steps=steps, overshoot=overshoot, candidates=candidates,
+            progress=progress)
+        record = label_record(hc, x, x_adv, labels)
     return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
-                        params | {"level": level}, label_record(hc, x, x_adv, labels))
+                        params | {"level": level}, record)

@@ -75,33 +75,35 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
     x = x.detach()
     n = x.shape[0]
     x_adv = random_start(x, eps, seed) if start_random and eps > 0 else x.clone()
-    done = torch.zeros(n, dtype=torch.bool, device=x.device)
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     all_rows = torch.arange(n, device=x.device)
-    met_at = torch.zeros(n, dtype=torch.bool, device=x.device)
+    rows = all_rows  # the images still moving; the same tensor while none stops (objectives may key on it)
+    met_at = torch.zeros(n, dtype=torch.bool, device=x.device) if keep_success else None
     last_met = x.clone() if keep_success else None
     gains = []
     for t in range(steps):
-        rows = (~done).nonzero().squeeze(1) if early_stop else all_rows
-        if early_stop and rows.numel() == 0:
+        if rows.numel() == 0:
             break
         current = x_adv[rows] if early_stop else x_adv  # no gather copy when every image moves
         outcome = objective.step(current, rows)
         gains.append(outcome.gain.mean())
-        if keep_success:
-            met_at[rows] |= outcome.success
-            last_met[rows] = torch.where(outcome.success.view(-1, 1, 1, 1), current, last_met[rows])
-        moving = ~outcome.success if early_stop else torch.ones_like(outcome.success)
-        done[rows] = outcome.success if early_stop else done[rows]
+        met = outcome.success.view(-1, 1, 1, 1)
         step = direction(outcome.grad, step_rule)
-        if early_stop:  # images that met their goal stay put
-            step = step * moving.view(-1, 1, 1, 1)
-        stepped = torch.add(current, step, alpha=alpha)
-        if early_stop:
-            x_adv[rows] = project_linf(x[rows], stepped, eps)
+        if early_stop:  # images that met their goal stay put, and leave the loop
+            if keep_success:
+                met_at[rows] |= outcome.success
+                last_met[rows] = torch.where(met, current, last_met[rows])
+            moving = ~outcome.success
+            x_adv[rows] = project_linf(x[rows], torch.add(current, step * moving.view(-1, 1, 1, 1), alpha=alpha), eps)
+            iterations[rows] += moving.long()
+            still = rows[moving]
+            rows = rows if still.numel() == rows.numel() else still
         else:
-            x_adv = project_linf(x, stepped, eps)
-        iterations[rows] += moving.long()
+            if keep_success:
+                met_at |= outcome.success
+                last_met = torch.where(met, current, last_met)
+            x_adv = project_linf(x, torch.add(current, step, alpha=alpha), eps)
+            iterations += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     success = objective.success(x_adv, all_rows)

@@ -6,7 +6,7 @@ from core.data.gallery import (
     gallery_path,
     load_gallery,
 )
-from core.data.images import MAX_PIXELS, ImageSource, LoadedImage, load_image, pixel_digest
+from core.data.images import MAX_PIXELS, ImageSource, LoadedImage, load_image, pixel_digest, to_uint8
 from core.data.mnist import SPLIT_SEED, SPLITS, mnist_split
 
 __all__ = [

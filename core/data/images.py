@@ -73,8 +73,12 @@ class LoadedImage:
 
     def to_uint8(self) -> np.ndarray:
         """(H, W, C) uint8 copy for display."""
-        scaled = self.tensor[0].permute(1, 2, 0).mul(255).round().clamp(0, 255)
-        return scaled.to(torch.uint8).numpy()
+        return to_uint8(self.tensor[0])
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """An image (C, H, W) in [0, 1], on any device, as an (H, W, C) uint8 array."""
+    return image.detach().permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
 def load_image(
@@ -294,7 +298,7 @@ def _resize_and_crop(pixels: np.ndarray, size: int, crop_fraction: float) -> tor
 
 def pixel_digest(tensor: torch.Tensor) -> str:
     """sha256 over the dtype, shape and bytes of the canonical tensor."""
-    array = tensor.numpy()
+    array = tensor.detach().cpu().numpy()
     digest = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
     digest.update(array.tobytes())
     return digest.hexdigest()

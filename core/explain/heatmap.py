@@ -47,9 +47,9 @@ def colorize(map2d: np.ndarray, scale: float) -> np.ndarray:
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    """PNG encoding of an RGB (or grayscale) uint8 array."""
+    """PNG encoding of an RGB (or grayscale: (H, W) or (H, W, 1)) uint8 array."""
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
+    Image.fromarray(rgb[..., 0] if rgb.ndim == 3 and rgb.shape[-1] == 1 else rgb).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -21,10 +21,10 @@ import torch
 import core
 from core.attacks.c2f import C2FLabels
 from core.attacks.loop import STEP_RULES
-from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split, pixel_digest
+from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
-from core.models import DEFAULT_MODEL, REGISTRY, shipped_hierarchies
+from core.models import DEFAULT_MODEL, REGISTRY
 from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
@@ -40,7 +40,6 @@ MAP_HEIGHT = 270
 FOOLED = ":green[:material/check_circle: **Fooled**]"
 NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
 NAME_CHARS = 16
-LRP_STOPS_EARLY = study.StudyConfig.lrp_early_stop  # the study's default (the poster's: the whole budget)
 COLUMNS = [1, 1, 1, 1, 1.3]  # image | LRP org | LRP adv | perturbation (or decisions) | outcome
 
 HELP = r"""
@@ -77,7 +76,7 @@ def _c2f_models() -> dict[str, list[str]]:
     """Models that LRP supports and that have a shipped hierarchy -> those hierarchies (default first)."""
     out = {}
     for name, spec in REGISTRY.items():
-        options = shipped_hierarchies(len(spec.class_names())) if spec.lrp_supported else []
+        options = W.hierarchies_for(name) if spec.lrp_supported else []
         if options:
             out[name] = options
     return dict(sorted(out.items(), key=lambda item: item[0] != DEFAULT_MODEL))
@@ -89,8 +88,8 @@ def _labels(_loaded, model_id: str, _image: LoadedImage, digest: str) -> dict[st
     hc, h = _loaded.model, _loaded.info.hierarchy
     x = _image.tensor.to(_loaded.device)
     with model_lock(hc), torch.no_grad():
-        labels = C2FLabels.of(hc, x)
-        coarse, fine = hc.logits(x, labels.r_org)
+        coarse, fine = hc.logits(x)  # fine: within the predicted coarse class, r_org
+        labels = C2FLabels.from_logits(coarse, fine)
     cp, fp = coarse.softmax(1)[0].cpu(), fine.softmax(1)[0].cpu()
     r_org, r_adv, f_org, f_adv = (int(v[0]) for v in (labels.r_org, labels.r_adv, labels.f_org, labels.f_adv))
     members = h.fine_names[r_org]
@@ -120,16 +119,6 @@ def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[i
     return heatmap(org)[0], heatmap(adv)[0]
 
 
-def _after(loaded, x_adv: torch.Tensor) -> dict[str, Any]:
-    """The C2F decision on the adversarial image (the fine one within its *new* coarse class)."""
-    with model_lock(loaded.model):
-        d = loaded.model.decide(x_adv)
-    h = loaded.info.hierarchy
-    r, j = int(d.coarse[0]), int(d.fine[0])
-    return {"coarse": r, "coarse_name": h.coarse_names[r], "coarse_prob": float(d.coarse_prob[0]),
-            "fine": j, "fine_name": h.fine_names[r][j], "fine_prob": float(d.fine_prob[0])}
-
-
 def _short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
@@ -153,7 +142,7 @@ def sidebar():
         available = W.model_availability()
         name = st.selectbox(
             "Model", list(models), key="c2f_model",
-            format_func=lambda n: n if available[n]["offline"] else f"{n} (needs weights)",
+            format_func=W.model_label(available),
             help="Models with a shipped coarse-to-fine hierarchy that LRP supports. mnist_cnn with mnist_c2f "
                  "runs in seconds (good for teaching); efficientnet_lite0 with imagenet_c2f is the "
                  "ImageNet version (one to a few minutes per comparison on a CPU).")
@@ -182,10 +171,8 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", 1, 200, 20, key=f"{prefix}_steps",
-                             help="Gradient steps on the LRP loss. " + (
-                                 "Each attack stops at its first success." if LRP_STOPS_EARLY else
-                                 "The LRP attack takes all of them (the poster's ρ∞ = ε/255); DeepFool and PGD "
-                                 "stop at their first success."))
+                             help="Gradient steps on the LRP loss. The LRP attack takes all of them (the poster's "
+                                  "ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
     step_rule = right.selectbox(
@@ -241,8 +228,9 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
         maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
                      config.level)
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
-                     "figures": study.figures(result, x, "all"), "maps": maps, "after": _after(loaded, result.x_adv),
-                     "seconds": seconds, "cached": not reported})
+                     "figures": study.figures(result, x, "all"), "maps": maps, "after": W.decision(loaded, result.x_adv),
+                     "seconds": seconds, "cached": not reported, "adversarial": to_uint8(result.x_adv[0]),
+                     "perturbation": perturbation_image(result.delta[0].cpu().numpy())})
     progress(1.0, "Done")
     bar.empty()
     return {"config": config, "rows": rows, "errors": errors, "files": {}}
@@ -271,10 +259,10 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
         W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT), key="c2f_before_input")
         st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
     titles = map_titles(level, labels)
+    formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
     for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
         with col:
             W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_before_{which}")
-            formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
             st.caption(f"{formula}(x; {s}_{which}) · total relevance {float(m.sum()):.3g}")
     with cols[3]:
         st.markdown(
@@ -371,11 +359,10 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     rows = stored["rows"]
     if not rows:
         return
-    s, word = _symbols(level)
     st.subheader("After the attacks", anchor=False)
     st.caption(f"All {2 + 2 * len(rows)} relevance maps on this page share one symmetric colour scale "
                f"±{scale:.3g} (the {percentile:g}th percentile of |relevance| over all of them). "
-               + W.RELEVANCE_HELP.split(" Saliency")[0])
+               + W.SIGN_HELP)
     note = magnitude_note(before_maps, rows, percentile)
     if note:
         st.caption(note)
@@ -383,16 +370,13 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     for i, row in enumerate(rows):
         st.markdown(row_heading(row), unsafe_allow_html=True)
         cols = st.columns(COLUMNS, gap="small")
-        result = row["result"]
         with cols[0]:
-            adv = (result.x_adv[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-            W.show(W.image_figure(adv, "x + η (adversarial)", MAP_HEIGHT), key=f"c2f_row{i}_image")
+            W.show(W.image_figure(row["adversarial"], "x + η (adversarial)", MAP_HEIGHT), key=f"c2f_row{i}_image")
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
                 W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
         with cols[3]:
-            picture, factor = perturbation_image(result.delta[0].cpu().numpy())
-            W.show(perturbation_figure(picture, factor), key=f"c2f_row{i}_delta")
+            W.show(perturbation_figure(*row["perturbation"]), key=f"c2f_row{i}_delta")
         with cols[4]:
             st.markdown(outcome_text(row, labels, level))
     downloads(stored, loaded, image, labels, level, before_maps, scale, percentile)
@@ -414,12 +398,11 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         slug, result = _slug(row["name"]), row["result"]
         arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": result.delta[0].cpu().numpy(),
                    f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
-        picture, factor = perturbation_image(result.delta[0].cpu().numpy())
-        adv = (result.x_adv[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        picture, factor = row["perturbation"]
         pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
                  f"{slug}_lrp_{s}_adv.png": png_bytes(colorize(row["maps"][1], scale)),
-                 f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture.squeeze(-1) if picture.shape[-1] == 1 else picture),
-                 f"{slug}_adversarial.png": png_bytes(adv.squeeze(-1) if adv.shape[-1] == 1 else adv)}
+                 f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture),
+                 f"{slug}_adversarial.png": png_bytes(row["adversarial"])}
         labels_after = result.labels
         attacks.append({
             "column": row["name"], "figures": row["figures"], "seconds": row["seconds"], "cached": row["cached"],

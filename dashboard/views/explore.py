@@ -12,15 +12,10 @@ import streamlit as st
 from core.explain import METHODS
 from core.explain.explanation import Explanation, explain
 from core.explain.heatmap import shared_scale
-from core.models import DEFAULT_MODEL, REGISTRY, shipped_hierarchies
+from core.models import DEFAULT_MODEL, REGISTRY
 from dashboard import widgets as W
 
 RESULTS = "explore_results"
-
-
-@st.cache_data(show_spinner=False)
-def _hierarchies_for(model_name: str) -> list[str]:
-    return shipped_hierarchies(len(REGISTRY[model_name].class_names()))
 
 
 def sidebar():
@@ -31,13 +26,13 @@ def sidebar():
         names = list(REGISTRY)
         name = st.selectbox(
             "Model", names, index=names.index(DEFAULT_MODEL), key="explore_model",
-            format_func=lambda n: n if available[n]["offline"] else f"{n} (needs weights)",
+            format_func=W.model_label(available),
             help="Models marked 'needs weights' have no weights on this machine: give a state-dict file below.",
         )
         st.caption(REGISTRY[name].description + ("" if available[name]["offline"] else
                                                  " · no offline weights on this machine"))
         hierarchy = None
-        options = _hierarchies_for(name)
+        options = W.hierarchies_for(name)
         if options:
             hierarchy = st.selectbox(
                 "Coarse-to-fine hierarchy", [None, *options], key="explore_hierarchy",
