@@ -42,6 +42,7 @@ from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool
 from core.attacks.lrp_c2f import _LRPObjective
 from core.attacks.pgd import _C2FObjective, pgd
+from core.explain.rules import fixed_weights
 from core.data import load_gallery
 from core.data.gallery import gallery_names
 from core.data.mnist import mnist_split
@@ -168,10 +169,11 @@ def bench_steps(hc, x, repeats, warmup, sync, log) -> Comparison:
     lrp, pgdc = _objectives(hc, x)
     rows = torch.arange(len(x), device=x.device)
     log(f"  LRPC step vs PGDC step, batch {len(x)}: timing {warmup} + {repeats} rounds ...")
-    return compare(lambda: lrp.step(x, rows), lambda: pgdc.step(x, rows), repeats=repeats, warmup=warmup,
-                   name=f"LRPC step b{len(x)} [PGDC step]", target=LRPC_TARGET, sync=sync,
-                   notes={"peer": "PGDC step (_C2FObjective.step, coarse)", "model": f"{MODEL}+{HIERARCHY}",
-                          "batch": len(x), "lrpc": dict(LRPC)})
+    with fixed_weights():  # as in lrp_c2f
+        return compare(lambda: lrp.step(x, rows), lambda: pgdc.step(x, rows), repeats=repeats, warmup=warmup,
+                       name=f"LRPC step b{len(x)} [PGDC step]", target=LRPC_TARGET, sync=sync,
+                       notes={"peer": "PGDC step (_C2FObjective.step, coarse)", "model": f"{MODEL}+{HIERARCHY}",
+                              "batch": len(x), "lrpc": dict(LRPC)})
 
 
 def profile_lrpc(hc, x, sync, log) -> dict:
@@ -180,12 +182,13 @@ def profile_lrpc(hc, x, sync, log) -> dict:
 
     lrp, _ = _objectives(hc, x)
     rows = torch.arange(len(x), device=x.device)
-    lrp.step(x, rows)  # warm-up
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if x.is_cuda else [])
-    with profile(activities=activities) as prof:
-        lrp.step(x, rows)
-        if sync is not None:
-            sync()
+    with fixed_weights():  # as in lrp_c2f
+        lrp.step(x, rows)  # warm-up
+        with profile(activities=activities) as prof:
+            lrp.step(x, rows)
+            if sync is not None:
+                sync()
     events = list(prof.key_averages())
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:PROFILE_ROWS]

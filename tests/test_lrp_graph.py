@@ -7,14 +7,14 @@ from torch import nn
 from core import models
 from core.attacks.lrp_c2f import lrp_loss
 from core.explain import DifferentiableLRP
-from core.explain.rules import zplus
+from core.explain.rules import fixed_weights, kernel, zplus
 from core.models.wrapper import ImageClassifier
 
 from test_explain_lrp import ResidualPoolNet
 
 
 @pytest.mark.parametrize("layer", [nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
-                                   nn.Linear(12, 5)])
+                                   nn.Conv2d(4, 3, 1), nn.Linear(12, 5)])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("zero_bias", [False, True])
 def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias):
@@ -30,6 +30,23 @@ def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias):
     x.requires_grad_()
     relevance.requires_grad_()
     assert torch.autograd.gradcheck(lambda a, r: zplus(layer, a, r, 1e-6, zero_bias), (x, relevance))
+
+
+def test_fixed_weights_keeps_kernels_for_the_block_only():
+    torch.manual_seed(0)
+    layer = nn.Conv2d(3, 4, 1)
+    x, relevance = torch.rand(2, 3, 5, 5), torch.rand(1, 2, 4, 5, 5)
+    before = zplus(layer, x, relevance)
+    with fixed_weights():
+        kept = kernel(layer, "pos")
+        assert kernel(layer, "pos") is kept  # prepared once, reused
+        assert torch.equal(kept.adjoint, layer.weight.detach().clamp(min=0).transpose(0, 1))
+        assert torch.allclose(zplus(layer, x, relevance), before)
+    with torch.no_grad():
+        layer.weight.mul_(-1.0)  # after the block a weight change is seen at once
+    flipped = layer.weight.detach().clamp(min=0)
+    assert torch.equal(kernel(layer, "pos").weight, flipped)
+    assert not torch.allclose(zplus(layer, x, relevance), before)
 
 
 def _maps_and_grad(model, x, targets, engine):

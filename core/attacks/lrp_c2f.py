@@ -33,6 +33,7 @@ from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
+from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
 
 
@@ -94,7 +95,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     if not p >= 1:
         raise InputError(f"The norm order p must be >= 1 (or inf), got {p}.")
     alpha = default_alpha(eps, steps) if alpha is None else alpha
-    with model_lock(hc):
+    with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,

@@ -18,7 +18,11 @@ Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules.
 """
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -30,10 +34,55 @@ from core.errors import UnsupportedError
 from core.explain.bounds import fit_bound
 
 
-def _forward(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+class Kernel(NamedTuple):
+    """A weight for the layer's linear map (``weight``) and the same weight laid out for its adjoint
+    ``W^T`` (``adjoint``: transposed for 1x1 convolutions, flipped for depthwise ones)."""
+
+    weight: torch.Tensor
+    adjoint: torch.Tensor
+
+
+_fixed_kernels: ContextVar["weakref.WeakKeyDictionary[nn.Module, dict[str, Kernel]] | None"] = ContextVar(
+    "fixed_kernels", default=None)
+
+
+@contextmanager
+def fixed_weights():
+    """Within the block the layers' weights are constant (attacks run many LRP passes on a locked model):
+    each layer's kernels are prepared on first use and kept until the block ends."""
+    token = _fixed_kernels.set(weakref.WeakKeyDictionary())
+    try:
+        yield
+    finally:
+        _fixed_kernels.reset(token)
+
+
+def kernel(module: nn.Module, part: str) -> Kernel:
+    """The layer's weight ``W`` (``part="all"``), ``W^+`` ("pos") or ``W^-`` ("neg"), with its adjoint
+    layout; kept for the rest of a ``fixed_weights`` block."""
+    cache = _fixed_kernels.get()
+    kept = cache.setdefault(module, {}) if cache is not None else {}
+    if part not in kept:
+        w = module.weight.detach()
+        w = {"all": w, "pos": w.clamp(min=0), "neg": w.clamp(max=0)}[part]
+        kept[part] = Kernel(w, _adjoint_layout(module, w))
+    return kept[part]
+
+
+def _adjoint_layout(module: nn.Module, w: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Conv2d) and _pointwise(module):  # 1x1: the adjoint is a 1x1 convolution
+        return w.transpose(0, 1).contiguous()
+    if isinstance(module, nn.Conv2d) and _depthwise_unstrided(module):
+        # the adjoint is the same depthwise convolution with the kernel flipped (faster on CPUs than
+        # a grouped transposed convolution)
+        return w.flip(2, 3)
+    return w
+
+
+def _forward(module: nn.Module, x: torch.Tensor, k: Kernel) -> torch.Tensor:
     if isinstance(module, nn.Conv2d):
-        return F.conv2d(x, weight, None, module.stride, module.padding, module.dilation, module.groups)
-    return F.linear(x, weight)
+        return F.conv2d(x, k.weight, None, module.stride, module.padding, module.dilation, module.groups)
+    return F.linear(x, k.weight)
 
 
 def _pointwise(module: nn.Conv2d) -> bool:
@@ -46,22 +95,20 @@ def _depthwise_unstrided(module: nn.Conv2d) -> bool:
             and all(d * (k - 1) >= p for d, k, p in zip(module.dilation, module.kernel_size, module.padding)))
 
 
-def _transpose(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def _transpose(module: nn.Module, s: torch.Tensor, k: Kernel, shape: torch.Size) -> torch.Tensor:
     """``W^T s``: the adjoint of the layer's linear map, shaped like its input."""
-    if isinstance(module, nn.Conv2d) and _pointwise(module):  # 1x1: the adjoint is a 1x1 convolution
-        return F.conv2d(s, weight.transpose(0, 1))
+    if isinstance(module, nn.Conv2d) and _pointwise(module):
+        return F.conv2d(s, k.adjoint)
     if isinstance(module, nn.Conv2d) and _depthwise_unstrided(module):
-        # the adjoint is the same depthwise convolution with the kernel flipped (faster on CPUs than
-        # a grouped transposed convolution)
-        pad = [d * (k - 1) - p for d, k, p in zip(module.dilation, weight.shape[2:], module.padding)]
-        return F.conv2d(s, weight.flip(2, 3), None, 1, pad, module.dilation, module.groups)
+        pad = [d * (ks - 1) - p for d, ks, p in zip(module.dilation, k.adjoint.shape[2:], module.padding)]
+        return F.conv2d(s, k.adjoint, None, 1, pad, module.dilation, module.groups)
     if isinstance(module, nn.Conv2d):
-        natural = [(o - 1) * st - 2 * p + d * (k - 1) + 1 for o, st, p, d, k in
-                   zip(s.shape[2:], module.stride, module.padding, module.dilation, weight.shape[2:])]
+        natural = [(o - 1) * st - 2 * p + d * (ks - 1) + 1 for o, st, p, d, ks in
+                   zip(s.shape[2:], module.stride, module.padding, module.dilation, k.adjoint.shape[2:])]
         extra = [size - n for size, n in zip(shape[2:], natural)]
-        return F.conv_transpose2d(s, weight, None, module.stride, module.padding, extra, module.groups,
+        return F.conv_transpose2d(s, k.adjoint, None, module.stride, module.padding, extra, module.groups,
                                   module.dilation)
-    return s @ weight
+    return s @ k.adjoint
 
 
 EXPLICIT_TYPES = (nn.Conv2d, nn.Linear)
@@ -82,13 +129,13 @@ def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilize
     by looking where that is free (CPU) and keeps them on an accelerator, where computing a zero branch is
     cheaper than synchronising to look."""
     _check(module)
-    w = module.weight.detach()
     if signed is None:
         signed = x.device.type != "cpu" or bool(x.min() < 0)
     bias = None
     if module.bias is not None and not zero_bias:  # zennit keeps the positive bias
         bias = module.bias.detach().clamp(min=0).view(1, -1, *([1] * (x.dim() - 2)))
-    return _ZPlus.apply(x, relevance, module, w.clamp(min=0), w.clamp(max=0) if signed else None, bias, stabilizer)
+    return _ZPlus.apply(x, relevance, module, kernel(module, "pos"), kernel(module, "neg") if signed else None,
+                        bias, stabilizer)
 
 
 class _ZPlus(torch.autograd.Function):
@@ -98,40 +145,40 @@ class _ZPlus(torch.autograd.Function):
     takes through the same expressions (attacks differentiate this rule in every hidden layer)."""
 
     @staticmethod
-    def forward(ctx, x, relevance, module, w_pos, w_neg, bias, stabilizer):
-        x_pos = x.clamp(min=0) if w_neg is not None else x
-        z = _forward(module, x_pos, w_pos)
-        if w_neg is not None:
+    def forward(ctx, x, relevance, module, k_pos, k_neg, bias, stabilizer):
+        x_pos = x.clamp(min=0) if k_neg is not None else x
+        z = _forward(module, x_pos, k_pos)
+        if k_neg is not None:
             x_neg = x.clamp(max=0)
-            z = z + _forward(module, x_neg, w_neg)
+            z = z + _forward(module, x_neg, k_neg)
         if bias is not None:
             z = z + bias
         z = z + stabilizer  # z >= 0 here: zennit's stabiliser adds +epsilon
         s = relevance / z
-        c_pos = _transpose_maps(module, s, w_pos, x.shape)
+        c_pos = _transpose_maps(module, s, k_pos, x.shape)
         out = x_pos * c_pos
         c_neg = None
-        if w_neg is not None:
-            c_neg = _transpose_maps(module, s, w_neg, x.shape)
+        if k_neg is not None:
+            c_neg = _transpose_maps(module, s, k_neg, x.shape)
             out = out + x_neg * c_neg
         ctx.save_for_backward(x, z, s, c_pos, c_neg)
-        ctx.module, ctx.w_pos, ctx.w_neg = module, w_pos, w_neg
+        ctx.module, ctx.k_pos, ctx.k_neg = module, k_pos, k_neg
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         x, z, s, c_pos, c_neg = ctx.saved_tensors
-        module, w_pos, w_neg = ctx.module, ctx.w_pos, ctx.w_neg
-        x_pos = x.clamp(min=0) if w_neg is not None else x
-        grad_s = _forward_maps(module, grad * x_pos, w_pos)
-        if w_neg is not None:
-            grad_s = grad_s + _forward_maps(module, grad * x.clamp(max=0), w_neg)
+        module, k_pos, k_neg = ctx.module, ctx.k_pos, ctx.k_neg
+        x_pos = x.clamp(min=0) if k_neg is not None else x
+        grad_s = _forward_maps(module, grad * x_pos, k_pos)
+        if k_neg is not None:
+            grad_s = grad_s + _forward_maps(module, grad * x.clamp(max=0), k_neg)
         grad_r = grad_s / z
         grad_z = (grad_r * s).sum(0).neg_()
-        grad_x = (grad * c_pos).sum(0) + _transpose(module, grad_z, w_pos, x.shape)
-        if w_neg is not None:
-            grad_neg = (grad * c_neg).sum(0) + _transpose(module, grad_z, w_neg, x.shape)
+        grad_x = (grad * c_pos).sum(0) + _transpose(module, grad_z, k_pos, x.shape)
+        if k_neg is not None:
+            grad_neg = (grad * c_neg).sum(0) + _transpose(module, grad_z, k_neg, x.shape)
             grad_x = torch.where(x > 0, grad_x, torch.where(x < 0, grad_neg, grad_x + grad_neg))  # as clamp's
         return grad_x, grad_r, None, None, None, None, None
 
@@ -139,15 +186,15 @@ class _ZPlus(torch.autograd.Function):
 def zbox(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
          stabilizer: float = 1e-6) -> torch.Tensor:
     """z-beta relevance of ``x`` (N, ...) for ``R`` (T, N, ...), bounds ``low``/``high`` per channel:
-    ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R / (W x - W^+ l - W^- h)`` (stabilised)."""
+    ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s = (x - l) (W^+)^T s + (x - h) (W^-)^T s``,
+    ``s = R / (W x - W^+ l - W^- h)`` (stabilised)."""
     _check(module)
     low, high = fit_bound(low, x), fit_bound(high, x)
-    w = module.weight.detach()
-    w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
+    w, w_pos, w_neg = kernel(module, "all"), kernel(module, "pos"), kernel(module, "neg")
     z = _forward(module, x, w) - _forward(module, low, w_pos) - _forward(module, high, w_neg)
     s = relevance / Stabilizer.ensure(stabilizer)(z)
-    return (x * _transpose_maps(module, s, w, x.shape) - low * _transpose_maps(module, s, w_pos, x.shape)
-            - high * _transpose_maps(module, s, w_neg, x.shape))
+    # W^T = (W^+)^T + (W^-)^T: two adjoint passes instead of three
+    return (x - low) * _transpose_maps(module, s, w_pos, x.shape) + (x - high) * _transpose_maps(module, s, w_neg, x.shape)
 
 
 def norm(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6) -> torch.Tensor:
@@ -158,16 +205,16 @@ def norm(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer
     return x * _pool_or_sum_adjoint(module, maps, (maps.shape[0], *x.shape[1:])).reshape(*s.shape[:2], *x.shape[1:])
 
 
-def _forward_maps(module: nn.Module, t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The layer's linear map with ``weight`` applied to T maps ``t`` (T, N, ...) in one call."""
-    out = _forward(module, t.reshape(-1, *t.shape[2:]), weight)
+def _forward_maps(module: nn.Module, t: torch.Tensor, k: Kernel) -> torch.Tensor:
+    """The layer's linear map with kernel ``k`` applied to T maps ``t`` (T, N, ...) in one call."""
+    out = _forward(module, t.reshape(-1, *t.shape[2:]), k)
     return out.reshape(*t.shape[:2], *out.shape[1:])
 
 
-def _transpose_maps(module: nn.Module, s: torch.Tensor, weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def _transpose_maps(module: nn.Module, s: torch.Tensor, k: Kernel, shape: torch.Size) -> torch.Tensor:
     """``W^T s`` for the T maps ``s`` (T, N, ...) in one call, shaped (T, N, *shape[1:])."""
     flat_shape = (s.shape[0] * s.shape[1], *shape[1:])
-    return _transpose(module, s.reshape(-1, *s.shape[2:]), weight, flat_shape).reshape(*s.shape[:2], *shape[1:])
+    return _transpose(module, s.reshape(-1, *s.shape[2:]), k, flat_shape).reshape(*s.shape[:2], *shape[1:])
 
 
 class _ExplicitRule(Hook):
