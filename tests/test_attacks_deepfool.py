@@ -42,3 +42,14 @@ def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():
     assert torch.equal(x, before)
     assert batched.x_adv.min() >= 0 and batched.x_adv.max() <= 1
     assert batched.success.all()
+
+
+def test_deepfool_returns_the_usual_layout_whatever_layout_it_works_in():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    x = torch.rand(4, 3, 6, 6)
+    result = deepfool(model, x)
+    assert result.x_adv.is_contiguous() and result.delta.is_contiguous()  # callers may .view() them
+    from_channels_last = deepfool(model, x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
+    assert result.success.all()
