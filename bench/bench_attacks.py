@@ -18,8 +18,8 @@ Three comparisons, each a ratio median(ours) / median(peer) from ``bench.timing.
    differentiated through the explanation) against one PGDC step (``_C2FObjective.step`` at the
    coarse level) on EfficientNet-Lite0 + imagenet_c2f, at the given batch and at batch 1.
    Target: ratio <= 4. Where the LRPC step's time goes is profiled (top ops by self CPU time,
-   listed with the run), and the step's convolution work is counted against PGD's
-   (``convolution_floor``: the ratio no exact gradient can beat where convolutions dominate).
+   listed with the run), and the FLOPs of its convolutions and matrix products are counted against
+   the PGDC step's (``convolution_work``): the ratio the step cannot beat where convolutions dominate.
 
 Images: random crops (seeded) of the six gallery photos; labels are the model's own predictions,
 so every image is attacked by both contenders (torchattacks' DeepFool skips misclassified ones).
@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 import torch
 import torchattacks
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 import core
 from core import models
@@ -43,7 +45,6 @@ from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool
 from core.attacks.lrp_c2f import _LRPObjective
 from core.attacks.pgd import _C2FObjective, pgd
-from core.explain.lrp_graph import _trace
 from core.explain.rules import fixed_weights
 from core.data import load_gallery
 from core.data.gallery import gallery_names
@@ -178,40 +179,28 @@ def bench_steps(hc, x, repeats, warmup, sync, log) -> Comparison:
                               "batch": len(x), "lrpc": dict(LRPC)})
 
 
-def convolution_floor(head: torch.nn.Module, x: torch.Tensor) -> float:
-    """Multiply-accumulates in convolutions and dense layers of one LRPC step over those of one PGD step,
-    counted per layer of the traced head (``lrp_graph``), with ``m`` the layer's forward cost:
-    PGD ``2m`` (forward, input gradient); every LRP layer ``2m`` for the model's own forward and
-    backward, plus z+ on a non-negative input ``m`` (denominator) + ``2m`` (``W^T s``, two maps)
-    + ``2m`` + ``m`` (their derivative), twice that for a signed input (``W^+`` and ``W^-``), and
-    z-beta ``3m + 4m + 4m``. The ratio the exact gradient cannot beat where convolutions dominate."""
-    trace = _trace(head)
-    if trace is None:
-        return float("nan")
-    modules = dict(head.named_modules())
-    cost: dict[torch.nn.Module, int] = {}
+class _FlopCount(TorchDispatchMode):
+    """Adds up the FLOPs of every operator torch's flop counter knows (convolutions, matrix products).
+    FlopCounterMode itself hooks the modules, which autograd.grad with inputs= refuses."""
 
-    def count(m, args, out):
-        per_output = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1] if isinstance(
-            m, torch.nn.Conv2d) else m.in_features
-        cost[m] = out.numel() * per_output
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
 
-    layers = [m for m in head.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    hooks = [m.register_forward_hook(count) for m in layers]
-    try:
-        with torch.no_grad():
-            head(x[:1])
-    finally:
-        for h in hooks:
-            h.remove()
-    pgd = lrp = 0
-    nodes = [n for n in trace.graph.nodes if n.op == "call_module" and modules[n.target] in cost]
-    for i, node in enumerate(nodes):
-        m = cost[modules[node.target]]
-        pgd += 2 * m
-        rule = 11 * m if i == 0 else 6 * m if node.args[0] in trace.nonneg else 12 * m
-        lrp += 2 * m + rule
-    return lrp / pgd
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.flops += count(*args, **kwargs, out_val=out)
+        return out
+
+
+def convolution_work(step: Callable[[], Any]) -> int:
+    """FLOPs of the convolutions and matrix products in one call of ``step``."""
+    with _FlopCount() as counter:
+        step()
+    return counter.flops
 
 
 def profile_lrpc(hc, x, sync, log) -> dict:
@@ -275,12 +264,15 @@ def run(batch: int = 4, repeats: int = 10, warmup: int = 2, device: str | torch.
             main = next(c for c in results if c.name.startswith(f"LRPC step b{batch} "))
             main.notes["profile"] = profile
             top = ", ".join(f"{o['op']} {o['self_cpu_pct']:.0f}%" for o in profile["top_ops"][:4])
-            floor = convolution_floor(hc.coarse, x)
+            lrp, pgdc = _objectives(hc, x[:1])
+            rows = torch.arange(1, device=x.device)
+            with fixed_weights():
+                work = convolution_work(lambda: lrp.step(x[:1], rows)) / convolution_work(
+                    lambda: pgdc.step(x[:1], rows))
             for c in results:
                 if c.name.startswith("LRPC step"):
-                    c.notes["convolution_floor"] = floor
-                    c.notes["summary"] = (f"LRPC step = {c.ratio:.2f} PGDC steps (convolution work alone: "
-                                          f"{floor:.2f})")
+                    c.notes["convolution_work_ratio"] = work
+                    c.notes["summary"] = f"LRPC step = {c.ratio:.2f} PGDC steps (convolution work alone: {work:.2f})"
             main.notes["summary"] += f"; top self-CPU ops: {top}"
     return results
 

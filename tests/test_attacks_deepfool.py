@@ -53,3 +53,24 @@ def test_deepfool_returns_the_usual_layout_whatever_layout_it_works_in():
     from_channels_last = deepfool(model, x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
     assert result.success.all()
+
+
+class _ViewNet(nn.Module):
+    """Flattens a convolution's output with ``.view``, which a channels-last tensor refuses."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x):
+        h = self.conv(x).relu()
+        return self.fc(h.view(h.shape[0], -1))
+
+
+def test_deepfool_takes_models_that_need_the_usual_layout():
+    torch.manual_seed(3)
+    model = _ViewNet().eval()
+    x = torch.rand(4, 3, 6, 6)
+    result = deepfool(model, x)
+    assert result.success.all()
+    assert (model(result.x_adv).argmax(1) != model(x).argmax(1)).all()

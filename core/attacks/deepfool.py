@@ -9,8 +9,9 @@ All images still moving go through the network together: one forward pass, then 
 per candidate for the whole batch (rows are independent), never an image at a time; an image is
 checked (without gradients) at each new iterate, so a finished one costs no more gradients. On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
-channels-last layout, whose convolution backward is faster there (EfficientNet-Lite0, batch 16:
-about 1.2x per DeepFool run; the returned tensors are in the usual layout).
+channels-last layout where it takes it, whose convolution backward is faster there
+(EfficientNet-Lite0, batch 16: about 1.2x per DeepFool run; the returned tensors are in the usual
+layout).
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
 ``F^{r_org}(x') != f_org`` and ``C(x') = r_org``, as for every fine-level attack here).
@@ -62,18 +63,28 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torc
     return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
 
 
+@torch.no_grad()
+def _working_layout(forward: Forward, x: torch.Tensor, rows: torch.Tensor):
+    """``x`` in channels-last layout on a CPU (faster convolution backward there) where the network takes
+    it (one that calls ``.view`` on a convolution's output does not), else as given; with its outputs."""
+    if x.dim() == 4 and x.device.type == "cpu":
+        fast = x.contiguous(memory_format=torch.channels_last)
+        try:
+            return fast, forward(fast, rows)
+        except RuntimeError:
+            pass
+    return x, forward(x, rows)
+
+
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
                  candidates: int, progress: Progress | None = None):
     """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success."""
     if steps < 0 or overshoot < 0 or candidates < 1:
         raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
     check_images(x)
-    layout = torch.channels_last if x.dim() == 4 and x.device.type == "cpu" else torch.contiguous_format
-    x = x.detach().contiguous(memory_format=layout)
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
-    with torch.no_grad():
-        logits, aux = forward(x, all_rows)
+    x, (logits, aux) = _working_layout(forward, x.detach(), all_rows)
     cand, valid = candidate_classes(logits, y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
-from typing import NamedTuple
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -34,12 +34,36 @@ from core.errors import UnsupportedError
 from core.explain.bounds import fit_bound
 
 
-class Kernel(NamedTuple):
-    """A weight for the layer's linear map (``weight``) and the same weight laid out for its adjoint
-    ``W^T`` (``adjoint``: transposed for 1x1 convolutions, flipped for depthwise ones)."""
+def _adjoint_kind(module: nn.Module) -> str:
+    """How ``W^T s`` is computed: "pointwise" (1x1: a 1x1 convolution with W transposed), "depthwise"
+    (unstrided: the same depthwise convolution with the kernel flipped, faster on CPUs than a grouped
+    transposed convolution), "transposed" (``conv_transpose2d``) or "dense" (``s @ W``)."""
+    if not isinstance(module, nn.Conv2d):
+        return "dense"
+    if (module.kernel_size == (1, 1) and module.stride == (1, 1) and module.padding == (0, 0)
+            and module.groups == 1):
+        return "pointwise"
+    if (module.groups == module.in_channels == module.out_channels and module.stride == (1, 1)
+            and all(d * (k - 1) >= p for d, k, p in zip(module.dilation, module.kernel_size, module.padding))):
+        return "depthwise"
+    return "transposed"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A weight for the layer's linear map (``weight``) and, made on first use, the same weight laid out
+    for its adjoint ``W^T`` (``adjoint``: transposed for 1x1 convolutions, flipped for depthwise ones)."""
 
     weight: torch.Tensor
-    adjoint: torch.Tensor
+    kind: str  # _adjoint_kind of the layer
+
+    @cached_property
+    def adjoint(self) -> torch.Tensor:
+        if self.kind == "pointwise":
+            return self.weight.transpose(0, 1).contiguous()
+        if self.kind == "depthwise":
+            return self.weight.flip(2, 3)
+        return self.weight
 
 
 _fixed_kernels: ContextVar["weakref.WeakKeyDictionary[nn.Module, dict[str, Kernel]] | None"] = ContextVar(
@@ -58,25 +82,15 @@ def fixed_weights():
 
 
 def kernel(module: nn.Module, part: str) -> Kernel:
-    """The layer's weight ``W`` (``part="all"``), ``W^+`` ("pos") or ``W^-`` ("neg"), with its adjoint
-    layout; kept for the rest of a ``fixed_weights`` block."""
+    """The layer's weight ``W`` (``part="all"``), ``W^+`` ("pos") or ``W^-`` ("neg"); kept for the rest
+    of a ``fixed_weights`` block."""
     cache = _fixed_kernels.get()
     kept = cache.setdefault(module, {}) if cache is not None else {}
     if part not in kept:
         w = module.weight.detach()
         w = {"all": w, "pos": w.clamp(min=0), "neg": w.clamp(max=0)}[part]
-        kept[part] = Kernel(w, _adjoint_layout(module, w))
+        kept[part] = Kernel(w, _adjoint_kind(module))
     return kept[part]
-
-
-def _adjoint_layout(module: nn.Module, w: torch.Tensor) -> torch.Tensor:
-    if isinstance(module, nn.Conv2d) and _pointwise(module):  # 1x1: the adjoint is a 1x1 convolution
-        return w.transpose(0, 1).contiguous()
-    if isinstance(module, nn.Conv2d) and _depthwise_unstrided(module):
-        # the adjoint is the same depthwise convolution with the kernel flipped (faster on CPUs than
-        # a grouped transposed convolution)
-        return w.flip(2, 3)
-    return w
 
 
 def _forward(module: nn.Module, x: torch.Tensor, k: Kernel) -> torch.Tensor:
@@ -85,26 +99,16 @@ def _forward(module: nn.Module, x: torch.Tensor, k: Kernel) -> torch.Tensor:
     return F.linear(x, k.weight)
 
 
-def _pointwise(module: nn.Conv2d) -> bool:
-    return (module.kernel_size == (1, 1) and module.stride == (1, 1) and module.padding == (0, 0)
-            and module.groups == 1)
-
-
-def _depthwise_unstrided(module: nn.Conv2d) -> bool:
-    return (module.groups == module.in_channels == module.out_channels and module.stride == (1, 1)
-            and all(d * (k - 1) >= p for d, k, p in zip(module.dilation, module.kernel_size, module.padding)))
-
-
 def _transpose(module: nn.Module, s: torch.Tensor, k: Kernel, shape: torch.Size) -> torch.Tensor:
     """``W^T s``: the adjoint of the layer's linear map, shaped like its input."""
-    if isinstance(module, nn.Conv2d) and _pointwise(module):
+    if k.kind == "pointwise":
         return F.conv2d(s, k.adjoint)
-    if isinstance(module, nn.Conv2d) and _depthwise_unstrided(module):
-        pad = [d * (ks - 1) - p for d, ks, p in zip(module.dilation, k.adjoint.shape[2:], module.padding)]
+    if k.kind == "depthwise":
+        pad = [d * (ks - 1) - p for d, ks, p in zip(module.dilation, module.kernel_size, module.padding)]
         return F.conv2d(s, k.adjoint, None, 1, pad, module.dilation, module.groups)
-    if isinstance(module, nn.Conv2d):
+    if k.kind == "transposed":
         natural = [(o - 1) * st - 2 * p + d * (ks - 1) + 1 for o, st, p, d, ks in
-                   zip(s.shape[2:], module.stride, module.padding, module.dilation, k.adjoint.shape[2:])]
+                   zip(s.shape[2:], module.stride, module.padding, module.dilation, module.kernel_size)]
         extra = [size - n for size, n in zip(shape[2:], natural)]
         return F.conv_transpose2d(s, k.adjoint, None, module.stride, module.padding, extra, module.groups,
                                   module.dilation)
