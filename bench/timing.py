@@ -150,10 +150,10 @@ def format_table(comparisons: Sequence[Comparison], peer_label: str = "peer") ->
     return "\n".join(lines)
 
 
-__all__ = ["Comparison", "Stats", "compare", "format_table", "sync_for"]
-
-
 def n_outputs(model: torch.nn.Module, x: torch.Tensor) -> int:
     """The number of classes the model scores (one image through it)."""
     with torch.no_grad():
         return int(model(x[:1]).shape[1])
+
+
+__all__ = ["Comparison", "Stats", "compare", "format_table", "n_outputs", "sync_for"]

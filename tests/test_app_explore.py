@@ -19,6 +19,8 @@ import core.explain.explanation as explanation_module
 from core.data import gallery_image
 from core.models.hierarchy import Hierarchy
 
+from image_bytes import black_1bit_png, encode
+
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 DOMESTIC_CATS = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -187,22 +189,16 @@ def _rgba_png() -> bytes:
     rgba = np.zeros((64, 64, 4), dtype=np.uint8)
     rgba[..., 0] = 255  # red, transparent on the left half
     rgba[:, 32:, 3] = 255
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG")
 
 
 def _tiff16() -> bytes:
     ramp = (np.linspace(0, 65535, 128 * 96).reshape(96, 128)).astype(np.uint16)
-    buffer = io.BytesIO()
-    Image.fromarray(ramp).save(buffer, format="TIFF")
-    return buffer.getvalue()
+    return encode(Image.fromarray(ramp), "TIFF")
 
 
 def _png_50_megapixels() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("1", (8000, 6250)).save(buffer, format="PNG")  # tiny file, 50 million pixels
-    return buffer.getvalue()
+    return black_1bit_png(8000, 6250)  # tiny file, 50 million pixels
 
 
 @pytest.mark.parametrize("name, data, expect", [

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -21,32 +19,12 @@ from core.data import (
 )
 from core.errors import InputError
 
-
-def _encode(image: Image.Image, fmt: str, **params) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return buffer.getvalue()
+from image_bytes import black_1bit_png, encode
 
 
 def _noise_image(height: int = 64, width: int = 64) -> Image.Image:
     rng = np.random.default_rng(0)
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _black_1bit_png(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG built by hand: a few kilobytes even at 50 megapixels."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    rows = (b"\x00" * (1 + (width + 7) // 8)) * height
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(rows, 9))
-        + _chunk(b"IEND", b"")
-    )
 
 
 def test_exif_orientation_is_applied():
@@ -55,7 +33,7 @@ def test_exif_orientation_is_applied():
     stored[:, 20:] = (0, 0, 255)  # right half blue
     exif = Image.Exif()
     exif[0x0112] = 6  # display rotated 90 degrees clockwise: left half goes on top
-    data = _encode(Image.fromarray(stored), "JPEG", exif=exif.tobytes(), quality=95)
+    data = encode(Image.fromarray(stored), "JPEG", exif=exif.tobytes(), quality=95)
 
     loaded = load_image(data, size=20, crop_fraction=1.0)
 
@@ -68,7 +46,7 @@ def test_exif_orientation_is_applied():
 def test_rgba_png_is_composited_over_white():
     row = [[255, 0, 0, 0], [255, 0, 0, 255], [0, 0, 0, 128]]
     pixels = np.array([row] * 3, dtype=np.uint8)  # 3x3, so size=3 needs no resize
-    from_png = load_image(_encode(Image.fromarray(pixels, "RGBA"), "PNG"), size=3, crop_fraction=1.0)
+    from_png = load_image(encode(Image.fromarray(pixels, "RGBA"), "PNG"), size=3, crop_fraction=1.0)
     from_array = load_image(pixels, size=3, crop_fraction=1.0)
 
     assert from_png.original_mode == "RGBA"
@@ -83,7 +61,7 @@ def test_transparent_palette_pixel_becomes_white():
     image = Image.new("P", (2, 2))
     image.putpalette([255, 0, 0, 0, 255, 0])
     image.paste(1, (1, 0, 2, 2))  # right column green, left column palette index 0 (red)
-    data = _encode(image, "PNG", transparency=0)
+    data = encode(image, "PNG", transparency=0)
 
     loaded = load_image(data, size=2, crop_fraction=1.0)
 
@@ -95,7 +73,7 @@ def test_transparent_palette_pixel_becomes_white():
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
 def test_16_bit_precision_is_kept(fmt):
     ramp = np.arange(256 * 256, dtype=np.uint16).reshape(256, 256)
-    data = _encode(Image.fromarray(ramp), fmt)
+    data = encode(Image.fromarray(ramp), fmt)
 
     loaded = load_image(data, size=256, crop_fraction=1.0, channels=1)
 
@@ -114,7 +92,7 @@ def test_16_bit_array_is_scaled_by_65535():
 
 def test_grayscale_is_replicated_to_three_equal_channels():
     gray = np.arange(32 * 32, dtype=np.uint8).reshape(32, 32)
-    loaded = load_image(_encode(Image.fromarray(gray), "PNG"), size=32, crop_fraction=1.0)
+    loaded = load_image(encode(Image.fromarray(gray), "PNG"), size=32, crop_fraction=1.0)
 
     assert loaded.tensor.shape == (1, 3, 32, 32)
     assert torch.equal(loaded.tensor[0, 0], loaded.tensor[0, 1])
@@ -170,7 +148,7 @@ def test_missing_file_is_refused(tmp_path):
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 @pytest.mark.parametrize("keep", [0.5, 0.99])
 def test_truncated_file_is_refused(fmt, keep):
-    data = _encode(_noise_image(), fmt)
+    data = encode(_noise_image(), fmt)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     with pytest.raises(InputError, match="truncated"):
         load_image(data[: int(len(data) * keep)])
@@ -178,15 +156,15 @@ def test_truncated_file_is_refused(fmt, keep):
 
 @pytest.mark.parametrize("cut", [12, 20])
 def test_png_missing_its_end_is_refused(cut):
-    data = _encode(_noise_image(), "PNG")  # the last 12 bytes are the IEND chunk
+    data = encode(_noise_image(), "PNG")  # the last 12 bytes are the IEND chunk
     with pytest.raises(InputError, match="truncated|Truncated"):
         load_image(data[:-cut])  # every pixel decodes, but the file is incomplete
 
 
 def test_fifty_megapixel_image_is_refused_before_decoding(tmp_path):
     path = tmp_path / "huge.png"
-    path.write_bytes(_black_1bit_png(8000, 6250))
-    assert load_image(_black_1bit_png(80, 62)).tensor.max() == 0.0  # the builder is a valid PNG
+    path.write_bytes(black_1bit_png(8000, 6250))
+    assert load_image(black_1bit_png(80, 62)).tensor.max() == 0.0  # the builder is a valid PNG
 
     start = time.perf_counter()
     with pytest.raises(InputError, match=f"{MAX_PIXELS:,}"):
@@ -196,11 +174,11 @@ def test_fifty_megapixel_image_is_refused_before_decoding(tmp_path):
 
 def test_pillow_decompression_bomb_is_refused():
     with pytest.raises(InputError, match="limit"):
-        load_image(_black_1bit_png(20000, 10000))  # over Pillow's own error threshold
+        load_image(black_1bit_png(20000, 10000))  # over Pillow's own error threshold
 
 
 def test_lazy_pil_image_over_limit_is_refused_without_loading():
-    image = Image.open(io.BytesIO(_black_1bit_png(8000, 6250)))
+    image = Image.open(io.BytesIO(black_1bit_png(8000, 6250)))
     with pytest.raises(InputError, match="limit"):
         load_image(image)
     assert image.tile  # Pillow empties the tile list once it decodes
@@ -219,7 +197,7 @@ def test_digest_is_stable_and_pixel_sensitive():
     changed[5, 7, 1] ^= 1
 
     first = load_image(pixels, size=32, crop_fraction=1.0)
-    again = load_image(_encode(Image.fromarray(pixels), "PNG"), size=32, crop_fraction=1.0)
+    again = load_image(encode(Image.fromarray(pixels), "PNG"), size=32, crop_fraction=1.0)
     other = load_image(changed, size=32, crop_fraction=1.0)
 
     assert len(first.digest) == 64
@@ -266,7 +244,7 @@ def test_array_input_is_not_mutated_nor_shared():
 
 
 def test_stream_position_is_restored():
-    stream = io.BytesIO(_encode(_noise_image(8, 8), "PNG"))
+    stream = io.BytesIO(encode(_noise_image(8, 8), "PNG"))
     stream.name = "/some/dir/upload.png"
     loaded = load_image(stream, size=8)
     assert stream.tell() == 0 and loaded.source_name == "upload.png"

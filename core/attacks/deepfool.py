@@ -67,7 +67,7 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torc
 def _working_layout(forward: Forward, x: torch.Tensor, rows: torch.Tensor):
     """``x`` in channels-last layout on a CPU (faster convolution backward there) where the network takes
     it (one that calls ``.view`` on a convolution's output does not), else as given; with its outputs."""
-    if x.dim() == 4 and x.device.type == "cpu":
+    if x.device.type == "cpu":  # check_images has made sure x is (N, C, H, W)
         fast = x.contiguous(memory_format=torch.channels_last)
         try:
             return fast, forward(fast, rows)

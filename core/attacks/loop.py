@@ -61,8 +61,8 @@ def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
 
 
 def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
-                  start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
-                  keep_success: bool = False, progress: Progress | None = None) -> LoopOutput:
+                     start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
+                     keep_success: bool = False, progress: Progress | None = None) -> LoopOutput:
     """Run the loop; returns the final iterates, their success, and step counts per image.
 
     With ``keep_success`` an image whose final iterate misses its goal returns instead the last

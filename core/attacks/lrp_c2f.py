@@ -99,7 +99,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                            early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
+                               early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
         record = label_record(hc, x, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
               "init": init, "ignore_bias": ignore_bias, "early_stop": early_stop, "step_rule": step_rule,

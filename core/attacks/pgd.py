@@ -64,7 +64,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
-                            seed=seed, early_stop=early_stop, progress=progress)
+                               seed=seed, early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
     return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
@@ -105,8 +105,8 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
         out = projected_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha,
-                            steps=steps, start_random=random_start, seed=seed, early_stop=early_stop,
-                            progress=progress)
+                               steps=steps, start_random=random_start, seed=seed, early_stop=early_stop,
+                               progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

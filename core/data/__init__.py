@@ -23,4 +23,5 @@ __all__ = [
     "load_image",
     "mnist_split",
     "pixel_digest",
+    "to_uint8",
 ]

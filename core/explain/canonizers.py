@@ -19,6 +19,8 @@ from zennit.core import collect_leaves
 from zennit.torchvision import ResNetCanonizer
 from zennit.types import BatchNorm, Linear
 
+from core.explain.lrp_graph import traced
+
 from core.errors import UnsupportedError
 
 _misplaced: "weakref.WeakKeyDictionary[nn.Module, list[str]]" = weakref.WeakKeyDictionary()
@@ -72,7 +74,7 @@ def _feeders(model: nn.Module) -> dict[str, set[str | None]] | None:
     """For each module called in ``forward``: the modules whose outputs it reads (None for any other
     value); None where the model cannot be traced."""
     try:
-        graph = fx.Tracer().trace(model)
+        graph, _ = traced(model, fx.Tracer())
     except Exception:  # noqa: BLE001 -- any tracing failure means: fall back to module order
         return None
     feeders: dict[str, set[str | None]] = {}

@@ -81,14 +81,22 @@ def _trace(model: nn.Module) -> _Trace | None:
     return _traces[model]
 
 
-def _new_trace(model: nn.Module) -> _Trace | None:
+def traced(model: nn.Module, tracer: fx.Tracer) -> tuple[fx.Graph, dict[str, torch.Tensor]]:
+    """``model``'s graph by ``tracer``, and the tensors computed in ``forward`` that the tracer stored on
+    the model as constants (taken back off it, also when tracing fails)."""
     before = set(vars(model))
     try:
-        graph = _Tracer().trace(model)
+        graph = tracer.trace(model)
+    finally:
+        constants = {name: vars(model).pop(name) for name in set(vars(model)) - before}
+    return graph, constants
+
+
+def _new_trace(model: nn.Module) -> _Trace | None:
+    try:
+        graph, constants = traced(model, _Tracer())
     except (fx.proxy.TraceError, TypeError, NotImplementedError):
         return None  # data-dependent control flow and the like: zennit's hooks take such models
-    finally:  # the tracer stores tensors computed in forward on the model itself: take them back off
-        constants = {name: vars(model).pop(name) for name in set(vars(model)) - before}
     return _Trace(graph, constants, nonneg_nodes(graph, dict(model.named_modules())))
 
 
@@ -138,13 +146,6 @@ def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = T
     return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias)
 
 
-def _fetch_attr(model: nn.Module, target: str) -> Any:
-    value = model
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
-
-
 class GraphLRP:
     """``(logits, relevance)`` of ``x`` for T target rows: relevance (T, N, C, H, W), with graph."""
 
@@ -167,7 +168,7 @@ class GraphLRP:
                 continue
             if node.op == "get_attr":
                 env[node] = (self.constants[node.target] if node.target in self.constants
-                             else _fetch_attr(self.model, node.target))
+                             else operator.attrgetter(node.target)(self.model))
                 continue
             module = self.modules.get(node.target) if node.op == "call_module" else None
             local = {n: env[n] for n in node.all_input_nodes}
@@ -216,7 +217,7 @@ class GraphLRP:
             if isinstance(module, PAD_TYPES) and min(module.padding) >= 0:
                 return [(source, _crop(r, module.padding))]  # the gradient of padding, without autograd
             if isinstance(module, NORM_TYPES):
-                return [(source, norm(module, env[source], r, self.stabilizer))]
+                return [(source, norm(module, env[source], r, self.stabilizer, out=env[node]))]
             if isinstance(module, EXPLICIT_TYPES):
                 if node is self.first:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]

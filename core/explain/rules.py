@@ -88,7 +88,7 @@ def kernel(module: nn.Module, part: str) -> Kernel:
     kept = cache.setdefault(module, {}) if cache is not None else {}
     if part not in kept:
         w = module.weight.detach()
-        w = {"all": w, "pos": w.clamp(min=0), "neg": w.clamp(max=0)}[part]
+        w = w if part == "all" else w.clamp(min=0) if part == "pos" else w.clamp(max=0)
         kept[part] = Kernel(w, _adjoint_kind(module))
     return kept[part]
 
@@ -198,13 +198,17 @@ def zbox(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, low: torch
     z = _forward(module, x, w) - _forward(module, low, w_pos) - _forward(module, high, w_neg)
     s = relevance / Stabilizer.ensure(stabilizer)(z)
     # W^T = (W^+)^T + (W^-)^T: two adjoint passes instead of three
-    return (x - low) * _transpose_maps(module, s, w_pos, x.shape) + (x - high) * _transpose_maps(module, s, w_neg, x.shape)
+    return ((x - low) * _transpose_maps(module, s, w_pos, x.shape)
+            + (x - high) * _transpose_maps(module, s, w_neg, x.shape))
 
 
-def norm(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6) -> torch.Tensor:
+def norm(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
+         out: torch.Tensor | None = None) -> torch.Tensor:
     """z-rule of a parameter-free linear layer ``A`` (residual ``Sum``, 2-D average pooling) for
-    ``R`` (T, N, ...): ``R_in = x A^T (R / A x)``."""
-    s = relevance / Stabilizer.ensure(stabilizer)(module.forward(x))  # .forward: not through hooks
+    ``R`` (T, N, ...): ``R_in = x A^T (R / A x)``; ``out`` is ``A x`` where the caller has it."""
+    if out is None:
+        out = module.forward(x)  # .forward: not through hooks
+    s = relevance / Stabilizer.ensure(stabilizer)(out)
     maps = s.reshape(-1, *s.shape[2:])
     return x * _pool_or_sum_adjoint(module, maps, (maps.shape[0], *x.shape[1:])).reshape(*s.shape[:2], *x.shape[1:])
 

@@ -84,7 +84,7 @@ def _c2f_models() -> dict[str, list[str]]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _labels(_loaded, model_id: str, _image: LoadedImage, digest: str) -> dict[str, Any]:
-    """``C2FLabels.of`` for one image, with names and probabilities (coarse softmax; fine within r_org)."""
+    """The C2F labels of one image (``C2FLabels.from_logits``), with names and probabilities (coarse softmax; fine within r_org)."""
     hc, h = _loaded.model, _loaded.info.hierarchy
     x = _image.tensor.to(_loaded.device)
     with model_lock(hc), torch.no_grad():
@@ -521,8 +521,10 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
         st.error(str(exc))
         return None
     bar.empty()
+    seconds = time.perf_counter() - started
+    report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds}
     return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
-            "images": description, "seconds": time.perf_counter() - started}
+            "images": description, "seconds": seconds, "json": dumps(report).encode()}  # built once, not per rerun
 
 
 def show_table(stored: dict[str, Any]) -> None:
@@ -547,9 +549,7 @@ def show_table(stored: dict[str, Any]) -> None:
         f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, logit-seeded relevance; PGD up to {cfg.pgd_steps} steps of "
         f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at the first success. ρ is averaged over "
         f"the successful attacks ('–': none succeeded); the JSON holds every parameter and the means over all images.")
-    report = result.to_dict() | {"model": stored["model_id"], "images_description": stored["images"],
-                                 "seconds": stored["seconds"]}
-    st.download_button("JSON", dumps(report).encode(),
+    st.download_button("JSON", stored["json"],
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
                        key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
                        "figures and per-image attack results, with the poster's numbers")
