@@ -70,6 +70,20 @@ def test_graph_engine_equals_zennit_hooks_through_sums_and_pools():
     assert grad.abs().sum() > 0
 
 
+def test_graph_engine_equals_zennit_hooks_through_padding_of_both_signs():
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.ZeroPad2d((1, 0, 2, 1)), nn.Conv2d(4, 4, 3),
+                          nn.ReLU(), nn.ZeroPad2d(-1), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 9 * 7, 5)).double().eval()
+    x = torch.rand(2, 3, 12, 12, dtype=torch.float64)
+    targets = torch.tensor([[0, 1], [2, 3]])
+    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
+    assert used
+    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
+
+
 def test_graph_engine_equals_zennit_hooks_on_the_c2f_efficientnet():
     hc = models.load("efficientnet_lite0", hierarchy="imagenet_c2f").model
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))

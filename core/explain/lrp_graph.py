@@ -13,7 +13,7 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   products), z+ skips its ``x^-`` terms without looking at the values (no device synchronisation);
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
-- zero or constant padding: cropped (its gradient, taken directly);
+- zero or constant padding: its gradient, taken directly (a crop, or zeros where it cropped);
 - every other node (flattening, stacking, concatenating, splitting, max pooling, the C2F heads'
   log-sum-exp or gather): its gradient, as zennit leaves such operations to autograd; a node with
   several outputs (``chunk``, ``split``) collects the relevance of each output it passes on.
@@ -214,8 +214,8 @@ class GraphLRP:
             source = node.args[0]
             if isinstance(module, PASS_TYPES):
                 return [(source, r)]
-            if isinstance(module, PAD_TYPES) and min(module.padding) >= 0:
-                return [(source, _crop(r, module.padding))]  # the gradient of padding, without autograd
+            if isinstance(module, PAD_TYPES):  # the gradient of padding (a crop where it added), without autograd
+                return [(source, F.pad(r, [-p for p in module.padding]))]
             if isinstance(module, NORM_TYPES):
                 return [(source, norm(module, env[source], r, self.stabilizer, out=env[node]))]
             if isinstance(module, EXPLICIT_TYPES):
@@ -254,12 +254,6 @@ def _accumulate(total, part):
             merged[i] = merged[i] + r if i in merged else r
         return merged
     return total + part
-
-
-def _crop(r: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
-    """The part of ``r`` (T, N, C, H, W) that a padding (left, right, top, bottom) did not add."""
-    left, right, top, bottom = padding
-    return r[..., top:r.shape[-2] - bottom, left:r.shape[-1] - right]
 
 
 def _alias(value: Any) -> Any:
