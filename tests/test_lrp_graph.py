@@ -57,13 +57,20 @@ def _maps_and_grad(model, x, targets, engine):
     return explain.engine is not None, logits.detach(), maps.detach(), grad
 
 
+def _both_engines(model, x, targets):
+    """Logits, maps and input gradients from the graph engine (which must take the model) and from zennit's
+    hooks: ``(graph, zennit)``, each ``(logits, maps, grad)``."""
+    used, *graph = _maps_and_grad(model, x, targets, "auto")
+    assert used
+    _, *hooks = _maps_and_grad(model, x, targets, "zennit")
+    return graph, hooks
+
+
 def test_graph_engine_equals_zennit_hooks_through_sums_and_pools():
     model = ImageClassifier(ResidualPoolNet(), (0.5,) * 3, (0.25,) * 3).double().eval()
     x = torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     targets = torch.tensor([[0, 1, 2], [3, 2, 1]])
-    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
-    assert used
-    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    (logits, maps, grad), (logits_z, maps_z, grad_z) = _both_engines(model, x, targets)
     torch.testing.assert_close(logits, logits_z)
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
@@ -77,9 +84,7 @@ def test_graph_engine_equals_zennit_hooks_through_padding_of_both_signs():
                           nn.Linear(4 * 9 * 7, 5)).double().eval()
     x = torch.rand(2, 3, 12, 12, dtype=torch.float64)
     targets = torch.tensor([[0, 1], [2, 3]])
-    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
-    assert used
-    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, targets)
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
 
@@ -89,9 +94,7 @@ def test_graph_engine_equals_zennit_hooks_on_the_c2f_efficientnet():
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     targets = torch.tensor([[0, 5], [4, 1]])
     for head in (hc.coarse, hc.fine_head(torch.tensor([2, 6]))):
-        used, logits, maps, grad = _maps_and_grad(head, x, targets, "auto")
-        assert used
-        _, logits_z, maps_z, grad_z = _maps_and_grad(head, x, targets, "zennit")
+        (logits, maps, grad), (logits_z, maps_z, grad_z) = _both_engines(head, x, targets)
         torch.testing.assert_close(logits, logits_z)
         scale = maps_z.abs().max()
         torch.testing.assert_close(maps / scale, maps_z / scale, rtol=0, atol=1e-4)
@@ -153,9 +156,7 @@ def test_graph_engine_equals_zennit_hooks_on_other_architectures(make):
     size = 6 if make is split_net else 48
     x = torch.rand(2, 3, size, size, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     targets = torch.tensor([[1, 2], [0, 1]])
-    used, logits, maps, grad = _maps_and_grad(model, x, targets, "auto")
-    assert used
-    _, logits_z, maps_z, grad_z = _maps_and_grad(model, x, targets, "zennit")
+    (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, targets)
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
     assert maps.abs().sum() > 0 and grad.abs().sum() > 0
