@@ -31,6 +31,35 @@ def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance():
     torch.testing.assert_close(cosine, torch.ones(5), rtol=0, atol=1e-5)
 
 
+class _CountingNet(nn.Module):
+    """Records how many images each forward pass carries."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.batches = model, []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return self.model(x)
+
+
+def test_deepfool_sends_each_iterate_through_the_network_once():
+    """The pass that checks an iterate also gives the next step's gradients; only images that are still
+    moving go through again, and only after others have finished."""
+    torch.manual_seed(4)
+    net = _CountingNet(nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 5)).eval())
+    x = torch.rand(6, 3, 2, 2)
+    y = net(x).argmax(1)
+    net.batches.clear()
+    result = deepfool(net, x, y, candidates=4)
+    its = result.iterations
+    assert result.success.all() and its.unique().numel() > 1  # images finish at different steps
+    checks = [int((its >= t).sum()) for t in range(1, int(its.max()) + 1)]  # images checked after step t
+    again = [int((its > t).sum()) for t in range(1, int(its.max())) if (its == t).any()]  # rest, once some finished
+    assert len(net.batches) == 1 + len(checks) + len(again)
+    assert sum(net.batches) == len(x) + sum(checks) + sum(again)
+
+
 def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 5)).eval()

@@ -6,8 +6,10 @@ classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_
 step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
 ``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
 All images still moving go through the network together: one forward pass, then one backward pass
-per candidate for the whole batch (rows are independent), never an image at a time; an image is
-checked (without gradients) at each new iterate, so a finished one costs no more gradients. On a linear classifier one step lands at
+per candidate for the whole batch (rows are independent), never an image at a time. The forward pass
+that checks each new iterate also serves the next step's backward passes; where some images have
+finished, the others go through again without them, so a finished image costs no more gradients.
+On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
 channels-last layout where it takes it, whose convolution backward is faster there
 (EfficientNet-Lite0, batch 16: about 1.2x per DeepFool run; the returned tensors are in the usual
@@ -42,11 +44,18 @@ def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[to
     return index, torch.isfinite(values)
 
 
-def _linearised(forward: Forward, xa: torch.Tensor, rows: torch.Tensor, classes: torch.Tensor):
-    """Per candidate k, ``f'_k = f_k - f_y`` (n, K) and ``w_k = grad f'_k`` (n, K, C, H, W) for all rows:
-    one forward pass, then one backward pass per candidate over the whole batch."""
-    xa = xa.detach().requires_grad_()
-    logits, _ = forward(xa, rows)
+def _evaluated(forward: Forward, x_rows: torch.Tensor, rows: torch.Tensor, graph: bool):
+    """``(xa, logits, aux)`` at ``x_rows``; with ``graph`` the logits keep their graph back to ``xa``."""
+    xa = x_rows.detach().requires_grad_(graph)
+    with torch.set_grad_enabled(graph):
+        logits, aux = forward(xa, rows)
+    return xa, logits, aux
+
+
+def _linearised(xa: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor):
+    """Per candidate k, ``f'_k = f_k - f_y`` (n, K) and ``w_k = grad f'_k`` (n, K, C, H, W) for all rows
+    from one forward pass (``logits`` with their graph to ``xa``): one backward pass per candidate over
+    the whole batch."""
     f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (n, K)
     k = f.shape[1]
     w = torch.stack([torch.autograd.grad(f[:, j].sum(), xa, retain_graph=j < k - 1)[0] for j in range(k)], dim=1)
@@ -63,17 +72,16 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torc
     return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
 
 
-@torch.no_grad()
-def _working_layout(forward: Forward, x: torch.Tensor, rows: torch.Tensor):
+def _working_layout(forward: Forward, x: torch.Tensor, rows: torch.Tensor, graph: bool):
     """``x`` in channels-last layout on a CPU (faster convolution backward there) where the network takes
-    it (one that calls ``.view`` on a convolution's output does not), else as given; with its outputs."""
+    it (one that calls ``.view`` on a convolution's output does not), else as given; with ``_evaluated``."""
     if x.device.type == "cpu":  # check_images has made sure x is (N, C, H, W)
         fast = x.contiguous(memory_format=torch.channels_last)
         try:
-            return fast, forward(fast, rows)
+            return fast, _evaluated(forward, fast, rows, graph)
         except RuntimeError:
             pass
-    return x, forward(x, rows)
+    return x, _evaluated(forward, x, rows, graph)
 
 
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
@@ -84,26 +92,30 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     check_images(x)
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
-    x, (logits, aux) = _working_layout(forward, x.detach(), all_rows)
-    cand, valid = candidate_classes(logits, y, candidates)
+    x, (xa, logits, aux) = _working_layout(forward, x.detach(), all_rows, graph=steps > 0)
+    cand, valid = candidate_classes(logits.detach(), y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)
     x_adv = x.clone()
     success = torch.zeros(n, dtype=torch.bool, device=x.device)
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
-    rows = all_rows  # the images still moving; ``logits``, ``aux`` are theirs at the current iterate
+    rows = all_rows  # the images still moving; ``xa``, ``logits``, ``aux`` are theirs at the current iterate
     for t in range(steps + 1):
-        met = goal(rows, logits, aux)
+        met = goal(rows, logits.detach(), aux)
         success[rows] = met
-        rows = rows[~met]
-        if rows.numel() == 0 or t == steps:
+        if met.any():  # the forward pass holds finished images: go again without them
+            rows = rows[~met]
+            if rows.numel() == 0 or t == steps:
+                break
+            xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
+        elif t == steps:
             break
-        f, w = _linearised(forward, x_adv[rows], rows, classes[rows])  # no gradients for finished images
+        f, w = _linearised(xa, logits, classes[rows])  # no gradients for finished images
         r_tot[rows] += _closest_step(f, w, valid[rows])
         x_adv[rows] = (x[rows] + (1 + overshoot) * r_tot[rows]).clamp(0.0, 1.0)
         iterations[rows] += 1
-        with torch.no_grad():
-            logits, aux = forward(x_adv[rows], rows)
+        # the check of the new iterate is also the forward pass of the next step (no graph after the last)
+        xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=t + 1 < steps)
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}

@@ -151,20 +151,20 @@ class _ZPlus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, relevance, module, k_pos, k_neg, bias, stabilizer):
         x_pos = x.clamp(min=0) if k_neg is not None else x
-        z = _forward(module, x_pos, k_pos)
+        z = _forward(module, x_pos, k_pos)  # a new tensor: updated in place below
         if k_neg is not None:
             x_neg = x.clamp(max=0)
-            z = z + _forward(module, x_neg, k_neg)
+            z.add_(_forward(module, x_neg, k_neg))
         if bias is not None:
-            z = z + bias
-        z = z + stabilizer  # z >= 0 here: zennit's stabiliser adds +epsilon
+            z.add_(bias)
+        z.add_(stabilizer)  # z >= 0 here: zennit's stabiliser adds +epsilon
         s = relevance / z
         c_pos = _transpose_maps(module, s, k_pos, x.shape)
         out = x_pos * c_pos
         c_neg = None
         if k_neg is not None:
             c_neg = _transpose_maps(module, s, k_neg, x.shape)
-            out = out + x_neg * c_neg
+            out.addcmul_(x_neg, c_neg)
         ctx.save_for_backward(x, z, s, c_pos, c_neg)
         ctx.module, ctx.k_pos, ctx.k_neg = module, k_pos, k_neg
         return out
@@ -177,14 +177,22 @@ class _ZPlus(torch.autograd.Function):
         x_pos = x.clamp(min=0) if k_neg is not None else x
         grad_s = _forward_maps(module, grad * x_pos, k_pos)
         if k_neg is not None:
-            grad_s = grad_s + _forward_maps(module, grad * x.clamp(max=0), k_neg)
-        grad_r = grad_s / z
-        grad_z = (grad_r * s).sum(0).neg_()
-        grad_x = (grad * c_pos).sum(0) + _transpose(module, grad_z, k_pos, x.shape)
+            grad_s.add_(_forward_maps(module, grad * x.clamp(max=0), k_neg))
+        grad_r = grad_s.div_(z)
+        minus_grad_z = _sum_of_products(grad_r, s)
+        grad_x = _sum_of_products(grad, c_pos).sub_(_transpose(module, minus_grad_z, k_pos, x.shape))
         if k_neg is not None:
-            grad_neg = (grad * c_neg).sum(0) + _transpose(module, grad_z, k_neg, x.shape)
+            grad_neg = _sum_of_products(grad, c_neg).sub_(_transpose(module, minus_grad_z, k_neg, x.shape))
             grad_x = torch.where(x > 0, grad_x, torch.where(x < 0, grad_neg, grad_x + grad_neg))  # as clamp's
         return grad_x, grad_r, None, None, None, None, None
+
+
+def _sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum_t a[t] b[t]`` over the maps axis (T, ...), without a (T, ...) temporary."""
+    out = a[0] * b[0]
+    for t in range(1, a.shape[0]):
+        out.addcmul_(a[t], b[t])
+    return out
 
 
 def zbox(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
