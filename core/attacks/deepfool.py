@@ -53,18 +53,20 @@ def _evaluated(forward: Forward, x_rows: torch.Tensor, rows: torch.Tensor, graph
 
 
 def _linearised(xa: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor):
-    """Per candidate k, ``f'_k = f_k - f_y`` (n, K) and ``w_k = grad f'_k`` (n, K, C, H, W) for all rows
-    from one forward pass (``logits`` with their graph to ``xa``): one backward pass per candidate over
-    the whole batch."""
+    """Per candidate k, ``f'_k = f_k - f_y`` (n, K), ``w_k = grad f'_k`` (n, K, C, H, W) and ``||w_k||_2``
+    (n, K) for all rows from one forward pass (``logits`` with their graph to ``xa``): one backward pass
+    per candidate over the whole batch."""
     f = logits.gather(1, classes[:, 1:]) - logits.gather(1, classes[:, :1])  # (n, K)
     k = f.shape[1]
-    w = torch.stack([torch.autograd.grad(f[:, j].sum(), xa, retain_graph=j < k - 1)[0] for j in range(k)], dim=1)
-    return f.detach(), w
+    grads = [torch.autograd.grad(f[:, j].sum(), xa, retain_graph=j < k - 1)[0] for j in range(k)]
+    pixels = tuple(range(1, xa.dim()))
+    w_norm = torch.stack([torch.linalg.vector_norm(g, dim=pixels) for g in grads], dim=1)  # before stacking: faster
+    return f.detach(), torch.stack(grads, dim=1), w_norm
 
 
-def _closest_step(f: torch.Tensor, w: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||`` for the nearest boundary ``l`` of each row."""
-    w_norm = w.flatten(2).norm(dim=2).clamp_min(1e-12)
+    w_norm = w_norm.clamp_min(1e-12)
     dist = (f.abs() / w_norm).masked_fill(~valid, float("inf"))
     closest = dist.argmin(1)
     pick = torch.arange(f.shape[0], device=f.device)
@@ -110,8 +112,8 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
             xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
         elif t == steps:
             break
-        f, w = _linearised(xa, logits, classes[rows])  # no gradients for finished images
-        r_tot[rows] += _closest_step(f, w, valid[rows])
+        f, w, w_norm = _linearised(xa, logits, classes[rows])  # no gradients for finished images
+        r_tot[rows] += _closest_step(f, w, w_norm, valid[rows])
         x_adv[rows] = (x[rows] + (1 + overshoot) * r_tot[rows]).clamp(0.0, 1.0)
         iterations[rows] += 1
         # the check of the new iterate is also the forward pass of the next step (no graph after the last)
