@@ -56,7 +56,8 @@ MODEL = "efficientnet_lite0"
 HIERARCHY = "imagenet_c2f"
 EPS, ALPHA = 8 / 255, 2 / 255
 DEEPFOOL_BATCH, DEEPFOOL_STEPS, OVERSHOOT = 16, 50, 0.02
-LRPC = {"p": 2.0, "composite": "zplus_zbox", "init": "logit", "ignore_bias": None}  # lrp_c2f's defaults
+LRPC = {"p": 2.0, "composite": "zplus_zbox", "init": "logit", "ignore_bias": None,
+        "signed_inputs": "split"}  # lrp_c2f's defaults
 PGD_TARGET = 1.05
 DEEPFOOL_TARGET = 0.20  # ours / torchattacks, i.e. at least 5x faster
 LRPC_TARGET = 4.0
@@ -164,7 +165,7 @@ def bench_deepfool(label: str, model, x, y, repeats, warmup, sync, log) -> Compa
 
 def _objectives(hc, x):
     labels = C2FLabels.of(hc, x)
-    lrp = _LRPObjective(hc, labels, "coarse", LRPC["p"], LRPC["composite"], LRPC["init"], LRPC["ignore_bias"])
+    lrp = _LRPObjective(hc, labels, "coarse", **LRPC)
     return lrp, _C2FObjective(hc, labels, "coarse", 1.0)
 
 

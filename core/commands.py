@@ -114,7 +114,7 @@ def c2f_eval(args) -> int:
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
-                         pgd_eps_255=args.pgd_eps,
+                         lrp_signed_inputs=args.lrp_signed_inputs, pgd_eps_255=args.pgd_eps,
                          pgd_steps=args.pgd_steps, over=args.over)
     started = time.perf_counter()
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:

@@ -25,6 +25,7 @@ from core.explain.explanation import classifier, method_defaults
 from core.explain.gradients import BASELINES, SHAP_BASELINES
 from core.explain.heatmap import PLOTLY_SCALE
 from core.explain.lrp import INITS
+from core.explain.rules import SIGNED_INPUTS
 from core.models import REGISTRY, LoadedModel, ModelInfo, Prediction, availability, load, shipped_hierarchies, top_k
 from core.models.registry import file_digest
 
@@ -259,6 +260,11 @@ PARAM_WIDGETS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
                              "Rules per layer. epsilon_plus_flat: flat at the input, z+ in convolutions, epsilon in "
                              "dense layers. epsilon_gamma_box: ZBox, gamma, epsilon. zplus_zbox: the LRP poster's "
                              "z+ everywhere with z-beta (ZBox) at the input."),
+        "signed_inputs": _select("z+ on signed inputs", SIGNED_INPUTS,
+                                 "zplus_zbox only: how z+ treats hidden-layer inputs that can be negative "
+                                 "(EfficientNet's linear bottlenecks). split (zennit): a+ w+ and a- w- count as "
+                                 "positive contributions. as_written: the poster's formula a w+ taken literally; "
+                                 "its denominators then come near zero and the maps turn to noise."),
         "init": _select("Output relevance", INITS,
                         "onehot: R = 1 at the target class. logit: R = the target logit, so the map sums to it."),
         "epsilon": lambda default, key: st.select_slider(
@@ -316,6 +322,8 @@ def relevant_params(method: str, params: dict[str, Any]) -> list[str]:
     """The parameters that change ``method``'s result with these settings (for captions)."""
     if method == "lrp":
         names = ["composite", "init"]
+        if params.get("composite") == "zplus_zbox":
+            names.append("signed_inputs")
         if params.get("composite", "").startswith("epsilon"):
             names.append("epsilon")
         if params.get("composite") == "epsilon_gamma_box":

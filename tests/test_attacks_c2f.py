@@ -1,13 +1,17 @@
 """Coarse-to-fine attacks: budgets, goals, monotone LRP loss, no mutation, epsilon 0."""
 import pytest
 import torch
+from torch import nn
 
-from c2f_toy import toy_c2f, toy_images
+from c2f_toy import TOY, toy_c2f, toy_images
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool_c2f
 from core.attacks.lrp_c2f import lrp_loss, lrpc, lrpf
 from core.attacks.pgd import pgd_c2f
+from core.errors import InputError
 from core.explain import relevance
+from core.models.hierarchy import HierarchicalClassifier
+from core.models.wrapper import ImageClassifier
 
 
 def assert_within_budget(result, x, eps):
@@ -135,3 +139,26 @@ def test_lrp_attacks_run_on_the_embedded_imagenet_c2f_model(attack):
     result = attack(hc, x, eps=10 / 255, steps=2)
     assert (result.delta.abs() <= 10 / 255 + 1e-6).all() and torch.isfinite(result.x_adv).all()
     assert result.delta.abs().max() > 0 and torch.isfinite(result.history["lrp_loss"]).all()
+
+
+def test_lrpc_explains_signed_hidden_inputs_as_asked():
+    """With a linear bottleneck (a convolution reading another's signed output) the attack's loss is L_C of
+    maps made with its ``signed_inputs``, and the two treatments give different losses."""
+    torch.manual_seed(7)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(8 * 64, 6))
+    flat = ImageClassifier(net, (0.5,) * 3, (0.25,) * 3).eval()
+    hc = HierarchicalClassifier.from_flat(flat, TOY, 6)
+    x = toy_images(4)
+    labels = C2FLabels.of(hc, x)
+    first_loss = {}
+    for signed_inputs in ("split", "as_written"):
+        result = lrpc(hc, x, eps=10 / 255, steps=1, signed_inputs=signed_inputs)
+        assert result.params["signed_inputs"] == signed_inputs
+        maps = torch.stack([relevance(hc.coarse, x, t, "lrp", composite="zplus_zbox", init="logit",
+                                      signed_inputs=signed_inputs) for t in (labels.r_org, labels.r_adv)])
+        first_loss[signed_inputs] = float(result.history["lrp_loss"][0])
+        assert first_loss[signed_inputs] == pytest.approx(float(lrp_loss(maps, 2.0).mean()), rel=1e-4)
+    assert first_loss["split"] != pytest.approx(first_loss["as_written"], rel=1e-3)
+    with pytest.raises(InputError, match="signed_inputs"):
+        lrpc(hc, x, signed_inputs="literal")

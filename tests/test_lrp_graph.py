@@ -7,6 +7,7 @@ from torch import nn
 from core import models
 from core.attacks.lrp_c2f import lrp_loss
 from core.explain import DifferentiableLRP
+from core.errors import InputError
 from core.explain.rules import fixed_weights, kernel, zplus
 from core.models.wrapper import ImageClassifier
 
@@ -17,7 +18,8 @@ from test_explain_lrp import ResidualPoolNet
                                    nn.Conv2d(4, 3, 1), nn.Linear(12, 5)])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("zero_bias", [False, True])
-def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias):
+@pytest.mark.parametrize("inputs", ["split", "as_written"])
+def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias, inputs):
     torch.manual_seed(1)
     layer = layer.double()
     shape = (2, 12) if isinstance(layer, nn.Linear) else (2, layer.in_channels, 5, 6)
@@ -29,7 +31,26 @@ def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias):
     relevance = torch.rand(2, *out_shape, dtype=torch.float64)  # two maps
     x.requires_grad_()
     relevance.requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, r: zplus(layer, a, r, 1e-6, zero_bias), (x, relevance))
+    assert torch.autograd.gradcheck(lambda a, r: zplus(layer, a, r, 1e-6, zero_bias, inputs), (x, relevance))
+
+
+def test_zplus_as_written_is_the_posters_formula_on_signed_inputs_and_the_split_rule_on_nonnegative_ones():
+    torch.manual_seed(5)
+    layer = nn.Linear(6, 3, bias=False).double()
+    w_pos = layer.weight.detach().clamp(min=0)  # (3, 6)
+    x = torch.rand(2, 6, dtype=torch.float64) - 0.4
+    assert (x < 0).any() and (x > 0).any()
+    relevance = torch.rand(1, 2, 3, dtype=torch.float64)
+    z = x @ w_pos.T  # z_j = sum_k a_k w_kj^+, either sign
+    z = z + 1e-6 * torch.where(z >= 0, 1.0, -1.0)
+    by_hand = x * ((relevance[0] / z) @ w_pos)  # R_i = sum_j a_i w_ij^+ R_j / z_j
+    torch.testing.assert_close(zplus(layer, x, relevance, inputs="as_written")[0], by_hand)
+    assert not torch.allclose(zplus(layer, x, relevance, inputs="split"), by_hand[None])
+    nonneg = x.clamp(min=0)
+    torch.testing.assert_close(zplus(layer, nonneg, relevance, inputs="as_written"),
+                               zplus(layer, nonneg, relevance, inputs="split"))
+    with pytest.raises(InputError, match="as_written"):
+        zplus(layer, x, relevance, inputs="literal")
 
 
 def test_fixed_weights_keeps_kernels_for_the_block_only():
@@ -49,20 +70,20 @@ def test_fixed_weights_keeps_kernels_for_the_block_only():
     assert not torch.allclose(zplus(layer, x, relevance), before)
 
 
-def _maps_and_grad(model, x, targets, engine):
+def _maps_and_grad(model, x, targets, engine, **rule_params):
     xa = x.clone().requires_grad_()
-    with DifferentiableLRP(model, "zplus_zbox", engine=engine) as explain:
+    with DifferentiableLRP(model, "zplus_zbox", engine=engine, **rule_params) as explain:
         logits, maps = explain(xa, targets, "logit")
         grad = explain.grad(lrp_loss(maps, 2.0).sum(), xa)
     return explain.engine is not None, logits.detach(), maps.detach(), grad
 
 
-def _both_engines(model, x, targets):
+def _both_engines(model, x, targets, **rule_params):
     """Logits, maps and input gradients from the graph engine (which must take the model) and from zennit's
     hooks: ``(graph, zennit)``, each ``(logits, maps, grad)``."""
-    used, *graph = _maps_and_grad(model, x, targets, "auto")
+    used, *graph = _maps_and_grad(model, x, targets, "auto", **rule_params)
     assert used
-    _, *hooks = _maps_and_grad(model, x, targets, "zennit")
+    _, *hooks = _maps_and_grad(model, x, targets, "zennit", **rule_params)
     return graph, hooks
 
 
@@ -87,6 +108,23 @@ def test_graph_engine_equals_zennit_hooks_through_padding_of_both_signs():
     (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, targets)
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
+
+
+def test_both_treatments_of_signed_inputs_run_the_same_on_either_engine():
+    """A hidden convolution reads the signed output of another: the graph engine and zennit's hooks agree
+    on maps and input gradients for either ``signed_inputs``, and the two treatments differ there."""
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 3)).double().eval()
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    targets = torch.tensor([[0, 1], [2, 0]])
+    maps_of = {}
+    for signed_inputs in ("split", "as_written"):
+        (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, targets, signed_inputs=signed_inputs)
+        torch.testing.assert_close(maps, maps_z)
+        torch.testing.assert_close(grad, grad_z)
+        maps_of[signed_inputs] = maps
+    assert not torch.allclose(maps_of["split"], maps_of["as_written"])
 
 
 def test_graph_engine_equals_zennit_hooks_on_the_c2f_efficientnet():

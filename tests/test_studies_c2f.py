@@ -60,3 +60,5 @@ def test_bad_configurations_are_refused():
         study.StudyConfig(attacks=("cw",))
     with pytest.raises(InputError):
         study.StudyConfig(eps_255=(300.0,))
+    with pytest.raises(InputError, match="signed_inputs"):
+        study.StudyConfig(lrp_signed_inputs="literal")

@@ -12,7 +12,8 @@ images count as successes. Optimiser (our choice, the poster names none): signed
 ``eta <- eta - alpha * sign(grad L)`` projected onto ``||eta||_inf <= eps`` and [0, 1]; all steps
 are taken (``early_stop=False``: the poster's rho_inf = eps/255 shows its perturbations fill the
 budget) and an image whose last iterate misses the goal returns its last successful one. Defaults:
-``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``.
+``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``; z+ on hidden inputs of either sign:
+``signed_inputs="split"`` (see ``core.explain.lrp``).
 Both relevance maps come from one forward pass and one relevance pass carrying both maps.
 
 Output relevance (our choice, a parameter): ``init="logit"``, ``R^L = delta_{ic} f_c(x + eta)``, as LRP
@@ -32,7 +33,7 @@ from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.errors import InputError
 from core.explain.locks import model_lock
-from core.explain.lrp import COMPOSITES, DifferentiableLRP
+from core.explain.lrp import COMPOSITES, DifferentiableLRP, check_signed_inputs
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -51,9 +52,10 @@ class _LRPObjective:
     """Gain ``-L`` and its input gradient through the relevance maps; goal of the level."""
 
     def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, p: float, composite: str,
-                 init: str, ignore_bias: bool | None):
+                 init: str, ignore_bias: bool | None, signed_inputs: str = "split"):
         self.hc, self.labels, self.level, self.p = hc, labels, level, p
-        self.composite, self.init, self.ignore_bias = composite, init, ignore_bias
+        self.composite, self.init = composite, init
+        self.rule_params = {"ignore_bias": ignore_bias, "signed_inputs": signed_inputs}
         self._fine: tuple[torch.Tensor, torch.nn.Module] | None = None  # (rows, their fine head)
 
     def _head(self, rows: torch.Tensor):
@@ -66,7 +68,7 @@ class _LRPObjective:
     def step(self, x_adv, rows):
         x_adv = x_adv.detach().requires_grad_()
         targets = torch.stack([self.labels.original(self.level)[rows], self.labels.adversarial(self.level)[rows]])
-        with DifferentiableLRP(self._head(rows), self.composite, ignore_bias=self.ignore_bias) as explain:
+        with DifferentiableLRP(self._head(rows), self.composite, **self.rule_params) as explain:
             logits, relevance = explain(x_adv, targets, self.init)
             loss = lrp_loss(relevance, self.p)
             grad = explain.grad(loss.sum(), x_adv)
@@ -85,7 +87,7 @@ class _LRPObjective:
 
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,
             alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
-            init: str = "logit", ignore_bias: bool | None = None, early_stop: bool = False,
+            init: str = "logit", ignore_bias: bool | None = None, signed_inputs: str = "split", early_stop: bool = False,
             step_rule: str = "sign", random_start: bool = False, seed: int = 0,
             progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
@@ -94,16 +96,17 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         raise InputError(f"Unknown LRP composite {composite!r}; choose one of {', '.join(COMPOSITES)}.")
     if not p >= 1:
         raise InputError(f"The norm order p must be >= 1 (or inf), got {p}.")
+    check_signed_inputs(signed_inputs)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = C2FLabels.of(hc, x)
-        objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias)
+        objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias, signed_inputs)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
         record = label_record(hc, x, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
-              "init": init, "ignore_bias": ignore_bias, "early_stop": early_stop, "step_rule": step_rule,
-              "random_start": random_start, "seed": seed}
+              "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,
+              "step_rule": step_rule, "random_start": random_start, "seed": seed}
     return AttackResult("LRPC" if level == "coarse" else "LRPF", out.x_adv, out.x_adv - x.detach(), out.success,
                         out.iterations, params, record, {"lrp_loss": -out.gain})
 

@@ -139,19 +139,21 @@ def _keeps_sign(node: fx.Node, module: nn.Module | None) -> bool:
     return node.op == "call_function" and node.target in SIGN_KEEPING_FUNCTIONS
 
 
-def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True,
+def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True, signed_inputs: str = "split",
               low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
     trace = _trace(model)
-    return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias)
+    return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
 class GraphLRP:
     """``(logits, relevance)`` of ``x`` for T target rows: relevance (T, N, C, H, W), with graph."""
 
-    def __init__(self, model: nn.Module, trace: _Trace, low, high, stabilizer: float, zero_bias: bool):
+    def __init__(self, model: nn.Module, trace: _Trace, low, high, stabilizer: float, zero_bias: bool,
+                 signed_inputs: str):
         self.model, self.graph, self.constants, self.nonneg = model, trace.graph, trace.constants, trace.nonneg
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
+        self.signed_inputs = signed_inputs  # rules.zplus's ``inputs`` where the sign analysis cannot tell
         self.modules = dict(model.named_modules())
         self.first = next((n for n in self.graph.nodes if n.op == "call_module"
                            and isinstance(self.modules[n.target], EXPLICIT_TYPES)), None)
@@ -221,8 +223,8 @@ class GraphLRP:
             if isinstance(module, EXPLICIT_TYPES):
                 if node is self.first:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
-                signed = False if source in self.nonneg else None  # None: zplus decides
-                return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, signed))]
+                inputs = "nonneg" if source in self.nonneg else self.signed_inputs
+                return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, inputs))]
         return self._gradient(node, env[node], aliases[node], r)
 
     @staticmethod

@@ -11,7 +11,8 @@ dense layers), whose own derivative is an ordinary convolution; z+, in every hid
 derivative written out (``_ZPlus``). Relevance values are identical to zennit's ``ZPlus``, ``ZBox``
 and ``Norm`` (tests compare them):
 
-- z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)``
+- z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)`` (or, taking
+  the poster's formula literally for signed inputs, ``z = W^+ x``, ``R_in = x (W^+)^T (R/z)``: ``zplus``)
 - z-beta (ZBox): ``z = W x - W^+ l - W^- h``, ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R/z``.
 - z (parameter-free sums and average pools): ``R_in = x A^T (R / A x)``.
 Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules.
@@ -30,7 +31,7 @@ from torch import nn
 from zennit.core import Hook, Stabilizer
 from zennit.layer import Sum
 
-from core.errors import UnsupportedError
+from core.errors import InputError, UnsupportedError
 from core.explain.bounds import fit_bound
 
 
@@ -123,23 +124,33 @@ def _check(module: nn.Module) -> None:
         raise UnsupportedError(f"LRP here needs zero padding given as numbers; {module} has another padding.")
 
 
-def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
-          zero_bias: bool = False, signed: bool | None = None) -> torch.Tensor:
-    """z+ relevance of the layer's input ``x`` (N, ...) for the relevance ``R`` (T, N, ...) at its output.
+SIGNED_INPUTS = ("split", "as_written")
 
-    ``R_in = x^+ (W^+)^T s + x^- (W^-)^T s``, ``s = R / (W^+ x^+ + W^- x^- (+ b^+) + epsilon)``; the
-    denominator is computed once for all T maps. Differentiable in ``x`` and ``R`` (``_ZPlus``).
-    ``signed=False`` (the caller knows ``x >= 0``) skips the ``x^-`` terms, which then vanish; None decides
-    by looking where that is free (CPU) and keeps them on an accelerator, where computing a zero branch is
-    cheaper than synchronising to look."""
+
+def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
+          zero_bias: bool = False, inputs: str = "split") -> torch.Tensor:
+    """z+ relevance of the layer's input ``x`` (N, ...) for the relevance ``R`` (T, N, ...) at its output;
+    the denominator is computed once for all T maps. Differentiable in ``x`` and ``R`` (``_ZPlus``).
+
+    ``inputs`` says how inputs of either sign are treated (the two agree where ``x >= 0``):
+
+    - ``"split"`` (zennit's ``ZPlus``): ``R_in = x^+ (W^+)^T s + x^- (W^-)^T s``,
+      ``s = R / (W^+ x^+ + W^- x^- (+ b^+) + epsilon)``; the ``x^-`` terms are computed where ``x`` has
+      negative values (looked up on a CPU; always on an accelerator, where computing a zero branch is
+      cheaper than synchronising to look);
+    - ``"as_written"`` (the LRP poster's formula taken literally): ``R_in = x (W^+)^T s``,
+      ``s = R / (W^+ x (+ b^+) +- epsilon)``, the stabiliser taking the sign of the denominator, which
+      signed inputs can make negative or near zero;
+    - ``"nonneg"``: the caller knows ``x >= 0`` (both rules at the cost of one branch, no look)."""
     _check(module)
-    if signed is None:
-        signed = x.device.type != "cpu" or bool(x.min() < 0)
+    if inputs not in (*SIGNED_INPUTS, "nonneg"):
+        raise InputError(f"Unknown z+ input treatment {inputs!r}; choose one of {', '.join(SIGNED_INPUTS)}.")
+    split = inputs == "split" and (x.device.type != "cpu" or bool(x.min() < 0))
     bias = None
     if module.bias is not None and not zero_bias:  # zennit keeps the positive bias
         bias = module.bias.detach().clamp(min=0).view(1, -1, *([1] * (x.dim() - 2)))
-    return _ZPlus.apply(x, relevance, module, kernel(module, "pos"), kernel(module, "neg") if signed else None,
-                        bias, stabilizer)
+    return _ZPlus.apply(x, relevance, module, kernel(module, "pos"), kernel(module, "neg") if split else None,
+                        bias, stabilizer, inputs == "as_written")
 
 
 class _ZPlus(torch.autograd.Function):
@@ -149,7 +160,7 @@ class _ZPlus(torch.autograd.Function):
     takes through the same expressions (attacks differentiate this rule in every hidden layer)."""
 
     @staticmethod
-    def forward(ctx, x, relevance, module, k_pos, k_neg, bias, stabilizer):
+    def forward(ctx, x, relevance, module, k_pos, k_neg, bias, stabilizer, signed_z):
         x_pos = x.clamp(min=0) if k_neg is not None else x
         z = _forward(module, x_pos, k_pos)  # a new tensor: updated in place below
         if k_neg is not None:
@@ -157,7 +168,10 @@ class _ZPlus(torch.autograd.Function):
             z.add_(_forward(module, x_neg, k_neg))
         if bias is not None:
             z.add_(bias)
-        z.add_(stabilizer)  # z >= 0 here: zennit's stabiliser adds +epsilon
+        if signed_z:  # "as_written": z takes either sign; epsilon moves it away from 0 (zennit's Stabilizer)
+            z = Stabilizer.ensure(stabilizer)(z)
+        else:
+            z.add_(stabilizer)  # z >= 0 here: zennit's stabiliser adds +epsilon
         s = relevance / z
         c_pos = _transpose_maps(module, s, k_pos, x.shape)
         out = x_pos * c_pos
@@ -184,7 +198,7 @@ class _ZPlus(torch.autograd.Function):
         if k_neg is not None:
             grad_neg = _sum_of_products(grad, c_neg).sub_(_transpose(module, minus_grad_z, k_neg, x.shape))
             grad_x = torch.where(x > 0, grad_x, torch.where(x < 0, grad_neg, grad_x + grad_neg))  # as clamp's
-        return grad_x, grad_r, None, None, None, None, None
+        return grad_x, grad_r, None, None, None, None, None, None
 
 
 def _sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -252,12 +266,13 @@ class _ExplicitRule(Hook):
 
 
 class ExplicitZPlus(_ExplicitRule):
-    """The z+ rule (zennit's ``ZPlus``); ``zero_bias`` leaves the bias out of the denominator."""
+    """The z+ rule (``inputs="split"``: zennit's ``ZPlus``); ``zero_bias`` leaves the bias out of the
+    denominator."""
     rule = staticmethod(zplus)
 
-    def __init__(self, stabilizer=1e-6, zero_bias: bool = False):
+    def __init__(self, stabilizer=1e-6, zero_bias: bool = False, inputs: str = "split"):
         super().__init__(stabilizer)
-        self.config["zero_bias"] = zero_bias
+        self.config.update(zero_bias=zero_bias, inputs=inputs)
 
 
 class ExplicitZBox(_ExplicitRule):

@@ -26,6 +26,7 @@ from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
 from core.explain import relevance
+from core.explain.lrp import check_signed_inputs
 from core.metrics import fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -58,6 +59,7 @@ class StudyConfig:
     lrp_steps: int = 20
     lrp_p: float = 2.0
     lrp_composite: str = "zplus_zbox"
+    lrp_signed_inputs: str = "split"
     lrp_early_stop: bool = False
     lrp_step_rule: str = "sign"
     deepfool_steps: int = 50
@@ -74,6 +76,7 @@ class StudyConfig:
         unknown = set(self.attacks) - set(ATTACKS)
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
+        check_signed_inputs(self.lrp_signed_inputs)
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
@@ -87,8 +90,8 @@ class StudyConfig:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
                              {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
-                              "composite": self.lrp_composite, "early_stop": self.lrp_early_stop,
-                              "step_rule": self.lrp_step_rule}))
+                              "composite": self.lrp_composite, "signed_inputs": self.lrp_signed_inputs,
+                              "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
