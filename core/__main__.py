@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lrp-p", type=float, default=2.0, help="norm order p of the LRP loss")
     p.add_argument("--lrp-step", choices=["sign", "scaled"], default="sign",
                    help="LRP attack step: sign(grad) or grad / max|grad|")
-    p.add_argument("--lrp-signed-inputs", choices=["split", "as_written"], default="split",
+    p.add_argument("--lrp-signed-inputs", choices=["split", "as_written"], default="split",  # rules.SIGNED_INPUTS
                    help="z+ on hidden inputs that can be negative: split (zennit's rule) or as_written (the "
                         "poster's formula taken literally; see core.explain.lrp)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")

@@ -7,7 +7,8 @@ from torch import nn
 from core import models
 from core.attacks.lrp_c2f import lrp_loss
 from core.explain import DifferentiableLRP
-from core.errors import InputError
+from core.explain.lrp import make_composite
+from core.errors import InputError, UnsupportedError
 from core.explain.rules import fixed_weights, kernel, zplus
 from core.models.wrapper import ImageClassifier
 
@@ -108,6 +109,13 @@ def test_graph_engine_equals_zennit_hooks_through_padding_of_both_signs():
     (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, targets)
     torch.testing.assert_close(maps, maps_z)
     torch.testing.assert_close(grad, grad_z)
+
+
+def test_as_written_refuses_layers_that_only_have_zennits_split_rule():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(2), nn.Conv1d(4, 2, 3), nn.Flatten(), nn.Linear(2 * 14, 3))
+    with pytest.raises(UnsupportedError, match="Conv1d"):
+        make_composite("zplus_zbox", model, signed_inputs="as_written")
+    make_composite("zplus_zbox", model)  # split: zennit's ZPlus takes the Conv1d
 
 
 def test_both_treatments_of_signed_inputs_run_the_same_on_either_engine():

@@ -109,6 +109,7 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
             rows = rows[~met]
             if rows.numel() == 0 or t == steps:
                 break
+            xa = logits = aux = None  # frees the old graph before the new one is built
             xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
         elif t == steps:
             break

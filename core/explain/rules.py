@@ -12,7 +12,7 @@ derivative written out (``_ZPlus``). Relevance values are identical to zennit's 
 and ``Norm`` (tests compare them):
 
 - z+ : ``z = W^+ x^+ + W^- x^- (+ b^+)``, ``R_in = x^+ (W^+)^T (R/z) + x^- (W^-)^T (R/z)`` (or, taking
-  the poster's formula literally for signed inputs, ``z = W^+ x``, ``R_in = x (W^+)^T (R/z)``: ``zplus``)
+  the poster's formula literally for signed inputs, ``z = W^+ x (+ b^+)``, ``R_in = x (W^+)^T (R/z)``: ``zplus``)
 - z-beta (ZBox): ``z = W x - W^+ l - W^- h``, ``R_in = x W^T s - l (W^+)^T s - h (W^-)^T s``, ``s = R/z``.
 - z (parameter-free sums and average pools): ``R_in = x A^T (R / A x)``.
 Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules.

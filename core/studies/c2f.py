@@ -170,12 +170,14 @@ def _markdown_table(names: list[str], table: dict) -> str:
 
 
 def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
-                   composite: str = "zplus_zbox") -> tuple[torch.Tensor, torch.Tensor]:
+                   composite: str = "zplus_zbox", signed_inputs: str = "split") -> tuple[torch.Tensor, torch.Tensor]:
     """The poster's maps at ``x``: ``LRP_C(x; r_org), LRP_C(x; r_adv)`` (coarse) or
-    ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W)."""
+    ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W); pass the
+    ``composite`` and ``signed_inputs`` the attack used (``StudyConfig.lrp_*``)."""
     head = hc.coarse if level == "coarse" else hc.fine_head(labels.r_org)
-    return (relevance(head, x, labels.original(level), "lrp", composite=composite),
-            relevance(head, x, labels.adversarial(level), "lrp", composite=composite))
+    rules = {"composite": composite, "signed_inputs": signed_inputs}
+    return (relevance(head, x, labels.original(level), "lrp", **rules),
+            relevance(head, x, labels.adversarial(level), "lrp", **rules))
 
 
 def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:
