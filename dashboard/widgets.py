@@ -264,7 +264,8 @@ PARAM_WIDGETS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
                                  "zplus_zbox only: how z+ treats hidden-layer inputs that can be negative "
                                  "(EfficientNet's linear bottlenecks). split (zennit): a+ w+ and a- w- count as "
                                  "positive contributions. as_written: the poster's formula a w+ taken literally; "
-                                 "its denominators then come near zero (on EfficientNet-Lite0 the maps turn to noise)."),
+                                 "its denominators then come near zero (on EfficientNet-Lite0 the maps turn to "
+                                 "noise)."),
         "init": _select("Output relevance", INITS,
                         "onehot: R = 1 at the target class. logit: R = the target logit, so the map sums to it."),
         "epsilon": lambda default, key: st.select_slider(

@@ -88,8 +88,7 @@ class _LRPObjective:
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,
             alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
             init: str = "logit", ignore_bias: bool | None = None, signed_inputs: str = "split",
-            early_stop: bool = False,
-            step_rule: str = "sign", random_start: bool = False, seed: int = 0,
+            early_stop: bool = False, step_rule: str = "sign", random_start: bool = False, seed: int = 0,
             progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)

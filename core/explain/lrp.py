@@ -36,7 +36,8 @@ from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
 from core.explain.canonizers import default_canonizers
 from core.explain.lrp_graph import graph_lrp
-from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, SIGNED_INPUTS, ExplicitNorm, ExplicitZBox, ExplicitZPlus
+from core.explain.rules import (EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus,
+                                check_signed_inputs, without_explicit_rule)
 from core.models.wrapper import Normalize
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
@@ -98,18 +99,12 @@ def make_composite(
     if name == "epsilon_gamma_box":
         return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, layer_map=passes,
                                zero_params=zero, canonizers=canon)
-    other = next((m for m in model.modules() if isinstance(m, Linear) and not isinstance(m, EXPLICIT_TYPES)), None)
-    if signed_inputs == "as_written" and other is not None:  # such layers get zennit's ZPlus, i.e. "split"
+    other = without_explicit_rule(model) if signed_inputs == "as_written" else None
+    if other is not None:  # such layers get zennit's ZPlus, i.e. "split"
         raise UnsupportedError(f"signed_inputs='as_written' is written for Conv2d and Linear layers; the model "
                                f"has a {type(other).__name__}: use signed_inputs='split'.")
     return ZPlusZBox(low=low, high=high, layer_map=passes, zero_bias=ignore_bias, signed_inputs=signed_inputs,
                      canonizers=canon)
-
-
-def check_signed_inputs(signed_inputs: str) -> None:
-    """A clear error for an unknown treatment of signed z+ inputs (``rules.zplus``)."""
-    if signed_inputs not in SIGNED_INPUTS:
-        raise InputError(f"Unknown signed_inputs {signed_inputs!r}; choose one of {', '.join(SIGNED_INPUTS)}.")
 
 
 def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> torch.Tensor:

@@ -36,10 +36,9 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 from zennit.types import Activation, AvgPool, BatchNorm
-from zennit.types import Linear as LinearTypes
 
 from core.errors import UnsupportedError
-from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, norm, zbox, zplus
+from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, norm, without_explicit_rule, zbox, zplus
 from core.models.wrapper import Normalize
 
 PASS_TYPES = (Activation, Normalize)
@@ -64,11 +63,11 @@ class _Tracer(fx.Tracer):
 
 def _unsupported(model: nn.Module) -> bool:
     """Layers whose zennit rule has no explicit twin here, or which need a canonizer first."""
+    if without_explicit_rule(model) is not None:
+        return True  # Conv1d, Conv3d, transposed convolutions
     for m in model.modules():
         if isinstance(m, (BatchNorm, nn.MultiheadAttention)):
             return True
-        if isinstance(m, LinearTypes) and not isinstance(m, EXPLICIT_TYPES):
-            return True  # Conv1d, Conv3d, transposed convolutions
         if isinstance(m, AvgPool) and not isinstance(m, NORM_TYPES):
             return True
     return False

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from zennit.core import Hook, Stabilizer
 from zennit.layer import Sum
+from zennit.types import Linear as LinearTypes
 
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import fit_bound
@@ -127,6 +128,19 @@ def _check(module: nn.Module) -> None:
 SIGNED_INPUTS = ("split", "as_written")
 
 
+def check_signed_inputs(signed_inputs: str) -> None:
+    """A clear error for an unknown treatment of signed z+ inputs (``zplus``)."""
+    if signed_inputs not in SIGNED_INPUTS:
+        raise InputError(f"Unknown signed_inputs {signed_inputs!r}; choose one of {', '.join(SIGNED_INPUTS)}.")
+
+
+def without_explicit_rule(model: nn.Module) -> nn.Module | None:
+    """The first linear layer (zennit's sense) with no explicit rule here (Conv1d, Conv3d, transposed
+    convolutions: zennit's own rules take them), or None."""
+    return next((m for m in model.modules() if isinstance(m, LinearTypes) and not isinstance(m, EXPLICIT_TYPES)),
+                None)
+
+
 def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilizer: float = 1e-6,
           zero_bias: bool = False, inputs: str = "split") -> torch.Tensor:
     """z+ relevance of the layer's input ``x`` (N, ...) for the relevance ``R`` (T, N, ...) at its output;
@@ -143,8 +157,8 @@ def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilize
       signed inputs can make negative or near zero;
     - ``"nonneg"``: the caller knows ``x >= 0`` (both rules at the cost of one branch, no look)."""
     _check(module)
-    if inputs not in (*SIGNED_INPUTS, "nonneg"):
-        raise InputError(f"Unknown z+ input treatment {inputs!r}; choose one of {', '.join(SIGNED_INPUTS)}.")
+    if inputs != "nonneg":
+        check_signed_inputs(inputs)
     split = inputs == "split" and (x.device.type != "cpu" or bool(x.min() < 0))
     bias = None
     if module.bias is not None and not zero_bias:  # zennit keeps the positive bias

@@ -84,7 +84,8 @@ def _c2f_models() -> dict[str, list[str]]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _labels(_loaded, model_id: str, _image: LoadedImage, digest: str) -> dict[str, Any]:
-    """The C2F labels of one image (``C2FLabels.from_logits``), with names and probabilities (coarse softmax; fine within r_org)."""
+    """The C2F labels of one image (``C2FLabels.from_logits``), with names and probabilities (coarse
+    softmax; fine within r_org)."""
     hc, h = _loaded.model, _loaded.info.hierarchy
     x = _image.tensor.to(_loaded.device)
     with model_lock(hc), torch.no_grad():
@@ -228,8 +229,8 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
         maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
                      config.level)
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
-                     "figures": study.figures(result, x, "all"), "maps": maps, "after": W.decision(loaded, result.x_adv),
-                     "seconds": seconds, "cached": not reported, "adversarial": to_uint8(result.x_adv[0]),
+                     "figures": study.figures(result, x, "all"), "maps": maps,
+                     "after": W.decision(loaded, result.x_adv), "seconds": seconds, "cached": not reported, "adversarial": to_uint8(result.x_adv[0]),
                      "perturbation": perturbation_image(result.delta[0].cpu().numpy())})
     progress(1.0, "Done")
     bar.empty()
