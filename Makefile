@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast bench install install-dev clean
+.PHONY: run test test-fast bench install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,13 @@ run: install
 	@echo "Dashboard: http://localhost:$(PORT)  (Ctrl+C to stop)"
 	$(BIN)/python -m streamlit run dashboard/app.py --server.port $(PORT)
 
-test: install-dev
+system-deps:
+	bash scripts/system_deps.sh
+
+test: install-dev system-deps
 	$(BIN)/python -m pytest -q
 
-test-fast: install-dev
+test-fast: install-dev system-deps
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 bench: install-dev

@@ -1,7 +1,7 @@
 """The dashboard in a real browser: a live ``streamlit run`` server driven by headless Chromium.
 
 Uses the system Chromium (Debian: ``apt-get install chromium``); Playwright never downloads one.
-Without Chromium the test is skipped, unless ``XADV_REQUIRE_BROWSER=1`` makes that a failure.
+``make test`` installs it (``scripts/system_deps.sh``); without it the test fails and says so.
 Screenshots go to ``$XADV_ARTIFACTS`` (or the test's temporary folder).
 """
 from __future__ import annotations
@@ -36,9 +36,7 @@ def _require_browser() -> None:
         except ImportError:
             missing = "Playwright not installed: pip install playwright (no browser download needed)"
     if missing:
-        if os.environ.get("XADV_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
+        pytest.fail(missing)
 
 
 def _free_port() -> int:
