@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("c2f-eval", help="LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model")
     p.add_argument("--model", default="efficientnet_lite0")
     p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
-    p.add_argument("--hierarchy", default="imagenet_c2f")
+    p.add_argument("--hierarchy", help="shipped hierarchy name or JSON file (default: the first shipped one that "
+                                       "fits the model: imagenet_c2f, mnist_c2f for mnist_cnn)")
     p.add_argument("--images", default="gallery", help="folder of images, or 'gallery' for the bundled photos")
     p.add_argument("--level", choices=["coarse", "fine"], default="coarse")
     p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"])
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lrp-signed-inputs", choices=["split", "as_written"], default="split",  # rules.SIGNED_INPUTS
                    help="z+ on hidden inputs that can be negative: split (zennit's rule) or as_written (the "
                         "poster's formula taken literally; see core.explain.lrp)")
+    p.add_argument("--lrp-init", choices=["logit", "onehot"], default="logit",  # lrp.INITS
+                   help="output relevance of the LRP maps: the target's logit, or 1 (the poster's delta_ic)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20)
     p.add_argument("--over", choices=["success", "all"], default="success",

@@ -99,6 +99,29 @@ def open_images(spec: str, **kwargs) -> list:
     return images
 
 
+def default_hierarchy(model: str) -> str:
+    """The first shipped hierarchy that fits the model's classes (imagenet_c2f, mnist_c2f, ...)."""
+    from core.models import shipped_hierarchies
+    from core.models.registry import spec
+
+    classes = len(spec(model).class_names())
+    fitting = shipped_hierarchies(classes)
+    if not fitting:
+        raise InputError(f"No shipped hierarchy fits {model} ({classes} classes); pass --hierarchy with a "
+                         "hierarchy JSON file.")
+    return fitting[0]
+
+
+def _blank(image) -> bool:
+    """An all-black image, reported as skipped: its perceptibility ||eta||_p / ||x||_p is undefined."""
+    from core.metrics import blank_images
+
+    if blank_images(image.tensor).any():
+        print(f"skipped {image.source_name}: all black, so rho_p = ||eta||_p / ||x||_p is undefined")
+        return True
+    return False
+
+
 def c2f_eval(args) -> int:
     import torch
     from tqdm import tqdm
@@ -107,15 +130,20 @@ def c2f_eval(args) -> int:
     from core.models import load
     from core.studies.c2f import StudyConfig, evaluate
 
-    loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy)
-    info = loaded.info
-    images = open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
-                         channels=info.channels)
-    x = torch.cat([im.tensor for im in images]).to(loaded.device)
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
-                         lrp_signed_inputs=args.lrp_signed_inputs, pgd_eps_255=args.pgd_eps,
-                         pgd_steps=args.pgd_steps, over=args.over)
+                         lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init, pgd_eps_255=args.pgd_eps,
+                         pgd_steps=args.pgd_steps, over=args.over)  # checked before anything is loaded
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
+    loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
+    info = loaded.info
+    images = [im for im in open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
+                                       channels=info.channels) if not _blank(im)]
+    if not images:
+        raise InputError(f"No image in {args.images} can be attacked.")
+    x = torch.cat([im.tensor for im in images]).to(loaded.device)
     started = time.perf_counter()
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
         def progress(fraction: float, message: str) -> None:
@@ -128,8 +156,9 @@ def c2f_eval(args) -> int:
                           progress=progress)
     print(result.format(markdown=args.markdown))
     report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
-    Path(args.out).write_text(dumps(report))
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dumps(report))
+    print(f"wrote {out}")
     return 0
 
 

@@ -18,7 +18,8 @@ import streamlit as st
 import torch
 
 from core.cache import ResultCache, default_directory
-from core.data import LoadedImage, gallery_description, gallery_names, load_gallery, load_image
+from core.data import (LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image,
+                       mnist_split)
 from core.errors import WeightsUnavailableError
 from core.explain import COMPOSITES, model_lock
 from core.explain.explanation import classifier, method_defaults
@@ -137,9 +138,16 @@ def _weights_file(data: bytes, digest: str, suffix: str) -> Path:
 def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY) -> LoadedImage | None:
     """A gallery photo (``default`` preselected) or an upload, loaded for ``info``'s input; None (with an error
     shown) if unusable."""
-    source = st.radio("Image", ["Gallery", "Upload"], horizontal=True, key=f"{key}_source")
+    digits = info.channels == 1 and info.input_size == 28  # an MNIST model: its own test digits come first
+    sources = ["MNIST digit", "Gallery", "Upload"] if digits else ["Gallery", "Upload"]
+    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source{'_digits' if digits else ''}")
     try:
-        if source == "Gallery":
+        if source == "MNIST digit":
+            count = len(mnist_split("test")[1])
+            index = st.number_input(f"Test digit (0–{count - 1})", 0, count - 1, 0, key=f"{key}_digit",
+                                    help="A digit of the bundled MNIST test split, which the model never trained on.")
+            image = _digit(int(index))
+        elif source == "Gallery":
             names = gallery_names()
             name = st.selectbox("Example photo", names, index=names.index(default),
                                 format_func=gallery_description, key=f"{key}_gallery")
@@ -160,6 +168,11 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
 @st.cache_data(show_spinner=False, max_entries=32)
 def _gallery(name: str, size: int, crop_fraction: float, channels: int) -> LoadedImage:
     return load_gallery(name, size=size, crop_fraction=crop_fraction, channels=channels)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _digit(index: int) -> LoadedImage:
+    return load_digit(index)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

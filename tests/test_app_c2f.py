@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.attacks.c2f import C2FLabels
+from core.data.mnist import mnist_split
+from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
 
@@ -61,6 +64,16 @@ def number(text: str, pattern: str) -> float:
     return float(re.search(pattern, text).group(1))
 
 
+def amplification(figures: dict[str, dict], row: int) -> float:
+    annotation = figures[f"c2f_row{row}_delta"]["layout"]["annotations"][0]["text"]
+    return number(annotation, r"×([\d,.e+]+) amplified")
+
+
+def totals(at: AppTest) -> list[float]:
+    """The total relevance written under each map, in page order."""
+    return [number(c.value, r"total relevance ([\d.e+-]+)") for c in at.caption if "total relevance" in c.value]
+
+
 def decisions(at: AppTest) -> str:
     [text] = [m.value for m in at.markdown if m.value.startswith("**Coarse**")]
     return text
@@ -100,12 +113,14 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert names == ["LRPC eps=10", "DFC", "PGDC"]
 
     figures = charts(at)
+    peaks = [float(row["result"].delta.abs().max()) for row in stored["rows"]]
     for i in range(3):  # each row: adversarial image, both maps after the attack, the perturbation
         assert {f"c2f_row{i}_{part}" for part in ("image", "org", "adv", "delta")} <= set(figures)
-        annotation = figures[f"c2f_row{i}_delta"]["layout"]["annotations"][0]["text"]
-        factor = number(annotation, r"×([\d,.e+]+) amplified")
-        delta = stored["rows"][i]["result"].delta
-        assert factor == pytest.approx(0.5 / float(delta.abs().max()), rel=1e-2)
+        assert amplification(figures, i) == pytest.approx(0.5 / max(peaks), rel=1e-2)  # one factor for all rows
+    at.toggle(key="c2f_same_amplification").set_value(False).run()
+    for i in range(3):
+        assert amplification(charts(at), i) == pytest.approx(0.5 / peaks[i], rel=1e-2)  # each its own
+    assert attack_calls == ["lrp", "deepfool", "pgd"]  # a display switch
     maps = heatmaps(at)
     assert len(maps) == 2 + 2 * 3
     assert len({m["zmax"] for m in maps.values()}) == 1  # one symmetric scale for every map
@@ -120,14 +135,31 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert linf_255 <= 10 + 1e-3  # the budget, on the 0-255 scale
     assert rho_inf * float(x.abs().max()) <= 10 / 255 + 1e-4  # rho_inf = ||eta||_inf / ||x||_inf
     assert rho_inf == pytest.approx(lrp_row["figures"]["rho_inf_all"], rel=5e-3)  # three significant digits
+    hc = load("mnist_cnn", hierarchy="mnist_c2f", device="cpu").model
+    c2f_labels = C2FLabels.of(hc, x)
     for text, row in zip(texts, stored["rows"]):
         fooled = bool(row["result"].success[0])
         assert ("**Fooled**" in text) == fooled and ("**Not fooled**" in text) != fooled
-        assert f"Coarse: {MNIST.coarse_names[row['result'].labels['r_org'][0]]}" in text
+        assert re.search(rf"Coarse: \**{MNIST.coarse_names[row['result'].labels['r_org'][0]]}", text)
         assert "(cached)" not in text
+        if fooled:  # does the image still fool once rounded to 8 bits, as its PNG download is?
+            rounded = (row["result"].x_adv * 255).round() / 255
+            still = bool(hc.coarse(rounded).argmax(1) != c2f_labels.r_org)
+            assert ("still fools" in text) == still and ("no longer fools" in text) != still
+
+    # The maps drawn are the maps the LRP loss is of (logit-seeded), before and after every attack.
+    written = totals(at)
+    assert len(written) == 2 + 2 * 3
+    rules = study.StudyConfig().lrp_rules()
+    before = study.relevance_pair(hc, x, c2f_labels, "coarse", rules)
+    after = study.relevance_pair(hc, lrp_row["result"].x_adv, c2f_labels, "coarse", rules)
+    drawn = [float(m.sum()) for m in (*before, *after)]
+    assert written[:4] == pytest.approx(drawn, rel=5e-3)  # three significant digits
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
-    [files] = stored["files"].values()
+    files = list(stored["files"].values())[-1]  # those of the amplification shown last
+    assert [a["perturbation_amplification"] for a in json.loads(files["comparison.json"])["attacks"]] == \
+        pytest.approx([0.5 / peak for peak in peaks])
     report = json.loads(files["comparison.json"])
     assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"
     assert report["labels"]["r_org_name"] in MNIST.coarse_names
@@ -203,3 +235,22 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert float(poster.value.loc["Fooling (%)", "LRPC eps=10"]) == pytest.approx(87.1)
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
+
+
+def test_an_all_black_upload_is_refused_with_a_message_and_the_table_follows_the_level(cache_dir, attack_calls):
+    from PIL import Image
+
+    at = open_page("mnist_cnn")
+    assert at.radio(key="c2f_image_source_digits").value == "MNIST digit"  # the model's own kind of image first
+    label = int(mnist_split("test")[1][0])
+    assert f"f_org = **{label}**" in decisions(at)  # test digit 0, classified right
+    assert at.radio(key="c2f_table_level_coarse").value == "coarse"
+    at.radio(key="c2f_level").set_value("fine").run()
+    assert at.radio(key="c2f_table_level_fine").value == "fine"  # the table's level follows the page's
+    buffer = io.BytesIO()
+    Image.new("L", (28, 28)).save(buffer, format="PNG")
+    at.radio(key="c2f_image_source_digits").set_value("Upload").run()
+    at.file_uploader(key="c2f_image_upload").set_value(("black.png", buffer.getvalue(), "image/png")).run()
+    assert not at.exception, at.exception
+    assert any("all black" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Run attacks"] and not attack_calls

@@ -72,3 +72,15 @@ def test_returned_tensors_are_fresh():
 def test_unknown_split_is_refused():
     with pytest.raises(InputError, match="train, test"):
         mnist_split("validation")
+
+
+def test_load_digit_is_the_split_image_named_by_its_index():
+    from core.data import load_digit
+    from core.errors import InputError
+
+    images, _ = mnist_split("test")
+    digit = load_digit(7)
+    assert digit.source_name == "mnist_test_7" and digit.tensor.shape == (1, 1, 28, 28)
+    torch.testing.assert_close(digit.tensor, images[7:8], atol=1 / 255, rtol=0)  # stored as 8-bit pixels
+    with pytest.raises(InputError, match="0..999"):
+        load_digit(len(images))

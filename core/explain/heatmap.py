@@ -53,11 +53,12 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def perturbation_image(delta: np.ndarray) -> tuple[np.ndarray, float]:
-    """A perturbation (C, H, W) made visible: ``0.5 + k * delta`` with ``k = 0.5 / max|delta|``, as
-    uint8 (H, W, C); returns the image and the amplification factor ``k`` (1 for a zero perturbation)."""
+def perturbation_image(delta: np.ndarray, peak: float | None = None) -> tuple[np.ndarray, float]:
+    """A perturbation (C, H, W) made visible: ``0.5 + k * delta`` with ``k = 0.5 / peak``, as uint8
+    (H, W, C); ``peak`` is ``max|delta|`` unless given (the largest of several perturbations shown
+    together, so they share one factor). Returns the image and ``k`` (1 for a zero peak)."""
     d = np.asarray(delta, dtype=np.float64)
-    peak = float(np.abs(d).max())
+    peak = float(np.abs(d).max()) if peak is None else peak
     factor = 0.5 / peak if peak > 0 else 1.0
     rgb = np.clip(0.5 + factor * d, 0.0, 1.0).transpose(1, 2, 0)
     return np.round(rgb * 255).astype(np.uint8), factor

@@ -14,15 +14,19 @@ from core.errors import InputError
 NORMS = {"1": 1.0, "2": 2.0, "inf": float("inf")}
 
 
+def blank_images(x: torch.Tensor) -> torch.Tensor:
+    """Which images (N,) are all black, i.e. have ``||x||_p = 0`` and no perceptibility."""
+    return ~x.flatten(1).any(dim=1)
+
+
 def perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tensor:
     """``||eta||_p / ||x||_p`` per image (N,)."""
     if delta.shape != x.shape:
         raise InputError("delta and x must have the same shape.")
-    num = torch.linalg.vector_norm(delta.flatten(1), ord=p, dim=1)
-    den = torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
-    if (den == 0).any():
+    if blank_images(x).any():
         raise InputError("Perceptibility is undefined for an all-black image (||x||_p = 0).")
-    return num / den
+    num = torch.linalg.vector_norm(delta.flatten(1), ord=p, dim=1)
+    return num / torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
 
 
 def mean_perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float,

@@ -61,7 +61,10 @@ class Hierarchy:
                 raise InputError(f"Coarse class {name!r} has no members.")
             bad = [i for i in group if not 0 <= i < num_classes]
             if bad:
-                raise InputError(f"Coarse class {name!r} has indices outside 0..{num_classes - 1}: {bad[:5]}.")
+                fitting = ", ".join(shipped_hierarchies(num_classes)) or "none"
+                raise InputError(f"Hierarchy {self.name!r} does not fit a model with {num_classes} classes: coarse "
+                                 f"class {name!r} has indices outside 0..{num_classes - 1} ({bad[:5]}). Shipped "
+                                 f"hierarchies that fit: {fitting}.")
             twice = seen.intersection(group)
             if twice:
                 raise InputError(f"Classes {sorted(twice)[:5]} appear in two coarse groups.")

@@ -7,7 +7,8 @@ perceptibility mean runs over the successful attacks (``over="success"``); the m
 attacked images are reported beside them. LRP attacks run all their steps (the poster's rho_inf is
 eps/255: its perturbations fill the budget). PGD defaults (our choice, the poster gives none): budget
 10/255, steps of 1/255, 20 steps, each image stopped at its first success, so its perturbation is
-what the success needed.
+what the success needed. Budgets are taken in ascending order, each once. An all-black image is
+refused up front: its rho_p = ||eta||_p / ||x||_p is undefined.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
 from core.explain import relevance
-from core.explain.lrp import check_signed_inputs
-from core.metrics import fooling_ratio, mean_perceptibility
+from core.explain.lrp import INITS, check_signed_inputs
+from core.metrics import blank_images, fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 
 ATTACKS = ("lrp", "deepfool", "pgd")
@@ -60,6 +61,7 @@ class StudyConfig:
     lrp_p: float = 2.0
     lrp_composite: str = "zplus_zbox"
     lrp_signed_inputs: str = "split"
+    lrp_init: str = "logit"
     lrp_early_stop: bool = False
     lrp_step_rule: str = "sign"
     deepfool_steps: int = 50
@@ -77,10 +79,28 @@ class StudyConfig:
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
         check_signed_inputs(self.lrp_signed_inputs)
+        if self.lrp_init not in INITS:
+            raise InputError(f"Unknown relevance init {self.lrp_init!r}; choose one of {', '.join(INITS)}.")
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
             eps_from_255(e)
+        if "lrp" in self.attacks and not self.eps_255:
+            raise InputError("The LRP attack needs at least one epsilon.")
+        if not self.lrp_p >= 1:
+            raise InputError(f"The norm order p of the LRP loss must be >= 1 (or inf), got {self.lrp_p}.")
+        for name in ("lrp_steps", "deepfool_steps", "pgd_steps"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
+        if self.deepfool_candidates < 1 or not self.deepfool_overshoot >= 0:
+            raise InputError("DeepFool needs at least one candidate class and an overshoot >= 0.")
+        if not 0 < self.pgd_alpha_255 <= 255:
+            raise InputError(f"The PGD step must lie in (0, 255] on the 0-255 scale, got {self.pgd_alpha_255}.")
+        object.__setattr__(self, "eps_255", tuple(sorted(set(map(float, self.eps_255)))))
+
+    def lrp_rules(self) -> dict[str, str]:
+        """The LRP rules of the attack, for maps drawn to match it (``relevance_pair``)."""
+        return {"composite": self.lrp_composite, "signed_inputs": self.lrp_signed_inputs, "init": self.lrp_init}
 
     def runs(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(column name, attack, parameters) for every column of the table, in the poster's order."""
@@ -89,8 +109,7 @@ class StudyConfig:
         if "lrp" in self.attacks:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
-                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
-                              "composite": self.lrp_composite, "signed_inputs": self.lrp_signed_inputs,
+                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p, **self.lrp_rules(),
                               "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
@@ -141,9 +160,14 @@ class StudyResult:
         over = "successful attacks" if self.config.over == "success" else "all images"
         render = _markdown_table if markdown else _text_table
         return "\n".join([
-            f"{self.config.level.capitalize()}-level attacks on {len(self.image_names)} images (rho over {over})",
+            f"{self.config.level.capitalize()}-level attacks on {images(len(self.image_names))} (rho over {over})",
             render(names, self.table()), "", "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
         ])
+
+
+def images(n: int) -> str:
+    """``"1 image"``, ``"6 images"``."""
+    return f"{n} image{'' if n == 1 else 's'}"
 
 
 ROW_LABELS = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
@@ -170,12 +194,12 @@ def _markdown_table(names: list[str], table: dict) -> str:
 
 
 def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
-                   composite: str = "zplus_zbox", signed_inputs: str = "split") -> tuple[torch.Tensor, torch.Tensor]:
+                   rules: dict[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The poster's maps at ``x``: ``LRP_C(x; r_org), LRP_C(x; r_adv)`` (coarse) or
-    ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W); pass the
-    ``composite`` and ``signed_inputs`` the attack used (``StudyConfig.lrp_*``)."""
+    ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W), by the rules the
+    attack uses (``StudyConfig.lrp_rules()``; the default config's when None): the maps its loss is of."""
     head = hc.coarse if level == "coarse" else hc.fine_head(labels.r_org)
-    rules = {"composite": composite, "signed_inputs": signed_inputs}
+    rules = StudyConfig().lrp_rules() if rules is None else rules
     return (relevance(head, x, labels.original(level), "lrp", **rules),
             relevance(head, x, labels.adversarial(level), "lrp", **rules))
 
@@ -227,6 +251,10 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
              model_id: str | None = None, image_digests: Sequence[str] | None = None,
              cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> StudyResult:
     """Run every column of the table on the batch ``x`` and compute the poster's figures."""
+    blank = blank_images(x)
+    if blank.any():
+        names = ", ".join(str(image_names[i]) for i in blank.nonzero().flatten().tolist())
+        raise InputError(f"All-black images have no perceptibility (||x||_p = 0): {names}. Leave them out.")
     runs = config.runs()
     columns = []
     for i, (name, attack, params) in enumerate(runs):

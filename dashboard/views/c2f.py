@@ -7,7 +7,6 @@ image or the level changes), so moving a display widget never recomputes anythin
 """
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import time
@@ -19,11 +18,13 @@ import streamlit as st
 import torch
 
 import core
-from core.attacks.c2f import C2FLabels
+from core.attacks.c2f import C2FLabels, goal_met
 from core.attacks.loop import STEP_RULES
-from core.data import LoadedImage, gallery_names, load_gallery, load_image, mnist_split, pixel_digest, to_uint8
+from core.data import (LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, mnist_split,
+                       pixel_digest, to_uint8)
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
+from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY
 from core.serialize import dumps
 from core.studies import c2f as study
@@ -64,7 +65,8 @@ so equal colours mean equal relevance before and after every attack. With z⁺ r
 often look alike (z⁺ is little class-selective): compare their strength, and how it moves after each attack.
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
-them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it.
+them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it:
+by default one factor for all rows, so their strengths compare; switch it off to see each one's pattern.
 """
 
 
@@ -109,14 +111,18 @@ def _label_tuple(labels: dict[str, Any]) -> tuple[int, int, int, int]:
     return labels["r_org"], labels["r_adv"], labels["f_org"], labels["f_adv"]
 
 
+def _c2f_labels(labels: tuple[int, int, int, int], device: torch.device) -> C2FLabels:
+    return C2FLabels(*(torch.tensor([v], device=device) for v in labels))
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[int, int, int, int],
-          level: str) -> tuple[np.ndarray, np.ndarray]:
+          level: str, rules: tuple[tuple[str, str], ...]) -> tuple[np.ndarray, np.ndarray]:
     """The poster's two heatmaps (H, W) of ``_x`` (1, C, H, W) for the original labels ``labels``
-    (``relevance_pair``: r_org/r_adv on C, or f_org/f_adv on F^{r_org}); ``digest`` identifies ``_x``."""
+    (``relevance_pair``: r_org/r_adv on C, or f_org/f_adv on F^{r_org}) by the attack's LRP ``rules``
+    (``StudyConfig.lrp_rules()`` items), so they are the maps its loss is of; ``digest`` identifies ``_x``."""
     device = _loaded.device
-    c2f_labels = C2FLabels(*(torch.tensor([v], device=device) for v in labels))
-    org, adv = study.relevance_pair(_loaded.model, _x.to(device), c2f_labels, level)
+    org, adv = study.relevance_pair(_loaded.model, _x.to(device), _c2f_labels(labels, device), level, dict(rules))
     return heatmap(org)[0], heatmap(adv)[0]
 
 
@@ -227,11 +233,15 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
         seconds = time.perf_counter() - started
         progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
         maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
-                     config.level)
+                     config.level, tuple(config.lrp_rules().items()))
+        with model_lock(hc):  # does the image still fool once saved as an 8-bit PNG?
+            fooled_8bit = goal_met(hc, config.level, _c2f_labels(_label_tuple(labels), loaded.device),
+                                   torch.zeros(1, dtype=torch.long, device=loaded.device), as_saved_8bit(result.x_adv))
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps,
-                     "after": W.decision(loaded, result.x_adv), "seconds": seconds, "cached": not reported, "adversarial": to_uint8(result.x_adv[0]),
-                     "perturbation": perturbation_image(result.delta[0].cpu().numpy())})
+                     "after": W.decision(loaded, result.x_adv), "seconds": seconds, "cached": not reported,
+                     "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": bool(fooled_8bit[0]),
+                     "delta": result.delta[0].cpu().numpy()})
     progress(1.0, "Done")
     bar.empty()
     return {"config": config, "rows": rows, "errors": errors, "files": {}}
@@ -250,6 +260,13 @@ def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
             f"LRP for {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
+def map_caption(level: str, which: str, relevance_map: np.ndarray) -> str:
+    """The map's formula and its total relevance (the strength the LRP loss moves)."""
+    s, _ = _symbols(level)
+    formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
+    return f"{formula}(x; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}"
+
+
 def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, scale: float) -> None:
     """The input, the two maps before the attack, the decisions and their probabilities."""
     h = loaded.info.hierarchy
@@ -260,11 +277,10 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
         W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT), key="c2f_before_input")
         st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
     titles = map_titles(level, labels)
-    formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
     for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
         with col:
             W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_before_{which}")
-            st.caption(f"{formula}(x; {s}_{which}) · total relevance {float(m.sum()):.3g}")
+            st.caption(map_caption(level, which, m))
     with cols[3]:
         st.markdown(
             f"**Coarse** C(x)  \n"
@@ -311,12 +327,17 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
                  else f"Fine: **{labels['f_org_name']}** kept ({after['fine_prob']:.0%})")
     timing = f"{row['seconds']:.1f} s" + (" (cached)" if row["cached"] else "")
     linf = float(result.delta.abs().max()) * 255
-    return "  \n".join([
+    lines = [
         verdict, coarse_line, fine_line,
         f"Iterations: {int(result.iterations[0])} · {timing}",
         f"ρ₂ = {fig['rho_2_all']:.3g} · ρ₁ = {fig['rho_1_all']:.3g}",  # significant digits: DeepFool's are tiny
         f"ρ∞ = {fig['rho_inf_all']:.3g} · ‖η‖∞ = {linf:.3g}/255",
-    ])
+    ]
+    if success:
+        lines.append("Saved as an 8-bit PNG it still fools" if row["fooled_8bit"] else
+                     ":orange[Saved as an 8-bit PNG it no longer fools] (rounding to 1/255 undoes it; the NPZ "
+                     "download keeps the exact image)")
+    return "  \n".join(lines)
 
 
 def perturbation_figure(picture: np.ndarray, factor: float):
@@ -367,6 +388,10 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     note = magnitude_note(before_maps, rows, percentile)
     if note:
         st.caption(note)
+    same = st.toggle("One amplification for all perturbations", True, key="c2f_same_amplification",
+                     help="On: every perturbation is scaled by the same factor, so their strengths compare (a tiny "
+                          "one looks grey). Off: each by its own factor, to see its pattern.")
+    pictures = perturbation_pictures(rows, same)
     titles = map_titles(level, labels)
     for i, row in enumerate(rows):
         st.markdown(row_heading(row), unsafe_allow_html=True)
@@ -376,17 +401,25 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
                 W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
+                st.caption(map_caption(level, which, m))
         with cols[3]:
-            W.show(perturbation_figure(*row["perturbation"]), key=f"c2f_row{i}_delta")
+            W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
         with cols[4]:
             st.markdown(outcome_text(row, labels, level))
-    downloads(stored, loaded, image, labels, level, before_maps, scale, percentile)
+    downloads(stored, loaded, image, labels, level, before_maps, scale, pictures, percentile)
+
+
+def perturbation_pictures(rows: list[dict[str, Any]], same: bool) -> list[tuple[np.ndarray, float]]:
+    """Each row's amplified perturbation and factor; with ``same`` one factor for all (the largest |η|)."""
+    peak = max(float(np.abs(row["delta"]).max()) for row in rows) if same else None
+    return [perturbation_image(row["delta"], peak) for row in rows]
 
 
 # ---------------------------------------------------------------- one image: downloads
 
 
-def comparison_files(stored, loaded, image, labels, level, before_maps, scale, percentile) -> dict[str, bytes]:
+def comparison_files(stored, loaded, image, labels, level, before_maps, scale, pictures,
+                     percentile) -> dict[str, bytes]:
     """One JSON and one NPZ for the whole comparison, and a PNG of every map, perturbation and image."""
     s, _ = _symbols(level)
     h = loaded.info.hierarchy
@@ -395,11 +428,10 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
     pngs = {f"before_lrp_{s}_org.png": png_bytes(colorize(before_maps[0], scale)),
             f"before_lrp_{s}_adv.png": png_bytes(colorize(before_maps[1], scale))}
     attacks = []
-    for row in stored["rows"]:
+    for row, (picture, factor) in zip(stored["rows"], pictures):
         slug, result = _slug(row["name"]), row["result"]
         arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": result.delta[0].cpu().numpy(),
                    f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
-        picture, factor = row["perturbation"]
         pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
                  f"{slug}_lrp_{s}_adv.png": png_bytes(colorize(row["maps"][1], scale)),
                  f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture),
@@ -408,6 +440,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         attacks.append({
             "column": row["name"], "figures": row["figures"], "seconds": row["seconds"], "cached": row["cached"],
             "perturbation_amplification": factor, "after": row["after"],
+            "fooled_after_8bit_rounding": row["fooled_8bit"],
             "label_names": {"coarse_after": h.coarse_names[int(labels_after["coarse_after"][0])],
                             "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
             "result": result.to_dict(),
@@ -417,7 +450,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_top")},
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
-        "relevance": "LRP, composite zplus_zbox, channel sum", "attacks": attacks,
+        "relevance": {"method": "lrp", **stored["config"].lrp_rules(), "summed_over": "channels"}, "attacks": attacks,
     }
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
@@ -425,17 +458,20 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
             **pngs}
 
 
-def downloads(stored, loaded, image, labels, level, before_maps, scale, percentile) -> None:
-    files = stored["files"].get(scale)
-    if files is None:  # encoded once per colour scale, not on every rerun
-        files = stored["files"][scale] = comparison_files(stored, loaded, image, labels, level, before_maps,
-                                                           scale, percentile)
+def downloads(stored, loaded, image, labels, level, before_maps, scale, pictures, percentile) -> None:
+    factors = tuple(factor for _, factor in pictures)
+    files = stored["files"].get((scale, factors))
+    if files is None:  # encoded once per colour scale and amplification, not on every rerun
+        files = stored["files"][scale, factors] = comparison_files(stored, loaded, image, labels, level, before_maps,
+                                                                    scale, pictures, percentile)
     prefix = f"{image.source_name or 'upload'}_{loaded.info.name}_{level}"
     st.markdown("**Downloads** (the whole comparison)")
     with st.container(horizontal=True, gap="small"):
         W.download_buttons({k: v for k, v in files.items() if not k.endswith(".png")}, prefix, key="c2f_dl")
     with st.expander(f"PNG of each map, perturbation and adversarial image ({sum(k.endswith('.png') for k in files)})"):
-        st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name.")
+        st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name. "
+                   "The adversarial PNGs are 8-bit: saving rounds every pixel to a multiple of 1/255, which can undo "
+                   "a very small perturbation (each row says whether it survives); the NPZ holds the exact images.")
         with st.container(horizontal=True, gap="small"):
             for name, data in files.items():
                 if name.endswith(".png"):
@@ -451,9 +487,7 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
     if source == "current":
         return [image]
     if source == "mnist":
-        digits, _ = mnist_split("test")
-        return [dataclasses.replace(load_image(digits[i, 0].numpy(), size=28, crop_fraction=1.0, channels=1),
-                                    source_name=f"mnist_test_{i}") for i in range(min(n_digits, len(digits)))]
+        return [load_digit(i) for i in range(min(n_digits, len(mnist_split("test")[1])))]
     return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
             for name in gallery_names()]
 
@@ -488,7 +522,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
         n_digits = b.number_input("N (MNIST digits)", 1, 1000, 20, key="c2f_table_n",
                                   help="The first N digits of the bundled MNIST test split.") if mnist else 0
         table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
-                              key="c2f_table_level")
+                              key=f"c2f_table_level_{level}")  # follows the page's level when that changes
         config, problem = attack_settings("c2f_table", table_level)
         submitted = st.form_submit_button("Run the table", type="primary", icon=":material/table_chart:")
     stored = st.session_state.get(TABLE)
@@ -534,7 +568,7 @@ def show_table(stored: dict[str, Any]) -> None:
     n = len(result.image_names)
     ours, poster = st.columns(2, gap="large")
     with ours:
-        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {n} images "
+        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.images(n)} "
                     f"({stored['images'].lower()}), in {stored['seconds']:.0f} s")
         st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
     with poster:
@@ -545,11 +579,12 @@ def show_table(stored: dict[str, Any]) -> None:
     p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
     st.caption(
         f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
-        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {n} images instead of the "
-        f"poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
-        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, logit-seeded relevance; PGD up to {cfg.pgd_steps} steps of "
-        f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at the first success. ρ is averaged over "
-        f"the successful attacks ('–': none succeeded); the JSON holds every parameter and the means over all images.")
+        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.images(n)} instead "
+        f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
+        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
+        f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
+        f"the first success. ρ is averaged over the successful attacks ('–': none succeeded); the JSON holds every "
+        f"parameter and the means over all images.")
     st.download_button("JSON", stored["json"],
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
                        key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
@@ -557,6 +592,16 @@ def show_table(stored: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- page
+
+
+def attack_form(level: str) -> tuple[bool, study.StudyConfig | None]:
+    """The single-image attack form: (run now?, its config); warns where the settings are incomplete."""
+    with st.form("c2f_form", border=True):
+        config, problem = attack_settings("c2f", level)
+        submitted = st.form_submit_button("Run attacks", type="primary", icon=":material/play_arrow:")
+    if submitted and config is None:
+        st.warning(problem)
+    return submitted and config is not None, config
 
 
 def main() -> None:
@@ -582,25 +627,26 @@ def main() -> None:
         st.caption(f":material/info: The flat classifier's top-1, {top1.name} ({top1.probability:.0%}), belongs to no "
                    f"coarse class of {info.hierarchy.name}; the coarse decision is the covered group with the "
                    "most probability.")
-    with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
-        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level)
-    before_slot = st.container()
-
     context = (info.model_id, image.digest, level)
     stored = st.session_state.get(RESULTS)
     if stored is not None and stored["context"] != context:  # model, image or level changed
         del st.session_state[RESULTS]
         stored = None
+    rules = (stored["config"] if stored else study.StudyConfig()).lrp_rules()
+    with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
+        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level,
+                       tuple(rules.items()))
+    before_slot = st.container()
     st.subheader("Attacks", anchor=False)
-    with st.form("c2f_form", border=True):
-        config, problem = attack_settings("c2f", level)
-        submitted = st.form_submit_button("Run attacks", type="primary", icon=":material/play_arrow:")
+    if blank_images(image.tensor).any():
+        st.error("This image is all black: its perceptibility ρ_p = ‖η‖_p / ‖x‖_p is undefined "
+                 "(‖x‖_p = 0), so the attacks are not offered. Choose another image.")
+        submitted = False
+    else:
+        submitted, config = attack_form(level)
     if submitted:
-        if config is None:
-            st.warning(problem)
-        else:
-            stored = run_comparison(loaded, image, labels, config) | {"context": context}
-            st.session_state[RESULTS] = stored
+        stored = run_comparison(loaded, image, labels, config) | {"context": context}
+        st.session_state[RESULTS] = stored
 
     maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
     scale = shared_scale(maps, percentile)
