@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="z+ on hidden inputs that can be negative: split (zennit's rule) or as_written (the "
                         "poster's formula taken literally; see core.explain.lrp)")
     p.add_argument("--lrp-init", choices=["logit", "onehot"], default="logit",  # lrp.INITS
-                   help="output relevance of the LRP maps: the target's logit, or 1 (the poster's delta_ic)")
+                   help="output relevance R^L of the LRP maps the attack's loss is of: the target's logit, or 1 "
+                        "(the poster's delta_ic)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20)
     p.add_argument("--over", choices=["success", "all"], default="success",

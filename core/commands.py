@@ -101,14 +101,11 @@ def open_images(spec: str, **kwargs) -> list:
 
 def default_hierarchy(model: str) -> str:
     """The first shipped hierarchy that fits the model's classes (imagenet_c2f, mnist_c2f, ...)."""
-    from core.models import shipped_hierarchies
-    from core.models.registry import spec
+    from core.models.registry import fitting_hierarchies
 
-    classes = len(spec(model).class_names())
-    fitting = shipped_hierarchies(classes)
+    fitting = fitting_hierarchies(model)
     if not fitting:
-        raise InputError(f"No shipped hierarchy fits {model} ({classes} classes); pass --hierarchy with a "
-                         "hierarchy JSON file.")
+        raise InputError(f"No shipped hierarchy fits {model}; pass --hierarchy with a hierarchy JSON file.")
     return fitting[0]
 
 
@@ -134,9 +131,15 @@ def c2f_eval(args) -> int:
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
                          lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init, pgd_eps_255=args.pgd_eps,
                          pgd_steps=args.pgd_steps, over=args.over)  # checked before anything is loaded
+    if args.batch_size < 1:
+        raise InputError("--batch-size must be at least 1.")
     out = Path(args.out)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
+    try:  # before the run, not after minutes of it
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot create the folder for --out {out}: {exc}") from exc
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
     images = [im for im in open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
@@ -156,7 +159,6 @@ def c2f_eval(args) -> int:
                           progress=progress)
     print(result.format(markdown=args.markdown))
     report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dumps(report))
     print(f"wrote {out}")
     return 0

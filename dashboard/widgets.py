@@ -18,8 +18,8 @@ import streamlit as st
 import torch
 
 from core.cache import ResultCache, default_directory
-from core.data import (LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image,
-                       mnist_split)
+from core.data import LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image
+from core.data.mnist import split_size
 from core.errors import WeightsUnavailableError
 from core.explain import COMPOSITES, model_lock
 from core.explain.explanation import classifier, method_defaults
@@ -27,8 +27,8 @@ from core.explain.gradients import BASELINES, SHAP_BASELINES
 from core.explain.heatmap import PLOTLY_SCALE
 from core.explain.lrp import INITS
 from core.explain.rules import SIGNED_INPUTS
-from core.models import REGISTRY, LoadedModel, ModelInfo, Prediction, availability, load, shipped_hierarchies, top_k
-from core.models.registry import file_digest
+from core.models import LoadedModel, ModelInfo, Prediction, availability, load, top_k
+from core.models.registry import file_digest, fitting_hierarchies
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 WEIGHT_TYPES = ["pt", "pth"]
@@ -136,14 +136,14 @@ def _weights_file(data: bytes, digest: str, suffix: str) -> Path:
 
 
 def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY) -> LoadedImage | None:
-    """A gallery photo (``default`` preselected) or an upload, loaded for ``info``'s input; None (with an error
-    shown) if unusable."""
-    digits = info.channels == 1 and info.input_size == 28  # an MNIST model: its own test digits come first
+    """A gallery photo (``default`` preselected), an upload, or for MNIST models a bundled test digit (first),
+    loaded for ``info``'s input; None (with an error shown) if unusable."""
+    digits = info.takes_mnist_digits  # then the bundled test digits come first
     sources = ["MNIST digit", "Gallery", "Upload"] if digits else ["Gallery", "Upload"]
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source{'_digits' if digits else ''}")
     try:
         if source == "MNIST digit":
-            count = len(mnist_split("test")[1])
+            count = split_size("test")
             index = st.number_input(f"Test digit (0–{count - 1})", 0, count - 1, 0, key=f"{key}_digit",
                                     help="A digit of the bundled MNIST test split, which the model never trained on.")
             image = _digit(int(index))
@@ -231,7 +231,7 @@ def decision(loaded: LoadedModel, x: torch.Tensor) -> dict[str, Any]:
 @st.cache_data(show_spinner=False)
 def hierarchies_for(model_name: str) -> list[str]:
     """The shipped hierarchies that fit the model's classes."""
-    return shipped_hierarchies(len(REGISTRY[model_name].class_names()))
+    return fitting_hierarchies(model_name)
 
 
 def model_label(available: dict[str, dict]) -> Callable[[str], str]:

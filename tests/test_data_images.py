@@ -16,6 +16,7 @@ from core.data import (
     gallery_names,
     load_gallery,
     load_image,
+    to_uint8,
 )
 from core.errors import InputError
 
@@ -297,3 +298,15 @@ def test_gallery_lists_the_bundled_photos_and_refuses_unknown_names():
     assert load_gallery("camera").original_mode == "L"
     with pytest.raises(InputError, match="chelsea, coffee"):
         load_gallery("lena")
+
+
+def test_as_saved_8bit_rounds_to_the_levels_a_png_stores():
+    from core.data import as_saved_8bit
+
+    x = torch.tensor([0.0, 0.3 / 255, 0.6 / 255, 100 / 255, 100.49 / 255, 1.0, 1.2, -0.1])
+    expected = torch.tensor([0.0, 0.0, 1 / 255, 100 / 255, 100 / 255, 1.0, 1.0, 0.0])
+    torch.testing.assert_close(as_saved_8bit(x), expected)
+    # exactly what the PNG download (to_uint8) holds
+    image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
+    png = Image.open(io.BytesIO(encode(Image.fromarray(to_uint8(image)), "PNG")))
+    torch.testing.assert_close(torch.from_numpy(np.asarray(png)).permute(2, 0, 1).float() / 255, as_saved_8bit(image))

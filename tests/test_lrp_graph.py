@@ -15,14 +15,16 @@ from core.models.wrapper import ImageClassifier
 from test_explain_lrp import ResidualPoolNet
 
 
-@pytest.mark.parametrize("layer", [nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
-                                   nn.Conv2d(4, 3, 1), nn.Linear(12, 5)])
+@pytest.mark.parametrize("make_layer", [lambda: nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                                        lambda: nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                                        lambda: nn.Conv2d(4, 3, 1), lambda: nn.Linear(12, 5)],
+                         ids=["strided", "depthwise", "pointwise", "linear"])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("zero_bias", [False, True])
 @pytest.mark.parametrize("inputs", ["split", "as_written"])
-def test_zplus_derivative_matches_finite_differences(layer, signed, zero_bias, inputs):
-    torch.manual_seed(1)
-    layer = layer.double()
+def test_zplus_derivative_matches_finite_differences(make_layer, signed, zero_bias, inputs):
+    torch.manual_seed(1)  # before the layer is made: its weights must not depend on which tests ran first
+    layer = make_layer().double()
     shape = (2, 12) if isinstance(layer, nn.Linear) else (2, layer.in_channels, 5, 6)
     x = torch.rand(shape, dtype=torch.float64) + 0.1
     if signed:

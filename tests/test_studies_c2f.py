@@ -71,7 +71,8 @@ def test_config_takes_each_budget_once_in_order_and_refuses_bad_settings_up_fron
 
     assert study.StudyConfig(eps_255=(20, 10, 10.0)).eps_255 == (10.0, 20.0)
     for bad in ({"lrp_steps": 0}, {"pgd_steps": -1}, {"deepfool_steps": 0}, {"lrp_p": 0.5}, {"lrp_init": "ones"},
-                {"deepfool_candidates": 0}, {"pgd_alpha_255": 0.0}, {"eps_255": ()}):
+                {"deepfool_candidates": 0}, {"pgd_alpha_255": 0.0}, {"eps_255": ()}, {"lrp_composite": "zplus"},
+                {"lrp_step_rule": "adam"}):
         with pytest.raises(InputError):
             study.StudyConfig(**bad)
 
@@ -118,12 +119,13 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     Image.new("L", (28, 28)).save(folder / "black.png")
     out = tmp_path / "new" / "folder" / "r.json"
     code = main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "pgd",
-                 "--pgd-steps", "3", "--no-cache", "--out", str(out)])
+                 "--pgd-steps", "3", "--lrp-init", "onehot", "--no-cache", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "skipped black.png: all black" in printed and "PGDC" in printed
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png", "digit1.png"] and "mnist_c2f" in report["model"]
+    assert report["config"]["lrp_init"] == "onehot"
 
 
 def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_message(tmp_path, capsys):

@@ -24,20 +24,29 @@ SPLITS = ("train", "test")
 
 def mnist_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Fresh (images (N, 1, 28, 28) float32 in [0, 1], labels (N,) int64) of one split."""
-    if split not in SPLITS:
-        raise InputError(f"Unknown MNIST split {split!r}; choose one of: {', '.join(SPLITS)}.")
-    images, labels, indices = _arrays()
-    chosen = indices[SPLITS.index(split)]
+    images, labels, _ = _arrays()
+    chosen = _split_indices(split)
     return torch.from_numpy(images[chosen]), torch.from_numpy(labels[chosen])
+
+
+def split_size(split: str) -> int:
+    """How many images ``split`` holds."""
+    return len(_split_indices(split))
 
 
 def load_digit(index: int, split: str = "test") -> LoadedImage:
     """Digit ``index`` of ``split`` as a 28x28 grayscale image named ``mnist_<split>_<index>``."""
-    images, _ = mnist_split(split)
-    if not 0 <= index < len(images):
-        raise InputError(f"The MNIST {split} split has digits 0..{len(images) - 1}, not {index}.")
-    image = load_image(images[index, 0].numpy(), size=28, crop_fraction=1.0, channels=1)
+    chosen = _split_indices(split)
+    if not 0 <= index < len(chosen):
+        raise InputError(f"The MNIST {split} split has digits 0..{len(chosen) - 1}, not {index}.")
+    image = load_image(_arrays()[0][chosen[index], 0], size=28, crop_fraction=1.0, channels=1)
     return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
+
+
+def _split_indices(split: str) -> np.ndarray:
+    if split not in SPLITS:
+        raise InputError(f"Unknown MNIST split {split!r}; choose one of: {', '.join(SPLITS)}.")
+    return _arrays()[2][SPLITS.index(split)]
 
 
 @functools.lru_cache(maxsize=1)

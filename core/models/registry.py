@@ -19,7 +19,7 @@ from torch import nn
 from core import device as default_device
 from core.errors import InputError, WeightsUnavailableError
 from core.models import efficientnet_lite, mnist_cnn, torchvision_zoo
-from core.models.hierarchy import Hierarchy, HierarchicalClassifier
+from core.models.hierarchy import Hierarchy, HierarchicalClassifier, shipped_hierarchies
 from core.models.wrapper import ImageClassifier
 
 ASSET_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
@@ -67,6 +67,11 @@ class ModelInfo:
     weights_digest: str
     lrp_supported: bool
     hierarchy: Hierarchy | None = None
+
+    @property
+    def takes_mnist_digits(self) -> bool:
+        """Its input is an MNIST digit (28x28 grayscale), so the bundled test digits suit it."""
+        return self.channels == 1 and self.input_size == 28
 
     @property
     def model_id(self) -> str:
@@ -161,6 +166,11 @@ def spec(name: str) -> ModelSpec:
     if name not in REGISTRY:
         raise InputError(f"Unknown model {name!r}; known models: {', '.join(REGISTRY)}.")
     return REGISTRY[name]
+
+
+def fitting_hierarchies(name: str) -> list[str]:
+    """The shipped hierarchies whose member indices fit model ``name``'s classes (default first)."""
+    return shipped_hierarchies(len(spec(name).class_names()))
 
 
 @lru_cache(maxsize=32)

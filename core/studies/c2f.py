@@ -21,13 +21,14 @@ import torch
 from core.attacks.budget import eps_from_255
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool_c2f
+from core.attacks.loop import STEP_RULES
 from core.attacks.lrp_c2f import lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
 from core.explain import relevance
-from core.explain.lrp import INITS, check_signed_inputs
+from core.explain.lrp import COMPOSITES, INITS, check_signed_inputs
 from core.metrics import blank_images, fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -79,8 +80,11 @@ class StudyConfig:
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
         check_signed_inputs(self.lrp_signed_inputs)
-        if self.lrp_init not in INITS:
-            raise InputError(f"Unknown relevance init {self.lrp_init!r}; choose one of {', '.join(INITS)}.")
+        choices = (("relevance init", self.lrp_init, INITS), ("LRP composite", self.lrp_composite, COMPOSITES),
+                   ("LRP step rule", self.lrp_step_rule, STEP_RULES))
+        for what, value, known in choices:
+            if value not in known:
+                raise InputError(f"Unknown {what} {value!r}; choose one of {', '.join(known)}.")
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
@@ -160,12 +164,12 @@ class StudyResult:
         over = "successful attacks" if self.config.over == "success" else "all images"
         render = _markdown_table if markdown else _text_table
         return "\n".join([
-            f"{self.config.level.capitalize()}-level attacks on {images(len(self.image_names))} (rho over {over})",
+            f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
             render(names, self.table()), "", "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
         ])
 
 
-def images(n: int) -> str:
+def n_images(n: int) -> str:
     """``"1 image"``, ``"6 images"``."""
     return f"{n} image{'' if n == 1 else 's'}"
 

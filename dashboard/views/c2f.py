@@ -3,7 +3,7 @@
 Thin page: labels, relevance maps, attacks and figures come from ``core`` (``core.attacks.c2f``,
 ``core.studies.c2f``); attack results come from the persistent result cache, relevance maps from
 ``st.cache_data``, and the last comparison lives in ``st.session_state`` (dropped when the model, the
-image or the level changes), so moving a display widget never recomputes anything.
+image or the level changes), so moving a display widget never reruns an attack or an LRP pass.
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import torch
 import core
 from core.attacks.c2f import C2FLabels, goal_met
 from core.attacks.loop import STEP_RULES
-from core.data import (LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, mnist_split,
-                       pixel_digest, to_uint8)
+from core.data import LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, pixel_digest, to_uint8
+from core.data.mnist import split_size
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
 from core.metrics import blank_images
@@ -196,7 +196,7 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
     if not attacks:
         return None, "Choose at least one ε or one baseline."
-    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(float(e) for e in sorted(eps)),
+    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
                                lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
                                pgd_eps_255=float(pgd_eps),
                                pgd_steps=int(pgd_steps))
@@ -260,11 +260,11 @@ def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
             f"LRP for {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
-def map_caption(level: str, which: str, relevance_map: np.ndarray) -> str:
-    """The map's formula and its total relevance (the strength the LRP loss moves)."""
+def map_caption(level: str, which: str, relevance_map: np.ndarray, at: str = "x") -> str:
+    """The map's formula at input ``at`` and its total relevance (the strength the LRP loss moves)."""
     s, _ = _symbols(level)
     formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
-    return f"{formula}(x; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}"
+    return f"{formula}({at}; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}"
 
 
 def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, scale: float) -> None:
@@ -334,9 +334,10 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
         f"ρ∞ = {fig['rho_inf_all']:.3g} · ‖η‖∞ = {linf:.3g}/255",
     ]
     if success:
-        lines.append("Saved as an 8-bit PNG it still fools" if row["fooled_8bit"] else
-                     ":orange[Saved as an 8-bit PNG it no longer fools] (rounding to 1/255 undoes it; the NPZ "
-                     "download keeps the exact image)")
+        lines.append("With its pixels rounded to 1/255, as an 8-bit PNG stores them, it still fools"
+                     if row["fooled_8bit"] else
+                     ":orange[With its pixels rounded to 1/255, as an 8-bit PNG stores them, it no longer fools] "
+                     "(the NPZ download keeps the exact image)")
     return "  \n".join(lines)
 
 
@@ -401,7 +402,7 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
                 W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
-                st.caption(map_caption(level, which, m))
+                st.caption(map_caption(level, which, m, at="x+η"))
         with cols[3]:
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
         with cols[4]:
@@ -440,7 +441,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         attacks.append({
             "column": row["name"], "figures": row["figures"], "seconds": row["seconds"], "cached": row["cached"],
             "perturbation_amplification": factor, "after": row["after"],
-            "fooled_after_8bit_rounding": row["fooled_8bit"],
+            "fooled_after_8bit_rounding": row["fooled_8bit"] if bool(result.success[0]) else None,
             "label_names": {"coarse_after": h.coarse_names[int(labels_after["coarse_after"][0])],
                             "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
             "result": result.to_dict(),
@@ -470,8 +471,9 @@ def downloads(stored, loaded, image, labels, level, before_maps, scale, pictures
         W.download_buttons({k: v for k, v in files.items() if not k.endswith(".png")}, prefix, key="c2f_dl")
     with st.expander(f"PNG of each map, perturbation and adversarial image ({sum(k.endswith('.png') for k in files)})"):
         st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name. "
-                   "The adversarial PNGs are 8-bit: saving rounds every pixel to a multiple of 1/255, which can undo "
-                   "a very small perturbation (each row says whether it survives); the NPZ holds the exact images.")
+                   "The adversarial PNGs are 8-bit: they round every pixel to a multiple of 1/255, which can undo "
+                   "a very small perturbation (each row says whether it survives that rounding); the NPZ holds the "
+                   "exact images.")
         with st.container(horizontal=True, gap="small"):
             for name, data in files.items():
                 if name.endswith(".png"):
@@ -487,7 +489,7 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
     if source == "current":
         return [image]
     if source == "mnist":
-        return [load_digit(i) for i in range(min(n_digits, len(mnist_split("test")[1])))]
+        return [load_digit(i) for i in range(min(n_digits, split_size("test")))]
     return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
             for name in gallery_names()]
 
@@ -505,7 +507,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
     st.subheader("Reproduce the poster's table", anchor=False)
     st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
                "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
-    mnist = info.channels == 1
+    mnist = info.takes_mnist_digits
     if not mnist and core.device().type == "cpu":
         st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
                    "(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps take about "
@@ -568,7 +570,7 @@ def show_table(stored: dict[str, Any]) -> None:
     n = len(result.image_names)
     ours, poster = st.columns(2, gap="large")
     with ours:
-        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.images(n)} "
+        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
                     f"({stored['images'].lower()}), in {stored['seconds']:.0f} s")
         st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
     with poster:
@@ -579,7 +581,7 @@ def show_table(stored: dict[str, Any]) -> None:
     p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
     st.caption(
         f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
-        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.images(n)} instead "
+        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.n_images(n)} instead "
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
         f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
         f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
@@ -610,7 +612,7 @@ def main() -> None:
                "how the relevance of the original and the runner-up class changes when the decision is fooled.")
     loaded, image = sidebar()
     if image is None:
-        st.info("Choose a gallery photo or upload a valid image in the sidebar.")
+        st.info("Choose an image in the sidebar (a gallery photo, an upload, or for MNIST models a test digit).")
         return
     info = loaded.info
     with st.expander("How to read this page"):
@@ -632,10 +634,6 @@ def main() -> None:
     if stored is not None and stored["context"] != context:  # model, image or level changed
         del st.session_state[RESULTS]
         stored = None
-    rules = (stored["config"] if stored else study.StudyConfig()).lrp_rules()
-    with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
-        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level,
-                       tuple(rules.items()))
     before_slot = st.container()
     st.subheader("Attacks", anchor=False)
     if blank_images(image.tensor).any():
@@ -648,6 +646,10 @@ def main() -> None:
         stored = run_comparison(loaded, image, labels, config) | {"context": context}
         st.session_state[RESULTS] = stored
 
+    rules = (stored["config"] if stored else study.StudyConfig()).lrp_rules()  # those of the maps after
+    with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
+        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level,
+                       tuple(rules.items()))
     maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
     scale = shared_scale(maps, percentile)
     with before_slot:
