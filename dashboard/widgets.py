@@ -144,8 +144,9 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
     try:
         if source == "MNIST digit":
             count = split_size("test")
-            index = st.number_input(f"Test digit (0–{count - 1})", 0, count - 1, 0, key=f"{key}_digit",
-                                    help="A digit of the bundled MNIST test split, which the model never trained on.")
+            index = st.number_input(f"Test image number (0–{count - 1})", 0, count - 1, 0, key=f"{key}_digit",
+                                    help="An image of the bundled MNIST test split (which the model never trained "
+                                         "on), by its position in the split; the caption below names it.")
             image = _digit(int(index))
         elif source == "Gallery":
             names = gallery_names()

@@ -40,6 +40,7 @@ def test_table_has_the_posters_rows_and_columns_and_consistent_figures(mnist, tm
                            image_digests=digests, cache=cache, batch_size=2)
     assert len(calls) == 6  # everything from the cache
     assert torch.equal(again.columns[0].result.x_adv, lrp.result.x_adv)
+    assert lrp.result.seconds > 0 and again.columns[0].result.seconds == lrp.result.seconds  # the run's own time
 
 
 def test_text_and_markdown_layouts_show_ours_beside_the_poster(mnist):

@@ -15,7 +15,9 @@ class AttackResult:
     ``x_adv = x + delta`` in [0, 1]; ``success[n]`` says whether image n met the attack's goal;
     ``iterations[n]`` how many update steps it took; ``labels`` the decisions before and after
     (e.g. ``{"coarse_before": ..., "coarse_after": ...}``); ``history`` per-iteration curves
-    (e.g. the mean loss), one value per step.
+    (e.g. the mean loss), one value per step; ``seconds`` the wall time of the run that computed it
+    (set by ``core.studies.c2f.run_attack``, kept when the result is read back from the cache; None
+    where not timed).
     """
 
     name: str
@@ -26,6 +28,7 @@ class AttackResult:
     params: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
     history: dict[str, torch.Tensor] = field(default_factory=dict)
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (no image arrays)."""
@@ -39,6 +42,7 @@ class AttackResult:
             "l2": flat.norm(dim=1).cpu().tolist(),
             "labels": {k: v.cpu().tolist() for k, v in self.labels.items()},
             "history": {k: v.cpu().tolist() for k, v in self.history.items()},
+            "seconds": self.seconds,
         }
 
     @classmethod
@@ -52,17 +56,18 @@ class AttackResult:
         labels = {k: cat(lambda p, k=k: p.labels[k]) for k in first.labels}
         steps = max(len(v) for p in parts for v in p.history.values()) if first.history else 0
         history = {k: torch.stack([_pad(p.history[k], steps) for p in parts]).nanmean(0) for k in first.history}
+        seconds = None if any(p.seconds is None for p in parts) else sum(p.seconds for p in parts)
         return cls(first.name, cat(lambda p: p.x_adv), cat(lambda p: p.delta), cat(lambda p: p.success),
-                   cat(lambda p: p.iterations), first.params, labels, history)
+                   cat(lambda p: p.iterations), first.params, labels, history, seconds)
 
     @classmethod
     def from_arrays(cls, name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
-                    history: dict[str, list[float]], x: torch.Tensor) -> "AttackResult":
+                    history: dict[str, list[float]], x: torch.Tensor, seconds: float | None = None) -> "AttackResult":
         """Rebuild a result from ``arrays()`` (e.g. read back from the cache) on ``x``'s device."""
         t = {k: torch.from_numpy(np.array(v)).to(x.device) for k, v in arrays.items()}
         labels = {k[len("label_"):]: v for k, v in t.items() if k.startswith("label_")}
         hist = {k: torch.tensor(v, device=x.device) for k, v in history.items()}
-        return cls(name, t["x_adv"], t["delta"], t["success"], t["iterations"], params, labels, hist)
+        return cls(name, t["x_adv"], t["delta"], t["success"], t["iterations"], params, labels, hist, seconds)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The tensors as CPU numpy arrays, for NPZ downloads."""

@@ -13,6 +13,7 @@ refused up front: its rho_p = ||eta||_p / ||x||_p is undefined.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -236,9 +237,11 @@ def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
                 progress((k + fraction) / len(starts), message)
 
         def compute(chunk=chunk, part=part):
+            started = time.perf_counter()
             result = RUNNERS[attack](hc, chunk, level=level, progress=part, **params)
             history = {name: v.cpu().tolist() for name, v in result.history.items()}
-            return result.arrays(), {"name": result.name, "params": result.params, "history": history}
+            return result.arrays(), {"name": result.name, "params": result.params, "history": history,
+                                     "seconds": time.perf_counter() - started}
 
         if cache is None or model_id is None or image_digests is None:
             arrays, meta = compute()
@@ -247,7 +250,8 @@ def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
                             attack=attack, level=level, params=params)
             cached, _ = cache.get_or_compute(key, compute)
             arrays, meta = cached.arrays, cached.meta
-        parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk))
+        parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk,
+                                              meta.get("seconds")))
     return AttackResult.concat(parts)
 
 

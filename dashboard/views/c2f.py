@@ -223,14 +223,12 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
             progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
 
         progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
-        started = time.perf_counter()
         try:
             result = study.run_attack(hc, x, attack, config.level, params, model_id=info.model_id,
                                       image_digests=[image.digest], cache=cache, batch_size=1, progress=part)
         except ValueError as exc:  # InputError: the message says what to change
             errors.append(f"{name}: {exc}")
             continue
-        seconds = time.perf_counter() - started
         progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
         maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
                      config.level, tuple(config.lrp_rules().items()))
@@ -239,7 +237,7 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
                                    torch.zeros(1, dtype=torch.long, device=loaded.device), as_saved_8bit(result.x_adv))
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps,
-                     "after": W.decision(loaded, result.x_adv), "seconds": seconds, "cached": not reported,
+                     "after": W.decision(loaded, result.x_adv), "seconds": result.seconds, "cached": not reported,
                      "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": bool(fooled_8bit[0]),
                      "delta": result.delta[0].cpu().numpy()})
     progress(1.0, "Done")
@@ -325,7 +323,8 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
     fine_changed = not coarse_kept or after["fine"] != labels["f_org"]
     fine_line = (f"Fine: {labels['f_org_name']} → **{after['fine_name']}** ({after['fine_prob']:.0%})" if fine_changed
                  else f"Fine: **{labels['f_org_name']}** kept ({after['fine_prob']:.0%})")
-    timing = f"{row['seconds']:.1f} s" + (" (cached)" if row["cached"] else "")
+    timing = ("from the cache" if row["seconds"] is None else  # an entry cached before runs were timed
+              f"{row['seconds']:.1f} s" + (", from the cache" if row["cached"] else ""))
     linf = float(result.delta.abs().max()) * 255
     lines = [
         verdict, coarse_line, fine_line,
