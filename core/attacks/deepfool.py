@@ -12,7 +12,7 @@ finished, the others go through again without them, so a finished image costs no
 On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
 channels-last layout where it takes it, whose convolution backward is faster there
-(EfficientNet-Lite0, batch 16: about 1.2x per DeepFool run; the returned tensors are in the usual
+(EfficientNet-Lite0, batch 16: 1.2-1.4x per DeepFool run; the returned tensors are in the usual
 layout).
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
