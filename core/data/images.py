@@ -115,7 +115,7 @@ def _check_params(size: int, crop_fraction: float, channels: int) -> None:
 
 def _check_dimensions(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
-        raise InputError(f"The image is empty ({width}x{height} pixels); upload a non-empty image.")
+        raise InputError(f"The image is empty ({width}x{height} pixels); use a non-empty image.")
     if width * height > MAX_PIXELS:
         raise InputError(
             f"The image is {width}x{height} = {width * height:,} pixels, over the limit of "
@@ -171,7 +171,7 @@ def _decode(source: ImageSource) -> tuple[np.ndarray, str, str | None]:
         raise InputError(f"No file at {source}; check the path.") from exc
     except UnidentifiedImageError as exc:
         raise InputError(
-            "This is not an image Pillow can read; upload a PNG, JPEG, GIF, TIFF, BMP or WebP file."
+            "This is not an image Pillow can read; use a PNG, JPEG, GIF, TIFF, BMP or WebP file."
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(
