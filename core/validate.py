@@ -1,9 +1,17 @@
 """Checks of tensors handed to explainers and attacks."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from core.errors import InputError
+
+
+def check_choice(what: str, value: object, known: Sequence[str]) -> None:
+    """A clear error when ``value`` is not one of the ``known`` names of ``what``."""
+    if value not in known:
+        raise InputError(f"Unknown {what} {value!r}; choose one of {', '.join(known)}.")
 
 
 def check_images(x: torch.Tensor) -> None:

@@ -18,8 +18,8 @@ import streamlit as st
 import torch
 
 from core.cache import ResultCache, default_directory
-from core.data import LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image
-from core.data.mnist import split_size
+from core.data import (LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image,
+                       split_size)
 from core.errors import WeightsUnavailableError
 from core.explain import COMPOSITES, model_lock
 from core.explain.explanation import classifier, method_defaults

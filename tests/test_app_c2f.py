@@ -20,6 +20,7 @@ from core.data.mnist import mnist_split
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
+from image_bytes import encode
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGE = "views/c2f.py"
@@ -158,9 +159,8 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
     files = list(stored["files"].values())[-1]  # those of the amplification shown last
-    assert [a["perturbation_amplification"] for a in json.loads(files["comparison.json"])["attacks"]] == \
-        pytest.approx([0.5 / peak for peak in peaks])
     report = json.loads(files["comparison.json"])
+    assert [a["perturbation_amplification"] for a in report["attacks"]] == pytest.approx([0.5 / peak for peak in peaks])
     assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"
     assert report["labels"]["r_org_name"] in MNIST.coarse_names
     with np.load(io.BytesIO(files["comparison.npz"])) as npz:
@@ -249,10 +249,9 @@ def test_an_all_black_upload_is_refused_with_a_message_and_the_table_follows_the
     assert at.radio(key="c2f_table_level_coarse").value == "coarse"
     at.radio(key="c2f_level").set_value("fine").run()
     assert at.radio(key="c2f_table_level_fine").value == "fine"  # the table's level follows the page's
-    buffer = io.BytesIO()
-    Image.new("L", (28, 28)).save(buffer, format="PNG")
     at.radio(key="c2f_image_source_digits").set_value("Upload").run()
-    at.file_uploader(key="c2f_image_upload").set_value(("black.png", buffer.getvalue(), "image/png")).run()
+    black = encode(Image.new("L", (28, 28)), "PNG")
+    at.file_uploader(key="c2f_image_upload").set_value(("black.png", black, "image/png")).run()
     assert not at.exception, at.exception
     assert any("all black" in e.value for e in at.error)
     assert not [b for b in at.button if b.label == "Run attacks"] and not attack_calls

@@ -27,16 +27,12 @@ EXPLAIN_TIMEOUT_MS = 180_000
 
 
 def _require_browser() -> None:
-    missing = None
     if not CHROMIUM.is_file():
-        missing = "Chromium not installed: apt-get install chromium"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "Playwright not installed: pip install playwright (no browser download needed)"
-    if missing:
-        pytest.fail(missing)
+        pytest.fail("Chromium not installed: apt-get install chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("Playwright not installed: pip install playwright (no browser download needed)")
 
 
 def _free_port() -> int:

@@ -76,7 +76,6 @@ def test_unknown_split_is_refused():
 
 def test_load_digit_is_the_split_image_named_by_its_index():
     from core.data import load_digit
-    from core.errors import InputError
 
     images, _ = mnist_split("test")
     digit = load_digit(7)

@@ -6,6 +6,7 @@ import torch
 
 from core.cache import ResultCache
 from core.data.mnist import mnist_split
+from core.errors import InputError
 from core.models import load
 from core.studies import c2f as study
 
@@ -55,8 +56,6 @@ def test_text_and_markdown_layouts_show_ours_beside_the_poster(mnist):
 
 
 def test_bad_configurations_are_refused():
-    from core.errors import InputError
-
     with pytest.raises(InputError):
         study.StudyConfig(level="middle")
     with pytest.raises(InputError):
@@ -68,8 +67,6 @@ def test_bad_configurations_are_refused():
 
 
 def test_config_takes_each_budget_once_in_order_and_refuses_bad_settings_up_front():
-    from core.errors import InputError
-
     assert study.StudyConfig(eps_255=(20, 10, 10.0)).eps_255 == (10.0, 20.0)
     for bad in ({"lrp_steps": 0}, {"pgd_steps": -1}, {"deepfool_steps": 0}, {"lrp_p": 0.5}, {"lrp_init": "ones"},
                 {"deepfool_candidates": 0}, {"pgd_alpha_255": 0.0}, {"eps_255": ()}, {"lrp_composite": "zplus"},
@@ -96,8 +93,6 @@ def test_relevance_pair_gives_the_maps_the_lrp_attack_starts_from(mnist):
 
 
 def test_all_black_images_are_refused_before_any_attack_runs(mnist, attack_calls):
-    from core.errors import InputError
-
     loaded, x = mnist
     x = x.clone()
     x[2] = 0

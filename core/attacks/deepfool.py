@@ -105,17 +105,17 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     for t in range(steps + 1):
         met = goal(rows, logits.detach(), aux)
         success[rows] = met
-        if met.any():  # the forward pass holds finished images: go again without them
-            rows = rows[~met]
-            if rows.numel() == 0 or t == steps:
-                break
+        still = rows[~met]  # one synchronisation per step (on a GPU)
+        if still.numel() == 0 or t == steps:
+            break
+        if still.numel() < rows.numel():  # the forward pass holds finished images: go again without them
+            rows = still
             xa = logits = aux = None  # frees the old graph before the new one is built
             xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
-        elif t == steps:
-            break
         f, w, w_norm = _linearised(xa, logits, classes[rows])  # no gradients for finished images
-        r_tot[rows] += _closest_step(f, w, w_norm, valid[rows])
-        x_adv[rows] = (x[rows] + (1 + overshoot) * r_tot[rows]).clamp(0.0, 1.0)
+        total = r_tot[rows] + _closest_step(f, w, w_norm, valid[rows])
+        r_tot[rows] = total
+        x_adv[rows] = (x[rows] + (1 + overshoot) * total).clamp(0.0, 1.0)
         iterations[rows] += 1
         # the check of the new iterate is also the forward pass of the next step (no graph after the last)
         xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=t + 1 < steps)

@@ -15,8 +15,7 @@ from typing import Callable, Protocol
 import torch
 
 from core.attacks.budget import check_budget, project_linf
-from core.errors import InputError
-from core.validate import check_images
+from core.validate import check_choice, check_images
 
 Progress = Callable[[float, str], None]
 STEP_RULES = ("sign", "scaled")
@@ -70,8 +69,7 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
     """
     check_images(x)
     check_budget(eps, alpha, steps)
-    if step_rule not in STEP_RULES:
-        raise InputError(f"Unknown step rule {step_rule!r}; choose one of {', '.join(STEP_RULES)}.")
+    check_choice("step rule", step_rule, STEP_RULES)
     x = x.detach()
     n = x.shape[0]
     x_adv = random_start(x, eps, seed) if start_random and eps > 0 else x.clone()

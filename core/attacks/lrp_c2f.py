@@ -36,6 +36,7 @@ from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP, check_signed_inputs
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
+from core.validate import check_choice
 
 
 def lrp_loss(relevance: torch.Tensor, p: float) -> torch.Tensor:
@@ -91,8 +92,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
             progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)
-    if composite not in COMPOSITES:
-        raise InputError(f"Unknown LRP composite {composite!r}; choose one of {', '.join(COMPOSITES)}.")
+    check_choice("LRP composite", composite, COMPOSITES)
     if not p >= 1:
         raise InputError(f"The norm order p must be >= 1 (or inf), got {p}.")
     check_signed_inputs(signed_inputs)

@@ -15,7 +15,7 @@ from core.data.images import (
     pixel_digest,
     to_uint8,
 )
-from core.data.mnist import SPLIT_SEED, SPLITS, load_digit, mnist_split
+from core.data.mnist import SPLIT_SEED, SPLITS, load_digit, mnist_split, split_size
 
 __all__ = [
     "MAX_PIXELS",
@@ -33,5 +33,6 @@ __all__ = [
     "load_image",
     "mnist_split",
     "pixel_digest",
+    "split_size",
     "to_uint8",
 ]

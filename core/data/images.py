@@ -76,14 +76,19 @@ class LoadedImage:
         return to_uint8(self.tensor[0])
 
 
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    """``round(255 x)`` of ``x`` clipped to [0, 1]: the 256 levels an 8-bit image stores, as floats."""
+    return x.clamp(0, 1).mul(255).round()
+
+
 def as_saved_8bit(x: torch.Tensor) -> torch.Tensor:
     """``x`` in [0, 1] as an 8-bit image file stores it: ``round(255 x) / 255`` (same shape and device)."""
-    return x.clamp(0, 1).mul(255).round().div(255)
+    return _levels(x).div(255)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """An image (C, H, W) in [0, 1], on any device, as an (H, W, C) uint8 array."""
-    return image.detach().permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return _levels(image.detach()).permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
 
 def load_image(

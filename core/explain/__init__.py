@@ -17,7 +17,7 @@ from core.explain import gradients, lrp as lrp_module
 from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
 from core.explain.targets import checked_targets, target_tensor
-from core.validate import check_images
+from core.validate import check_choice, check_images
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {
     "lrp": lrp_module.lrp,
@@ -34,8 +34,7 @@ def relevance(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | t
     The first four arguments are positional-only, so a method's own parameters may reuse their
     names (integrated gradients has ``method``, captum's integration rule).
     """
-    if method not in METHODS:
-        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    check_choice("method", method, METHODS)
     check_images(x)
     param = next(model.parameters())
     x = x.to(param.device).detach()

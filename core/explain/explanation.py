@@ -24,14 +24,14 @@ from core.explain.heatmap import colorize, heatmap, png_bytes, shared_scale
 from core.explain.lrp import make_composite
 from core.models.predict import Prediction, top_k
 from core.models.registry import LoadedModel
+from core.validate import check_choice
 
 _POSITIONAL = {"model", "x", "target", "name"}
 
 
 def method_defaults(method: str) -> dict[str, Any]:
     """The keyword parameters of ``method`` and their defaults (LRP: its composite's too)."""
-    if method not in METHODS:
-        raise InputError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    check_choice("method", method, METHODS)
     functions = [METHODS[method]] + ([make_composite] if method == "lrp" else [])
     defaults: dict[str, Any] = {}
     for fn in functions:

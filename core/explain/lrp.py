@@ -39,6 +39,7 @@ from core.explain.lrp_graph import graph_lrp
 from core.explain.rules import (EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus,
                                 check_signed_inputs, without_explicit_rule)
 from core.models.wrapper import Normalize
+from core.validate import check_choice
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
 INITS = ("onehot", "logit")
@@ -83,8 +84,7 @@ def make_composite(
     ``signed_inputs`` (``zplus_zbox`` only): how z+ treats hidden-layer inputs of either sign, see
     ``rules.zplus`` (``split``, zennit's rule, or ``as_written``, the poster's formula taken literally).
     """
-    if name not in COMPOSITES:
-        raise InputError(f"Unknown LRP composite {name!r}; choose one of {', '.join(COMPOSITES)}.")
+    check_choice("LRP composite", name, COMPOSITES)
     check_signed_inputs(signed_inputs)
     if not epsilon > 0 or not gamma >= 0:
         raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
@@ -109,8 +109,7 @@ def make_composite(
 
 def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> torch.Tensor:
     """``R^L``: one-hot of the target (``onehot``) or the one-hot scaled by the target logit (``logit``)."""
-    if init not in INITS:
-        raise InputError(f"Unknown relevance init {init!r}; choose one of {', '.join(INITS)}.")
+    check_choice("relevance init", init, INITS)
     onehot = torch.zeros_like(output).detach().scatter_(1, target[:, None], 1.0)
     return onehot if init == "onehot" else onehot * output  # keeps the logit's graph for attacks
 

@@ -54,6 +54,8 @@ class _Trace:
     graph: fx.Graph
     constants: dict[str, torch.Tensor]
     nonneg: frozenset[fx.Node]  # nodes whose value is >= 0 whatever the input (``nonneg_nodes``)
+    modules: dict[str, nn.Module]  # the model's named submodules
+    first: fx.Node | None  # the first layer with an explicit rule (the input layer's z-beta)
 
 
 class _Tracer(fx.Tracer):
@@ -96,7 +98,10 @@ def _new_trace(model: nn.Module) -> _Trace | None:
         graph, constants = traced(model, _Tracer())
     except (fx.proxy.TraceError, TypeError, NotImplementedError):
         return None  # data-dependent control flow and the like: zennit's hooks take such models
-    return _Trace(graph, constants, nonneg_nodes(graph, dict(model.named_modules())))
+    modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
+    first = next((n for n in graph.nodes if n.op == "call_module" and isinstance(modules[n.target], EXPLICIT_TYPES)),
+                 None)
+    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, first)
 
 
 NONNEG_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)
@@ -153,9 +158,7 @@ class GraphLRP:
         self.model, self.graph, self.constants, self.nonneg = model, trace.graph, trace.constants, trace.nonneg
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.signed_inputs = signed_inputs  # rules.zplus's ``inputs`` where the sign analysis cannot tell
-        self.modules = dict(model.named_modules())
-        self.first = next((n for n in self.graph.nodes if n.op == "call_module"
-                           and isinstance(self.modules[n.target], EXPLICIT_TYPES)), None)
+        self.modules, self.first = trace.modules, trace.first  # made once per model, with the trace
 
     def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
         """Every node's value (the graph interpreted once) and, for nodes that pass relevance by their

@@ -32,8 +32,9 @@ from zennit.core import Hook, Stabilizer
 from zennit.layer import Sum
 from zennit.types import Linear as LinearTypes
 
-from core.errors import InputError, UnsupportedError
+from core.errors import UnsupportedError
 from core.explain.bounds import fit_bound
+from core.validate import check_choice
 
 
 def _adjoint_kind(module: nn.Module) -> str:
@@ -130,8 +131,7 @@ SIGNED_INPUTS = ("split", "as_written")
 
 def check_signed_inputs(signed_inputs: str) -> None:
     """A clear error for an unknown treatment of signed z+ inputs (``zplus``)."""
-    if signed_inputs not in SIGNED_INPUTS:
-        raise InputError(f"Unknown signed_inputs {signed_inputs!r}; choose one of {', '.join(SIGNED_INPUTS)}.")
+    check_choice("signed_inputs", signed_inputs, SIGNED_INPUTS)
 
 
 def without_explicit_rule(model: nn.Module) -> nn.Module | None:

@@ -32,6 +32,7 @@ from core.explain import relevance
 from core.explain.lrp import COMPOSITES, INITS, check_signed_inputs
 from core.metrics import blank_images, fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
+from core.validate import check_choice
 
 ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
@@ -81,11 +82,9 @@ class StudyConfig:
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
         check_signed_inputs(self.lrp_signed_inputs)
-        choices = (("relevance init", self.lrp_init, INITS), ("LRP composite", self.lrp_composite, COMPOSITES),
-                   ("LRP step rule", self.lrp_step_rule, STEP_RULES))
-        for what, value, known in choices:
-            if value not in known:
-                raise InputError(f"Unknown {what} {value!r}; choose one of {', '.join(known)}.")
+        check_choice("relevance init", self.lrp_init, INITS)
+        check_choice("LRP composite", self.lrp_composite, COMPOSITES)
+        check_choice("LRP step rule", self.lrp_step_rule, STEP_RULES)
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
@@ -199,12 +198,11 @@ def _markdown_table(names: list[str], table: dict) -> str:
 
 
 def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
-                   rules: dict[str, str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   rules: dict[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
     """The poster's maps at ``x``: ``LRP_C(x; r_org), LRP_C(x; r_adv)`` (coarse) or
     ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W), by the rules the
-    attack uses (``StudyConfig.lrp_rules()``; the default config's when None): the maps its loss is of."""
+    attack uses (``StudyConfig.lrp_rules()``): the maps its loss is of."""
     head = hc.coarse if level == "coarse" else hc.fine_head(labels.r_org)
-    rules = StudyConfig().lrp_rules() if rules is None else rules
     return (relevance(head, x, labels.original(level), "lrp", **rules),
             relevance(head, x, labels.adversarial(level), "lrp", **rules))
 

@@ -20,8 +20,8 @@ import torch
 import core
 from core.attacks.c2f import C2FLabels, goal_met
 from core.attacks.loop import STEP_RULES
-from core.data import LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, pixel_digest, to_uint8
-from core.data.mnist import split_size
+from core.data import (LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, pixel_digest,
+                       split_size, to_uint8)
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
 from core.metrics import blank_images
@@ -117,12 +117,12 @@ def _c2f_labels(labels: tuple[int, int, int, int], device: torch.device) -> C2FL
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[int, int, int, int],
-          level: str, rules: tuple[tuple[str, str], ...]) -> tuple[np.ndarray, np.ndarray]:
+          level: str, rules: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """The poster's two heatmaps (H, W) of ``_x`` (1, C, H, W) for the original labels ``labels``
     (``relevance_pair``: r_org/r_adv on C, or f_org/f_adv on F^{r_org}) by the attack's LRP ``rules``
-    (``StudyConfig.lrp_rules()`` items), so they are the maps its loss is of; ``digest`` identifies ``_x``."""
+    (``StudyConfig.lrp_rules()``), so they are the maps its loss is of; ``digest`` identifies ``_x``."""
     device = _loaded.device
-    org, adv = study.relevance_pair(_loaded.model, _x.to(device), _c2f_labels(labels, device), level, dict(rules))
+    org, adv = study.relevance_pair(_loaded.model, _x.to(device), _c2f_labels(labels, device), level, rules)
     return heatmap(org)[0], heatmap(adv)[0]
 
 
@@ -215,6 +215,9 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
     bar = st.progress(0.0, text="Starting…")
     progress = W.progress_callback(bar)
     rows, errors = [], []
+    rules = config.lrp_rules()
+    c2f_labels = _c2f_labels(_label_tuple(labels), loaded.device)
+    first = torch.zeros(1, dtype=torch.long, device=loaded.device)
     for i, (name, attack, params) in enumerate(runs):
         reported: list[float] = []  # the attack reports its steps only when it runs, not when cached
 
@@ -231,18 +234,19 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
             continue
         progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
         maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
-                     config.level, tuple(config.lrp_rules().items()))
-        with model_lock(hc):  # does the image still fool once saved as an 8-bit PNG?
-            fooled_8bit = goal_met(hc, config.level, _c2f_labels(_label_tuple(labels), loaded.device),
-                                   torch.zeros(1, dtype=torch.long, device=loaded.device), as_saved_8bit(result.x_adv))
+                     config.level, rules)
+        fooled_8bit = None  # asked only of a success: does it still fool once saved as an 8-bit PNG?
+        if bool(result.success[0]):
+            with model_lock(hc):
+                fooled_8bit = bool(goal_met(hc, config.level, c2f_labels, first, as_saved_8bit(result.x_adv))[0])
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps,
                      "after": W.decision(loaded, result.x_adv), "seconds": result.seconds, "cached": not reported,
-                     "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": bool(fooled_8bit[0]),
+                     "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": fooled_8bit,
                      "delta": result.delta[0].cpu().numpy()})
     progress(1.0, "Done")
     bar.empty()
-    return {"config": config, "rows": rows, "errors": errors, "files": {}}
+    return {"config": config, "rows": rows, "errors": errors, "pictures": {}, "files": {}}
 
 
 # ---------------------------------------------------------------- one image: show
@@ -325,7 +329,7 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
                  else f"Fine: **{labels['f_org_name']}** kept ({after['fine_prob']:.0%})")
     timing = ("from the cache" if row["seconds"] is None else  # an entry cached before runs were timed
               f"{row['seconds']:.1f} s" + (", from the cache" if row["cached"] else ""))
-    linf = float(result.delta.abs().max()) * 255
+    linf = float(np.abs(row["delta"]).max()) * 255
     lines = [
         verdict, coarse_line, fine_line,
         f"Iterations: {int(result.iterations[0])} · {timing}",
@@ -391,7 +395,9 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     same = st.toggle("One amplification for all perturbations", True, key="c2f_same_amplification",
                      help="On: every perturbation is scaled by the same factor, so their strengths compare (a tiny "
                           "one looks grey). Off: each by its own factor, to see its pattern.")
-    pictures = perturbation_pictures(rows, same)
+    if same not in stored["pictures"]:  # made once per setting, not on every rerun
+        stored["pictures"][same] = perturbation_pictures(rows, same)
+    pictures = stored["pictures"][same]
     titles = map_titles(level, labels)
     for i, row in enumerate(rows):
         st.markdown(row_heading(row), unsafe_allow_html=True)
@@ -406,7 +412,7 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
         with cols[4]:
             st.markdown(outcome_text(row, labels, level))
-    downloads(stored, loaded, image, labels, level, before_maps, scale, pictures, percentile)
+    downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile)
 
 
 def perturbation_pictures(rows: list[dict[str, Any]], same: bool) -> list[tuple[np.ndarray, float]]:
@@ -430,7 +436,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
     attacks = []
     for row, (picture, factor) in zip(stored["rows"], pictures):
         slug, result = _slug(row["name"]), row["result"]
-        arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": result.delta[0].cpu().numpy(),
+        arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": row["delta"],
                    f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
         pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
                  f"{slug}_lrp_{s}_adv.png": png_bytes(colorize(row["maps"][1], scale)),
@@ -440,7 +446,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         attacks.append({
             "column": row["name"], "figures": row["figures"], "seconds": row["seconds"], "cached": row["cached"],
             "perturbation_amplification": factor, "after": row["after"],
-            "fooled_after_8bit_rounding": row["fooled_8bit"] if bool(result.success[0]) else None,
+            "fooled_after_8bit_rounding": row["fooled_8bit"],
             "label_names": {"coarse_after": h.coarse_names[int(labels_after["coarse_after"][0])],
                             "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
             "result": result.to_dict(),
@@ -458,12 +464,11 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
             **pngs}
 
 
-def downloads(stored, loaded, image, labels, level, before_maps, scale, pictures, percentile) -> None:
-    factors = tuple(factor for _, factor in pictures)
-    files = stored["files"].get((scale, factors))
+def downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile) -> None:
+    files = stored["files"].get((scale, same))
     if files is None:  # encoded once per colour scale and amplification, not on every rerun
-        files = stored["files"][scale, factors] = comparison_files(stored, loaded, image, labels, level, before_maps,
-                                                                    scale, pictures, percentile)
+        files = stored["files"][scale, same] = comparison_files(stored, loaded, image, labels, level, before_maps,
+                                                                 scale, stored["pictures"][same], percentile)
     prefix = f"{image.source_name or 'upload'}_{loaded.info.name}_{level}"
     st.markdown("**Downloads** (the whole comparison)")
     with st.container(horizontal=True, gap="small"):
@@ -647,8 +652,7 @@ def main() -> None:
 
     rules = (stored["config"] if stored else study.StudyConfig()).lrp_rules()  # those of the maps after
     with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
-        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level,
-                       tuple(rules.items()))
+        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level, rules)
     maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
     scale = shared_scale(maps, percentile)
     with before_slot:
