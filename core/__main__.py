@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("c2f-eval", help="LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model")
     p.add_argument("--model", default="efficientnet_lite0")
     p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
-    p.add_argument("--hierarchy", help="shipped hierarchy name or JSON file (default: the first shipped one that "
-                                       "fits the model: imagenet_c2f, mnist_c2f for mnist_cnn)")
+    p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies; default: the first that fits the "
+                                       "model: imagenet_c2f, or mnist_c2f for mnist_cnn)")
     p.add_argument("--images", default="gallery", help="folder of images, or 'gallery' for the bundled photos")
     p.add_argument("--level", choices=["coarse", "fine"], default="coarse")
     p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"])

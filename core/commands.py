@@ -105,7 +105,7 @@ def default_hierarchy(model: str) -> str:
 
     fitting = fitting_hierarchies(model)
     if not fitting:
-        raise InputError(f"No shipped hierarchy fits {model}; pass --hierarchy with a hierarchy JSON file.")
+        raise InputError(f"No shipped hierarchy (assets/hierarchies) fits {model}; the C2F study needs one.")
     return fitting[0]
 
 
