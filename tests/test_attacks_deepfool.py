@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from core.attacks.deepfool import deepfool
+from layout_nets import LayoutSpy, ViewNet
 
 
 def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
@@ -73,33 +74,25 @@ def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():
     assert batched.success.all()
 
 
-def test_deepfool_returns_the_usual_layout_whatever_layout_it_works_in():
+def test_deepfool_works_channels_last_on_a_cpu_and_returns_the_usual_layout():
     torch.manual_seed(2)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    model = LayoutSpy().eval()
     x = torch.rand(4, 3, 6, 6)
-    result = deepfool(model, x)
+    y = model(x).argmax(1)
+    model.channels_last.clear()
+    result = deepfool(model, x, y)
+    assert model.channels_last and all(model.channels_last)  # the faster layout, every pass
     assert result.x_adv.is_contiguous() and result.delta.is_contiguous()  # callers may .view() them
     from_channels_last = deepfool(model, x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
     assert result.success.all()
 
 
-class _ViewNet(nn.Module):
-    """Flattens a convolution's output with ``.view``, which a channels-last tensor refuses."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4 * 4 * 4, 3)
-
-    def forward(self, x):
-        h = self.conv(x).relu()
-        return self.fc(h.view(h.shape[0], -1))
-
-
 def test_deepfool_takes_models_that_need_the_usual_layout():
     torch.manual_seed(3)
-    model = _ViewNet().eval()
+    model = ViewNet().eval()
     x = torch.rand(4, 3, 6, 6)
     result = deepfool(model, x)
+    assert result.x_adv.is_contiguous()
     assert result.success.all()
     assert (model(result.x_adv).argmax(1) != model(x).argmax(1)).all()

@@ -11,9 +11,8 @@ that checks each new iterate also serves the next step's backward passes; where 
 finished, the others go through again without them, so a finished image costs no more gradients.
 On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
-channels-last layout where it takes it, whose convolution backward is faster there
-(EfficientNet-Lite0, batch 16: 1.2-1.4x per DeepFool run; the returned tensors are in the usual
-layout).
+channels-last layout where it takes it (``core.attacks.layout``); the returned tensors are in the
+usual layout.
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
 ``F^{r_org}(x') != f_org`` and ``C(x') = r_org``, as for every fine-level attack here).
@@ -27,6 +26,7 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
+from core.attacks.layout import in_fast_layout
 from core.attacks.loop import Progress
 from core.errors import InputError
 from core.explain.locks import model_lock
@@ -74,27 +74,21 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid:
     return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
 
 
-def _working_layout(forward: Forward, x: torch.Tensor, rows: torch.Tensor, graph: bool):
-    """``x`` in channels-last layout on a CPU (faster convolution backward there) where the network takes
-    it (one that calls ``.view`` on a convolution's output does not), else as given; with ``_evaluated``."""
-    if x.device.type == "cpu":  # check_images has made sure x is (N, C, H, W)
-        fast = x.contiguous(memory_format=torch.channels_last)
-        try:
-            return fast, _evaluated(forward, fast, rows, graph)
-        except RuntimeError:
-            pass
-    return x, _evaluated(forward, x, rows, graph)
-
-
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
                  candidates: int, progress: Progress | None = None):
     """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success."""
     if steps < 0 or overshoot < 0 or candidates < 1:
         raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
     check_images(x)
+    return in_fast_layout(lambda xl: _deepfool_loop(forward, goal, xl, y, steps, overshoot, candidates, progress),
+                          x.detach())
+
+
+def _deepfool_loop(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, steps: int, overshoot: float,
+                   candidates: int, progress: Progress | None):
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
-    x, (xa, logits, aux) = _working_layout(forward, x.detach(), all_rows, graph=steps > 0)
+    xa, logits, aux = _evaluated(forward, x, all_rows, graph=steps > 0)
     cand, valid = candidate_classes(logits.detach(), y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)

@@ -6,9 +6,12 @@ C2F variants (the poster's baselines): PGDC maximises ``CE(C(x'), r_org)``; PGDF
 ``CE(F^{r_org}(x'), f_org) - coarse_weight * CE(C(x'), r_org)``, i.e. it leaves the fine class while
 holding on to the coarse one (our choice: the poster does not spell out how PGDF keeps the coarse
 class; ``coarse_weight=0`` gives plain PGD on the fine classifier). Default step size
-``alpha = 2.5 * eps / steps``.
+``alpha = 2.5 * eps / steps``. On a CPU, images go through the network in channels-last layout where
+it takes it (``core.attacks.layout``); the returned tensors are in the usual layout.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +19,16 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
 from core.attacks.result import AttackResult
-from core.attacks.loop import Progress, StepOutcome, projected_ascent
+from core.attacks.layout import in_fast_layout
+from core.attacks.loop import LoopOutput, Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
+
+
+def _ascent(x: torch.Tensor, objective, **loop) -> LoopOutput:
+    """``projected_ascent`` in the fast layout, its iterates handed back in the usual one."""
+    out = in_fast_layout(lambda xl: projected_ascent(xl, objective, **loop), x)
+    return dataclasses.replace(out, x_adv=out.x_adv.contiguous())
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -63,8 +73,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
-        out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start,
-                               seed=seed, early_stop=early_stop, progress=progress)
+        out = _ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+                      early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
     return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
@@ -100,9 +110,8 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-        out = projected_ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha,
-                               steps=steps, start_random=random_start, seed=seed, early_stop=early_stop,
-                               progress=progress)
+        out = _ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha, steps=steps,
+                      start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"
