@@ -3,7 +3,6 @@ import torch
 from torch import nn
 
 from core.attacks.deepfool import deepfool
-from layout_nets import LayoutSpy, ViewNet
 
 
 def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
@@ -72,27 +71,3 @@ def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():
     assert torch.equal(x, before)
     assert batched.x_adv.min() >= 0 and batched.x_adv.max() <= 1
     assert batched.success.all()
-
-
-def test_deepfool_works_channels_last_on_a_cpu_and_returns_the_usual_layout():
-    torch.manual_seed(2)
-    model = LayoutSpy().eval()
-    x = torch.rand(4, 3, 6, 6)
-    y = model(x).argmax(1)
-    model.channels_last.clear()
-    result = deepfool(model, x, y)
-    assert model.channels_last and all(model.channels_last)  # the faster layout, every pass
-    assert result.x_adv.is_contiguous() and result.delta.is_contiguous()  # callers may .view() them
-    from_channels_last = deepfool(model, x.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
-    assert result.success.all()
-
-
-def test_deepfool_takes_models_that_need_the_usual_layout():
-    torch.manual_seed(3)
-    model = ViewNet().eval()
-    x = torch.rand(4, 3, 6, 6)
-    result = deepfool(model, x)
-    assert result.x_adv.is_contiguous()
-    assert result.success.all()
-    assert (model(result.x_adv).argmax(1) != model(x).argmax(1)).all()

@@ -6,7 +6,6 @@ from torch import nn
 
 from core.attacks.pgd import pgd
 from core.errors import InputError
-from layout_nets import LayoutSpy, ViewNet
 
 
 def small_model() -> nn.Module:
@@ -49,21 +48,3 @@ def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
         pgd(model, x, y, eps=2.0)
     with pytest.raises(InputError):
         pgd(model, x * float("nan"), y)
-
-
-def test_pgd_works_channels_last_on_a_cpu_returns_the_usual_layout_and_takes_models_that_refuse_it():
-    torch.manual_seed(4)
-    spy = LayoutSpy().eval()
-    x = torch.rand(4, 3, 6, 6)
-    y = spy(x).argmax(1)
-    spy.channels_last.clear()
-    result = pgd(spy, x, y, eps=0.3, alpha=0.05, steps=12)
-    assert spy.channels_last and all(spy.channels_last)  # the faster layout, every pass
-    assert result.x_adv.is_contiguous() and result.delta.is_contiguous()  # callers may .view() them
-    torch.testing.assert_close(result.x_adv, x + result.delta, rtol=0, atol=1e-7)
-
-    view_net = ViewNet().eval()
-    y = view_net(x).argmax(1)
-    result = pgd(view_net, x, y, eps=0.5, alpha=0.05, steps=30, early_stop=True)
-    assert result.success.all() and result.x_adv.is_contiguous()
-    assert torch.equal(result.success, view_net(result.x_adv).argmax(1) != y)
