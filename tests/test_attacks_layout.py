@@ -67,3 +67,5 @@ def test_attack_takes_networks_that_refuse_channels_last(name):
     assert result.x_adv.is_contiguous()
     assert result.success.all()
     assert (model(result.x_adv).argmax(1) != y).all()
+    from_channels_last = ATTACKS[name](model, x.contiguous(memory_format=torch.channels_last), y)
+    torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
