@@ -48,12 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output relevance R^L of the LRP maps the attack's loss is of: the target's logit, or 1 "
                         "(the poster's delta_ic)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
-    p.add_argument("--pgd-steps", type=int, default=20)
+    p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale (default 1)")
+    p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
-    p.add_argument("--out", default="c2f_results.json")
+    p.add_argument("--out", default="c2f_results.json",
+                   help="JSON file for the results (default ./c2f_results.json; missing folders are created)")
     p.add_argument("--no-cache", action="store_true")
     p.set_defaults(run=commands.c2f_eval)
 

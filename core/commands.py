@@ -119,6 +119,34 @@ def _blank(image) -> bool:
     return False
 
 
+def _check_writable(out: Path) -> None:
+    """``out`` can be written: its folder is created, and a file there can be opened (then removed again
+    if it did not exist)."""
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
+    existed = out.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a"):
+            pass
+    except OSError as exc:
+        raise InputError(f"Cannot write --out {out}: {exc}") from exc
+    if not existed:
+        out.unlink()
+
+
+def _note_outside(hc, x, images, info, batch_size: int) -> None:
+    """A note for each image whose flat top-1 class belongs to no coarse class (its coarse class is then
+    just the strongest group)."""
+    import torch
+
+    outside = torch.cat([hc.outside(chunk) for chunk in x.split(batch_size)]).tolist()
+    for image, top in zip(images, outside):
+        if top >= 0:
+            print(f"note: the top-1 class of {image.source_name} ({info.class_names[top]}) belongs to no coarse "
+                  f"class of {info.hierarchy.name}; it is attacked in the strongest group")
+
+
 def c2f_eval(args) -> int:
     import torch
     from tqdm import tqdm
@@ -130,16 +158,14 @@ def c2f_eval(args) -> int:
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
                          lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init, pgd_eps_255=args.pgd_eps,
-                         pgd_steps=args.pgd_steps, over=args.over)  # checked before anything is loaded
+                         pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
+                         over=args.over)  # checked before anything is loaded
     if args.batch_size < 1:
         raise InputError("--batch-size must be at least 1.")
     out = Path(args.out)
-    if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
-    try:  # before the run, not after minutes of it
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"Cannot create the folder for --out {out}: {exc}") from exc
+    _check_writable(out)  # before the run, not after minutes of it
+    for caveat in config.caveats():
+        print(f"note: {caveat}")
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
     images = [im for im in open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
@@ -147,6 +173,7 @@ def c2f_eval(args) -> int:
     if not images:
         raise InputError(f"No image in {args.images} can be attacked.")
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
+    _note_outside(loaded.model, x, images, info, args.batch_size)
     started = time.perf_counter()
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
         def progress(fraction: float, message: str) -> None:

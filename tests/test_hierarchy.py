@@ -63,6 +63,17 @@ def test_fine_decision_is_the_best_member_of_the_chosen_group():
         assert group[int(d.fine[n])] == int(d.fine_class[n])
 
 
+def test_outside_names_the_images_whose_top_class_is_in_no_group():
+    hc = HierarchicalClassifier.from_flat(toy_flat(), TOY, 7)  # class 2 belongs to no group of TOY
+    x = torch.rand(64, 3, 4, 4, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        top = hc.flat(x).argmax(1)
+    assert (top == 2).any() and (top != 2).any()
+    assert torch.equal(hc.outside(x), torch.where(top == 2, 2, -1))
+    assembled = HierarchicalClassifier.assembled(toy_flat(3, seed=1), [toy_flat(len(g)) for g in TOY.groups], TOY)
+    assert (assembled.outside(x) == -1).all()  # no flat classes
+
+
 def test_heads_are_single_output_modules_that_explainers_accept():
     hc = HierarchicalClassifier.from_flat(toy_flat(), TOY, 7)
     x = torch.rand(3, 3, 4, 4)

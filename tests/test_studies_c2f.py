@@ -70,9 +70,17 @@ def test_config_takes_each_budget_once_in_order_and_refuses_bad_settings_up_fron
     assert study.StudyConfig(eps_255=(20, 10, 10.0)).eps_255 == (10.0, 20.0)
     for bad in ({"lrp_steps": 0}, {"pgd_steps": -1}, {"deepfool_steps": 0}, {"lrp_p": 0.5}, {"lrp_init": "ones"},
                 {"deepfool_candidates": 0}, {"pgd_alpha_255": 0.0}, {"eps_255": ()}, {"lrp_composite": "zplus"},
-                {"lrp_step_rule": "adam"}):
+                {"lrp_step_rule": "adam"}, {"eps_255": (0, 10)}, {"pgd_eps_255": 0.0}):
         with pytest.raises(InputError):
             study.StudyConfig(**bad)
+
+
+def test_caveats_say_when_pgd_cannot_reach_its_budget():
+    assert study.StudyConfig().caveats() == []  # 20 steps of 1/255 reach 10/255
+    assert study.StudyConfig(attacks=("lrp",), pgd_eps_255=64).caveats() == []  # no PGD
+    (caveat,) = study.StudyConfig(pgd_eps_255=64, pgd_steps=20, pgd_alpha_255=2).caveats()
+    assert "at most 40/255" in caveat and "64/255" in caveat
+    assert study.StudyConfig(pgd_eps_255=64, pgd_steps=32, pgd_alpha_255=2).caveats() == []
 
 
 def test_relevance_pair_gives_the_maps_the_lrp_attack_starts_from(mnist):
@@ -115,13 +123,15 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     Image.new("L", (28, 28)).save(folder / "black.png")
     out = tmp_path / "new" / "folder" / "r.json"
     code = main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "pgd",
-                 "--pgd-steps", "3", "--lrp-init", "onehot", "--no-cache", "--out", str(out)])
+                 "--pgd-steps", "3", "--pgd-alpha", "2", "--lrp-init", "onehot", "--no-cache", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "skipped black.png: all black" in printed and "PGDC" in printed
+    assert "note: PGD's 3 steps of 2/255 move a pixel by at most 6/255" in printed
+    assert "belongs to no coarse class" not in printed  # mnist_c2f holds every digit
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png", "digit1.png"] and "mnist_c2f" in report["model"]
-    assert report["config"]["lrp_init"] == "onehot"
+    assert report["config"]["lrp_init"] == "onehot" and report["config"]["pgd_alpha_255"] == 2.0
 
 
 def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_message(tmp_path, capsys):
@@ -133,3 +143,10 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
     assert main(["c2f-eval", "--pgd-steps", "0", "--out", str(tmp_path / "r.json")]) == 2
     assert "pgd steps must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--out", str(blocker / "r.json"), "--no-cache"]) == 2
+    assert "Cannot write --out" in capsys.readouterr().err
+    assert main(["c2f-eval", "--eps", "0", "--out", str(tmp_path / "r.json")]) == 2
+    assert "A budget of 0 attacks nothing" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [blocker]  # nothing written

@@ -200,6 +200,16 @@ class HierarchicalClassifier(nn.Module):
         return coarse, self.fine_head(g)(x)
 
     @torch.no_grad()
+    def outside(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat top-1 class of each image where it belongs to no coarse class, else -1 (always -1 for
+        assembled classifiers, which have no flat classes). Such an image's coarse class is just the
+        strongest group."""
+        if self.flat is None:
+            return torch.full((x.shape[0],), -1, dtype=torch.long, device=x.device)
+        top = self.flat(x).argmax(1)
+        return top.masked_fill(torch.isin(top, self.member_index[self.member_mask]), -1)
+
+    @torch.no_grad()
     def decide(self, x: torch.Tensor) -> C2FDecision:
         """Coarse decision ``r = C(x)``, then the fine decision ``F^r(x)`` of that coarse class."""
         coarse, fine = self.logits(x)

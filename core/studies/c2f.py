@@ -88,7 +88,8 @@ class StudyConfig:
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
-            eps_from_255(e)
+            if not eps_from_255(e) > 0:
+                raise InputError("A budget of 0 attacks nothing: give epsilons above 0 (0-255 scale).")
         if "lrp" in self.attacks and not self.eps_255:
             raise InputError("The LRP attack needs at least one epsilon.")
         if not self.lrp_p >= 1:
@@ -101,6 +102,14 @@ class StudyConfig:
         if not 0 < self.pgd_alpha_255 <= 255:
             raise InputError(f"The PGD step must lie in (0, 255] on the 0-255 scale, got {self.pgd_alpha_255}.")
         object.__setattr__(self, "eps_255", tuple(sorted(set(map(float, self.eps_255)))))
+
+    def caveats(self) -> list[str]:
+        """Settings that run but cannot do what they seem to ask for (shown before the run)."""
+        reach = self.pgd_steps * self.pgd_alpha_255
+        if "pgd" in self.attacks and reach < self.pgd_eps_255:
+            return [f"PGD's {self.pgd_steps} steps of {self.pgd_alpha_255:g}/255 move a pixel by at most {reach:g}/255, "
+                    f"less than its budget of {self.pgd_eps_255:g}/255: raise the steps or the step size."]
+        return []
 
     def lrp_rules(self) -> dict[str, str]:
         """The LRP rules of the attack, for maps drawn to match it (``relevance_pair``)."""
