@@ -1,6 +1,7 @@
 """Model registry: the embedded EfficientNet-Lite0, loading rules, user weights files, availability."""
 import pytest
 import torch
+from PIL import Image
 
 from core.__main__ import main
 from core.data import load_gallery
@@ -92,15 +93,19 @@ class _Payload:
 def test_unsafe_or_wrong_files_are_refused(tmp_path):
     text = tmp_path / "notes.pt"
     text.write_bytes(b"not a model at all")
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (8, 8)).save(photo)
     marker = tmp_path / "executed"
     pickled = tmp_path / "payload.pt"
     torch.save({"x": _Payload(marker)}, pickled)
     wrong = tmp_path / "wrong.pt"
     torch.save({"layer.weight": torch.zeros(2, 2)}, wrong)
-    for path, match in ((text, "not a PyTorch state-dict"), (pickled, "not a PyTorch state-dict"),
+    for path, match in ((text, "not a PyTorch state-dict"), (photo, "not a PyTorch state-dict"),
+                        (pickled, "not a PyTorch state-dict"),
                         (wrong, "does not match the mnist_cnn architecture")):
-        with pytest.raises(WeightsUnavailableError, match=match):
+        with pytest.raises(WeightsUnavailableError, match=match) as refused:
             load("mnist_cnn", weights_path=path)
+        assert "False" not in str(refused.value)  # never torch's advice to load it with weights_only=False
     assert not marker.exists(), "loading a pickled object ran its code"
 
 

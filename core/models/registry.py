@@ -188,6 +188,16 @@ def file_digest(path: Path) -> str:
     return _file_digest(str(path), st.st_size, st.st_mtime)
 
 
+_TORCH_ADVICE = ("weights_only", "WeightsUnpickler", "Weights only", "Check the documentation", "Please file")
+
+
+def _load_failure(exc: Exception) -> str:
+    """What torch.load found wrong, without its advice to load the file unsafely (weights_only=False)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    found = [line for line in lines if not any(advice in line for advice in _TORCH_ADVICE)]
+    return f"{type(exc).__name__}: {found[0][:160]}" if found else type(exc).__name__
+
+
 def read_state_dict(path: Path) -> dict:
     """A state dict of tensors from ``path``; anything else is refused with a clear message."""
     if not path.is_file():
@@ -196,8 +206,8 @@ def read_state_dict(path: Path) -> dict:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for non-torch or pickled-object files
         raise WeightsUnavailableError(
-            f"{path.name} is not a PyTorch state-dict file that can be read safely "
-            f"(torch.load(weights_only=True) failed: {str(exc).splitlines()[0][:200]})."
+            f"{path.name} is not a PyTorch state-dict file that can be read safely (torch.load refused it: "
+            f"{_load_failure(exc)}). Save weights with torch.save(model.state_dict(), path)."
         ) from exc
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
