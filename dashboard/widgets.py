@@ -18,8 +18,8 @@ import streamlit as st
 import torch
 
 from core.cache import ResultCache, default_directory
-from core.data import (LoadedImage, gallery_description, gallery_names, load_digit, load_gallery, load_image,
-                       split_size)
+from core.data import (LoadedImage, digit_label, gallery_description, gallery_names, load_digit, load_gallery,
+                       load_image, split_size)
 from core.errors import WeightsUnavailableError
 from core.explain import COMPOSITES, model_lock
 from core.explain.explanation import classifier, method_defaults
@@ -148,7 +148,10 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
                                     help="An image of the bundled MNIST test split (which the model never trained "
                                          "on), by its position in the split; the caption below names it.")
             image = _digit(int(index))
-        elif source == "Gallery":
+            st.caption(f"MNIST test image {int(index)}: a handwritten {digit_label(int(index))}, 28×28 grayscale, "
+                       "used as it is.")
+            return image
+        if source == "Gallery":
             names = gallery_names()
             name = st.selectbox("Example photo", names, index=names.index(default),
                                 format_func=gallery_description, key=f"{key}_gallery")
@@ -182,6 +185,9 @@ def _upload(data: bytes, filename: str, size: int, crop_fraction: float, channel
     return dataclasses.replace(image, source_name=filename)
 
 
+UPSCALE_NOTE = 4  # image_policy says so when an image is enlarged this much or more
+
+
 def image_policy(image: LoadedImage, info: ModelInfo) -> str:
     """One line: the original size and mode, and how it was resized and cropped for the model."""
     w, h = image.original_size
@@ -192,7 +198,11 @@ def image_policy(image: LoadedImage, info: ModelInfo) -> str:
     else:
         geometry = f"shorter side resized to {size} px, centre {size}×{size} crop"
     colour = "grayscale" if info.channels == 1 else "RGB"
-    return f"Original {w}×{h} px, mode {image.original_mode}; {geometry}, {colour}."
+    policy = f"Original {w}×{h} px, mode {image.original_mode}; {geometry}, {colour}."
+    upscale = size / info.crop_fraction / min(w, h)
+    if upscale >= UPSCALE_NOTE:
+        policy += f" :orange[Enlarged {upscale:.0f}×: its fine detail is interpolated, not photographed.]"
+    return policy
 
 
 # ---------------------------------------------------------------- predictions

@@ -237,6 +237,35 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert float(poster.value.loc["Fooling (%)", "LRPC eps=10"]) == pytest.approx(87.1)
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
+    assert stored["result"].config.pgd_alpha_255 == 1.0
+    header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
+    assert "(the first 4 MNIST test digits), in " in header
+    button.click().run()  # the same table again: every attack from the cache
+    header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
+    assert "(the first 4 MNIST test digits), from the cache (the attacks took " in header
+
+
+def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    at.selectbox(key="c2f_pgd_eps").set_value(40)
+    at.number_input(key="c2f_pgd_steps").set_value(10)
+    run_attacks(at, [10])
+    assert any("move a pixel by at most 10/255, less than its budget of 40/255" in c.value for c in at.caption)
+    at.number_input(key="c2f_pgd_alpha").set_value(4.0)
+    run_attacks(at, [10])
+    assert not any("less than its budget" in c.value for c in at.caption)
+    pgd_row = next(row for row in at.session_state["c2f_results"]["rows"] if row["name"] == "PGDC")
+    assert pgd_row["result"].params["alpha"] == pytest.approx(4 / 255)
+
+
+def test_the_magnitude_note_names_each_map_by_attack_and_target(cache_dir):
+    at = open_page("mnist_cnn")  # test digit 0: maps after the attacks are far stronger than before
+    at.number_input(key="c2f_steps").set_value(15)
+    run_attacks(at, [10, 20, 40])
+    [note] = [c.value for c in at.caption if "The maps differ in magnitude" in c.value]
+    names = "|".join(["before"] + [re.escape(row["name"]) for row in at.session_state["c2f_results"]["rows"]])
+    found = re.search(rf"strongest: ({names}), r_(org|adv), weakest: ({names}), r_(org|adv)\)", note)
+    assert found and found.group(1, 2) != found.group(3, 4), note
 
 
 def test_an_all_black_upload_is_refused_with_a_message_and_the_table_follows_the_level(cache_dir, attack_calls):
@@ -246,6 +275,9 @@ def test_an_all_black_upload_is_refused_with_a_message_and_the_table_follows_the
     assert at.radio(key="c2f_image_source_digits").value == "MNIST digit"  # the model's own kind of image first
     label = int(mnist_split("test")[1][0])
     assert f"f_org = **{label}**" in decisions(at)  # test digit 0, classified right
+    assert any(f"MNIST test image 0: a handwritten {label}," in c.value for c in at.caption)
+    at.number_input(key="c2f_image_digit").set_value(3).run()
+    assert any("MNIST test image 3: a handwritten 3," in c.value for c in at.caption)  # digits interleave
     assert at.radio(key="c2f_table_level_coarse").value == "coarse"
     at.radio(key="c2f_level").set_value("fine").run()
     assert at.radio(key="c2f_table_level_fine").value == "fine"  # the table's level follows the page's

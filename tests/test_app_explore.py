@@ -229,6 +229,7 @@ def test_a_real_upload_is_explained(cache_dir):
     at.file_uploader(key="explore_image_upload").set_value(("cat.jpg", buffer.getvalue(), "image/jpeg")).run()
     assert not at.exception and not at.error
     assert any("Original 451×300 px, mode RGB" in c.value for c in at.caption)
+    assert not any("Enlarged" in c.value for c in at.caption)  # 300 px -> 256 px
     click_explain(at)
     [e] = at.session_state["explore_results"]["explanations"]
     assert e.image_name == "cat.jpg" and e.target in DOMESTIC_CATS
@@ -276,7 +277,7 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
     assert not at.exception and not at.error, [e.value for e in at.error]
     hierarchy = next(s for s in at.selectbox if s.key == "explore_hierarchy")
     assert hierarchy.options == ["none", "mnist_c2f"]  # only the hierarchy over 10 classes
-    assert any("28×28 crop" in c.value and "grayscale" in c.value for c in at.caption)
+    assert any("MNIST test image 0: a handwritten 0, 28×28 grayscale" in c.value for c in at.caption)
     names = chart(at, "explore_top5")["data"][0]["y"]
     assert all(n.split(" (")[0] in [str(d) for d in range(10)] for n in names)
     at.multiselect(key="explore_methods").set_value(["lrp", "saliency"])
@@ -284,3 +285,16 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
     lrp, saliency = at.session_state["explore_results"]["explanations"]
     assert lrp.relevance.shape == saliency.relevance.shape == (1, 28, 28)
     assert lrp.model_id.startswith("mnist_cnn/flat/")
+
+
+def test_the_image_policy_points_out_a_strong_enlargement():
+    from core.data import load_image
+    from core.models import load
+    from dashboard.widgets import image_policy
+
+    info = load("efficientnet_lite0", device="cpu").info  # shorter side to 224 / 0.875 = 256 px
+    for side, note in ((10, "Enlarged 26×"), (64, "Enlarged 4×"), (65, None)):
+        image = load_image(encode(Image.new("RGB", (side * 2, side), "red"), "PNG"), size=info.input_size,
+                           crop_fraction=info.crop_fraction, channels=info.channels)
+        policy = image_policy(image, info)
+        assert (note in policy) if note else ("Enlarged" not in policy)

@@ -15,7 +15,7 @@ from core.data.images import (
     pixel_digest,
     to_uint8,
 )
-from core.data.mnist import SPLIT_SEED, SPLITS, load_digit, mnist_split, split_size
+from core.data.mnist import SPLIT_SEED, SPLITS, digit_label, load_digit, mnist_split, split_size
 
 __all__ = [
     "MAX_PIXELS",
@@ -24,6 +24,7 @@ __all__ = [
     "ImageSource",
     "LoadedImage",
     "as_saved_8bit",
+    "digit_label",
     "gallery_description",
     "gallery_image",
     "gallery_names",

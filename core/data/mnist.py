@@ -46,6 +46,11 @@ def load_digit(index: int, split: str = "test") -> LoadedImage:
     return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
 
 
+def digit_label(index: int, split: str = "test") -> int:
+    """The digit that image ``index`` of ``split`` shows (its label)."""
+    return int(_arrays()[1][_split_indices(split)[index]])
+
+
 def _split_indices(split: str) -> np.ndarray:
     if split not in SPLITS:
         raise InputError(f"Unknown MNIST split {split!r}; choose one of: {', '.join(SPLITS)}.")
