@@ -163,6 +163,11 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert [a["perturbation_amplification"] for a in report["attacks"]] == pytest.approx([0.5 / peak for peak in peaks])
     assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"
     assert report["labels"]["r_org_name"] in MNIST.coarse_names
+    r_org = MNIST.coarse_names.index(report["labels"]["r_org_name"])
+    for attack in report["attacks"]:  # the within-r_org name is the r_org member the result's index points at
+        within = attack["result"]["labels"]["fine_after"][0]
+        assert attack["label_names"]["fine_after_within_r_org"] == MNIST.fine_names[r_org][within]
+    assert {"after", "label_names.fine_after_within_r_org", "result.labels"} <= set(report["label_notes"])
     with np.load(io.BytesIO(files["comparison.npz"])) as npz:
         assert {"x", "before_lrp_r_org", "lrpc_eps10_delta", "dfc_x_adv", "pgdc_lrp_r_adv"} <= set(npz.files)
 

@@ -130,6 +130,16 @@ def _short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
 
+LABEL_NOTES = {  # what the label fields of the comparison JSON mean
+    "after": "the decisions on x+eta the page shows: the coarse class C(x+eta), then the fine class inside it",
+    "label_names.fine_after_within_r_org": "F^{r_org}(x+eta): the fine decision inside the original coarse class "
+                                           "r_org, the one a fine-level attack must change; after a coarse-level "
+                                           "attack the image has left r_org, so this is not its fine class",
+    "result.labels": "r_org, r_adv, coarse_after: coarse class indices; f_org, f_adv, fine_after: positions "
+                     "within r_org's member list",
+}
+
+
 def _slug(column: str) -> str:
     return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
 
@@ -464,6 +474,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
         "relevance": {"method": "lrp", **stored["config"].lrp_rules(), "summed_over": "channels"}, "attacks": attacks,
+        "label_notes": LABEL_NOTES,
     }
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
