@@ -135,25 +135,13 @@ def _check_writable(out: Path) -> None:
         out.unlink()
 
 
-def _note_outside(hc, x, images, info, batch_size: int) -> None:
-    """A note for each image whose flat top-1 class belongs to no coarse class (its coarse class is then
-    just the strongest group)."""
-    import torch
-
-    outside = torch.cat([hc.outside(chunk) for chunk in x.split(batch_size)]).tolist()
-    for image, top in zip(images, outside):
-        if top >= 0:
-            print(f"note: the top-1 class of {image.source_name} ({info.class_names[top]}) belongs to no coarse "
-                  f"class of {info.hierarchy.name}; it is attacked in the strongest group")
-
-
 def c2f_eval(args) -> int:
     import torch
     from tqdm import tqdm
 
     from core.cache import ResultCache
     from core.models import load
-    from core.studies.c2f import StudyConfig, evaluate
+    from core.studies.c2f import StudyConfig, evaluate, outside_hierarchy
 
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
@@ -173,7 +161,10 @@ def c2f_eval(args) -> int:
     if not images:
         raise InputError(f"No image in {args.images} can be attacked.")
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
-    _note_outside(loaded.model, x, images, info, args.batch_size)
+    outside = outside_hierarchy(loaded.model, x, [im.source_name for im in images], info.class_names, args.batch_size)
+    for name, top in outside.items():
+        print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
+              "attacked in the strongest group")
     started = time.perf_counter()
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
         def progress(fraction: float, message: str) -> None:

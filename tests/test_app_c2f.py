@@ -243,6 +243,7 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
     assert stored["result"].config.pgd_alpha_255 == 1.0
+    assert stored["outside"] == {} and not any("in no coarse class" in c.value for c in at.caption)  # all digits
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
     assert "(the first 4 MNIST test digits), in " in header
     button.click().run()  # the same table again: every attack from the cache

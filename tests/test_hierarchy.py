@@ -70,6 +70,11 @@ def test_outside_names_the_images_whose_top_class_is_in_no_group():
         top = hc.flat(x).argmax(1)
     assert (top == 2).any() and (top != 2).any()
     assert torch.equal(hc.outside(x), torch.where(top == 2, 2, -1))
+    from core.studies.c2f import outside_hierarchy
+
+    names, classes = [f"im{i}" for i in range(64)], [f"class{k}" for k in range(7)]
+    expected = {f"im{i}": "class2" for i in (top == 2).nonzero().flatten().tolist()}
+    assert outside_hierarchy(hc, x, names, classes, batch_size=5) == expected  # in chunks of 5
     assembled = HierarchicalClassifier.assembled(toy_flat(3, seed=1), [toy_flat(len(g)) for g in TOY.groups], TOY)
     assert (assembled.outside(x) == -1).all()  # no flat classes
 

@@ -262,6 +262,14 @@ def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
     return AttackResult.concat(parts)
 
 
+def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: Sequence[str],
+                      class_names: Sequence[str], batch_size: int = 8) -> dict[str, str]:
+    """Image name -> its flat top-1 class, for the images whose top-1 class is in no coarse class (their
+    coarse class is just the strongest group; ``HierarchicalClassifier.outside``)."""
+    top = torch.cat([hc.outside(chunk) for chunk in x.split(batch_size)]).tolist()
+    return {str(name): class_names[t] for name, t in zip(image_names, top) if t >= 0}
+
+
 def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *, image_names: Sequence[str],
              model_id: str | None = None, image_digests: Sequence[str] | None = None,
              cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> StudyResult:

@@ -583,9 +583,12 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
         return None
     bar.empty()
     seconds = time.perf_counter() - started
-    report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds}
+    outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
+    report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds,
+                                 "top1_outside_hierarchy": outside}
     return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
-            "images": description, "seconds": seconds, "json": dumps(report).encode()}  # built once, not per rerun
+            "images": description, "seconds": seconds, "outside": outside,
+            "json": dumps(report).encode()}  # built once, not per rerun
 
 
 def show_table(stored: dict[str, Any]) -> None:
@@ -600,6 +603,10 @@ def show_table(stored: dict[str, Any]) -> None:
         st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
                     f"({stored['images']}), {timing}")
         st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
+        if stored["outside"]:
+            listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
+            st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
+                       "attacked in its strongest group.")
     with poster:
         st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation set)")
         values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
