@@ -186,7 +186,7 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     for first, second in zip(stored["rows"], again.session_state["c2f_results"]["rows"]):
         np.testing.assert_array_equal(first["result"].delta.numpy(), second["result"].delta.numpy())
 
-    # Another level drops the comparison.
+    # Another level shows its own results (none yet); this one is kept aside for a switch back.
     again.radio(key="c2f_level").set_value("fine").run()
     assert not again.exception and "c2f_results" not in again.session_state
     assert not any(k.startswith("c2f_row") for k in charts(again))
@@ -218,6 +218,14 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
             assert row["after"]["coarse"] == r and row["after"]["fine_name"] != f_org
             assert int(row["result"].labels["coarse_after"][0]) == r
     assert successes >= 1  # DeepFool at least fools the fine level of this image
+
+    at.radio(key="c2f_level").set_value("coarse").run()
+    assert "c2f_results" not in at.session_state and not outcomes(at)  # nothing run at the coarse level yet
+    at.radio(key="c2f_level").set_value("fine").run()
+    assert [row["name"] for row in at.session_state["c2f_results"]["rows"]] == ["LRPF eps=10", "DFF", "PGDF"]
+    assert len(outcomes(at)) == 3  # the fine results are back, without running anything
+    at.number_input(key="c2f_image_digit").set_value(1).run()
+    assert "c2f_results" not in at.session_state and not at.session_state["c2f_results_other_level"]
 
 
 def test_reproduce_the_table_on_mnist_digits(cache_dir):

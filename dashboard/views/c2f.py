@@ -31,6 +31,7 @@ from core.studies import c2f as study
 from dashboard import widgets as W
 
 RESULTS = "c2f_results"
+OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
 TABLE = "c2f_table"
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
@@ -640,6 +641,24 @@ def attack_form(level: str) -> tuple[bool, study.StudyConfig | None]:
     return submitted and config is not None, config
 
 
+def _results_for(context: tuple) -> dict[str, Any] | None:
+    """The shown results if they are of ``context`` (model, image digest, level). When only the level
+    changed, the other level's results are kept aside, so switching back shows them again."""
+    stored = st.session_state.get(RESULTS)
+    if stored is not None and stored["context"] == context:
+        return stored
+    kept = {c: s for c, s in st.session_state.get(OTHER_LEVEL, {}).items() if c[:2] == context[:2]}
+    if stored is not None and stored["context"][:2] == context[:2]:
+        kept[stored["context"]] = stored
+    stored = kept.pop(context, None)
+    st.session_state[OTHER_LEVEL] = kept
+    if stored is None:
+        st.session_state.pop(RESULTS, None)
+    else:
+        st.session_state[RESULTS] = stored
+    return stored
+
+
 def main() -> None:
     st.title("Coarse-to-fine attacks", anchor=False)
     st.caption("The LRP poster's explainable attack on a coarse-to-fine classifier, beside DeepFool and PGD: "
@@ -664,10 +683,7 @@ def main() -> None:
                    f"coarse class of {info.hierarchy.name}; the coarse decision is the covered group with the "
                    "most probability.")
     context = (info.model_id, image.digest, level)
-    stored = st.session_state.get(RESULTS)
-    if stored is not None and stored["context"] != context:  # model, image or level changed
-        del st.session_state[RESULTS]
-        stored = None
+    stored = _results_for(context)
     before_slot = st.container()
     st.subheader("Attacks", anchor=False)
     if blank_images(image.tensor).any():
