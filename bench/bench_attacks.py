@@ -138,7 +138,7 @@ def bench_pgd(model, x, y, steps, repeats, warmup, sync, log) -> list[Comparison
     moved = float(((a - b).abs() > PGD_ATOL).float().mean())  # where another summation order flipped a sign
     facts = perturbation_facts(model, x, y, a)
     agreement = (f"outputs equal in the same layout (max |diff| {diff:.2g}); against torchattacks on the "
-                 f"usual layout {moved:.2%} of pixels differ")
+                 f"usual layout {moved:.2%} of the input values differ")
     log(f"  PGD: {agreement}; {_fmt_facts(facts)}; timing {warmup} + {repeats} rounds ...")
     notes = {"peer": "torchattacks.PGD", "model": MODEL, "batch": len(x), "steps": steps, "eps": EPS,
              "alpha": ALPHA, "max_abs_diff_same_layout": diff, "fraction_differing_usual_layout": moved,

@@ -124,7 +124,7 @@ def _check_writable(out: Path) -> None:
     if it did not exist)."""
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
-    existed = out.exists()
+    existed = out.exists() or out.is_symlink()  # a dangling link is the user's: never removed
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a"):
@@ -161,7 +161,8 @@ def c2f_eval(args) -> int:
     if not images:
         raise InputError(f"No image in {args.images} can be attacked.")
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
-    outside = outside_hierarchy(loaded.model, x, [im.source_name for im in images], info.class_names, args.batch_size)
+    names = [im.source_name or "?" for im in images]
+    outside = outside_hierarchy(loaded.model, x, names, info.class_names, args.batch_size)
     for name, top in outside.items():
         print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
               "attacked in the strongest group")
@@ -171,7 +172,7 @@ def c2f_eval(args) -> int:
             bar.set_description(message[:40])
             bar.update(int(fraction * 1000) - bar.n)
 
-        result = evaluate(loaded.model, x, config, image_names=[im.source_name or "?" for im in images],
+        result = evaluate(loaded.model, x, config, image_names=names,
                           model_id=info.model_id, image_digests=[im.digest for im in images],
                           cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
                           progress=progress)

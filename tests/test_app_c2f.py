@@ -270,6 +270,7 @@ def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_di
     assert not any("less than its budget" in c.value for c in at.caption)
     pgd_row = next(row for row in at.session_state["c2f_results"]["rows"] if row["name"] == "PGDC")
     assert pgd_row["result"].params["alpha"] == pytest.approx(4 / 255)
+    assert any("up to 10 steps of 4/255" in m.value for m in at.markdown if m.value.startswith("**After PGDC"))
 
 
 def test_the_magnitude_note_names_each_map_by_attack_and_target(cache_dir):

@@ -69,3 +69,29 @@ def test_attack_takes_networks_that_refuse_channels_last(name):
     assert (model(result.x_adv).argmax(1) != y).all()
     from_channels_last = ATTACKS[name](model, x.contiguous(memory_format=torch.channels_last), y)
     torch.testing.assert_close(from_channels_last.x_adv, result.x_adv)
+
+
+class FailsOnThirdCall(ViewNet):
+    """Takes any layout, and fails at its third forward pass: an error inside the attack."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("broken on the third call")
+        h = self.conv(x).relu()
+        return self.fc(h.reshape(h.shape[0], -1))
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_an_error_inside_the_attack_is_raised_not_retried_in_another_layout(name):
+    torch.manual_seed(5)
+    model = FailsOnThirdCall().eval()
+    x = torch.rand(4, 3, 6, 6)
+    y = torch.zeros(4, dtype=torch.long)
+    with pytest.raises(RuntimeError, match="third call"):
+        ATTACKS[name](model, x, y)
+    assert model.calls == 3  # the layout probe, then two passes of the attack: no second run

@@ -90,3 +90,8 @@ def test_load_digit_is_the_split_image_named_by_its_index():
     torch.testing.assert_close(digit.tensor, images[7:8], atol=1 / 255, rtol=0)  # stored as 8-bit pixels
     with pytest.raises(InputError, match="0..999"):
         load_digit(len(images))
+    from core.data import digit_label
+
+    assert [digit_label(i) for i in (0, 7, 13)] == [0, 7, 3]
+    with pytest.raises(InputError, match="0..999"):
+        digit_label(-1)

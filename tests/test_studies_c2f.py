@@ -75,6 +75,11 @@ def test_config_takes_each_budget_once_in_order_and_refuses_bad_settings_up_fron
             study.StudyConfig(**bad)
 
 
+def test_an_unused_budget_of_0_is_not_refused():
+    assert study.StudyConfig(attacks=("lrp",), pgd_eps_255=0).pgd_eps_255 == 0
+    assert study.StudyConfig(attacks=("deepfool", "pgd"), eps_255=(0,)).eps_255 == (0.0,)
+
+
 def test_caveats_say_when_pgd_cannot_reach_its_budget():
     assert study.StudyConfig().caveats() == []  # 20 steps of 1/255 reach 10/255
     assert study.StudyConfig(attacks=("lrp",), pgd_eps_255=64).caveats() == []  # no PGD
@@ -148,5 +153,10 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
     assert main(["c2f-eval", "--model", "mnist_cnn", "--out", str(blocker / "r.json"), "--no-cache"]) == 2
     assert "Cannot write --out" in capsys.readouterr().err
     assert main(["c2f-eval", "--eps", "0", "--out", str(tmp_path / "r.json")]) == 2
-    assert "A budget of 0 attacks nothing" in capsys.readouterr().err
+    assert "An LRP budget (--eps) of 0 attacks nothing" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [blocker]  # nothing written
+    kept = tmp_path / "kept.json"
+    kept.write_text("earlier results")
+    assert main(["c2f-eval", "--eps", "0", "--out", str(kept)]) == 2  # refused after the check of --out
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(tmp_path / "missing"), "--out", str(kept)]) == 2
+    assert kept.read_text() == "earlier results"  # neither truncated nor deleted by the check

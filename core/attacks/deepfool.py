@@ -26,7 +26,7 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
 from core.attacks.result import AttackResult
-from core.attacks.layout import in_fast_layout
+from core.attacks.layout import working_layout
 from core.attacks.loop import Progress
 from core.errors import InputError
 from core.explain.locks import model_lock
@@ -80,12 +80,7 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     if steps < 0 or overshoot < 0 or candidates < 1:
         raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
     check_images(x)
-    return in_fast_layout(lambda xl: _deepfool_loop(forward, goal, xl, y, steps, overshoot, candidates, progress),
-                          x.detach())
-
-
-def _deepfool_loop(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, steps: int, overshoot: float,
-                   candidates: int, progress: Progress | None):
+    x = x.detach()
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
     xa, logits, aux = _evaluated(forward, x, all_rows, graph=steps > 0)
@@ -131,7 +126,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
     with model_lock(model):
         x_adv, success, iterations, params = run_deepfool(
             lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
-            x, y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
+            working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
     return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
 
 
@@ -152,8 +147,8 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
             return fooled("fine", labels, rows, aux, logits)
 
         x_adv, success, iterations, params = run_deepfool(
-            forward, goal, x, labels.original(level), steps=steps, overshoot=overshoot, candidates=candidates,
-            progress=progress)
+            forward, goal, working_layout(hc, x, hc.logits), labels.original(level), steps=steps, overshoot=overshoot,
+            candidates=candidates, progress=progress)
         record = label_record(hc, x, x_adv, labels)
     return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
                         params | {"level": level}, record)

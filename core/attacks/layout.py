@@ -3,17 +3,20 @@
 On a CPU (oneDNN) convolutions and their backward passes run faster on channels-last tensors
 (EfficientNet-Lite0 at batch 4: forward 1.3x, forward + backward 1.1x; DeepFool at batch 16:
 1.2-1.4x). A network that calls ``.view`` on a convolution's output refuses that layout with a
-RuntimeError at its first forward pass; it then runs in the usual layout. Other devices keep the
-given layout. The two layouts sum in different orders, so gradients differ in their last bits.
-The LRP attacks keep the given layout: channels-last makes their step no faster.
+RuntimeError; ``working_layout`` finds out with one image, once per network, and such a network
+works in the usual layout. Other devices keep the given layout. The two layouts sum in different
+orders, so gradients differ in their last bits. The LRP attacks keep the given layout:
+channels-last makes their step no faster.
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable
+from weakref import WeakKeyDictionary
 
 import torch
+from torch import nn
 
-T = TypeVar("T")
+_TAKES_CHANNELS_LAST: WeakKeyDictionary[nn.Module, bool] = WeakKeyDictionary()
 
 
 def _cpu_images(x: torch.Tensor) -> bool:
@@ -25,13 +28,28 @@ def fast_layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if _cpu_images(x) else x
 
 
-def in_fast_layout(run: Callable[[torch.Tensor], T], x: torch.Tensor) -> T:
-    """``run(fast_layout(x))``; on a CPU, ``run`` in the usual layout where that raises a RuntimeError: a
-    network that refuses channels-last fails at its first forward pass, and any other error comes again
-    and is raised."""
+def working_layout(network: nn.Module, x: torch.Tensor,
+                   forward: Callable[[torch.Tensor], Any] | None = None) -> torch.Tensor:
+    """``fast_layout(x)`` where ``network`` takes it, else ``x`` in the usual layout. The first call for a
+    network runs ``forward`` (default: the network) on one image in channels-last layout to find out;
+    where the usual layout fails as well, nothing is remembered (the attack then raises that error)."""
     if not _cpu_images(x):
-        return run(x)
-    try:
-        return run(fast_layout(x))
-    except RuntimeError:
-        return run(x.contiguous())
+        return x
+    takes = _TAKES_CHANNELS_LAST.get(network)
+    if takes is None:
+        takes = _probe(forward or network, x[:1])
+        if takes is not None:
+            _TAKES_CHANNELS_LAST[network] = takes
+    return fast_layout(x) if takes else x.contiguous()
+
+
+@torch.no_grad()
+def _probe(forward: Callable[[torch.Tensor], Any], x1: torch.Tensor) -> bool | None:
+    """True if ``forward`` takes channels-last images, False if only the usual layout, None if neither."""
+    for layout, answer in ((fast_layout(x1), True), (x1.contiguous(), False)):
+        try:
+            forward(layout)
+            return answer
+        except RuntimeError:
+            continue
+    return None

@@ -19,15 +19,15 @@ from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
 from core.attacks.result import AttackResult
-from core.attacks.layout import in_fast_layout
+from core.attacks.layout import working_layout
 from core.attacks.loop import LoopOutput, Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 
 
-def _ascent(x: torch.Tensor, objective, **loop) -> LoopOutput:
-    """``projected_ascent`` in the fast layout, its iterates handed back in the usual one."""
-    out = in_fast_layout(lambda xl: projected_ascent(xl, objective, **loop), x)
+def _ascent(x: torch.Tensor, objective, network: nn.Module, forward=None, **loop) -> LoopOutput:
+    """``projected_ascent`` in ``network``'s working layout, its iterates handed back in the usual one."""
+    out = projected_ascent(working_layout(network, x, forward), objective, **loop)
     return dataclasses.replace(out, x_adv=out.x_adv.contiguous())
 
 
@@ -73,7 +73,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
-        out = _ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+        out = _ascent(x, objective, model, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                       early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
@@ -110,8 +110,8 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-        out = _ascent(x, _C2FObjective(hc, labels, level, coarse_weight), eps=eps, alpha=alpha, steps=steps,
-                      start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
+        out = _ascent(x, _C2FObjective(hc, labels, level, coarse_weight), hc, hc.logits, eps=eps, alpha=alpha,
+                      steps=steps, start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

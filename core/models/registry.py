@@ -7,6 +7,7 @@ State-dict files are read with ``torch.load(weights_only=True)``: nothing is unp
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -188,14 +189,15 @@ def file_digest(path: Path) -> str:
     return _file_digest(str(path), st.st_size, st.st_mtime)
 
 
-_TORCH_ADVICE = ("weights_only", "WeightsUnpickler", "Weights only", "Check the documentation", "Please file")
-
-
 def _load_failure(exc: Exception) -> str:
-    """What torch.load found wrong, without its advice to load the file unsafely (weights_only=False)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    found = [line for line in lines if not any(advice in line for advice in _TORCH_ADVICE)]
-    return f"{type(exc).__name__}: {found[0][:160]}" if found else type(exc).__name__
+    """What torch.load found wrong (its "WeightsUnpickler error"), without its advice to load the file
+    unsafely (weights_only=False) or to allow-list what it found."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please use|\n\n|$)", text, re.S)
+    if found:
+        return f"{type(exc).__name__}: {' '.join(found.group(1).split())[:160]}"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first[:160]}" if first and "weights_only" not in first else type(exc).__name__
 
 
 def read_state_dict(path: Path) -> dict:

@@ -28,6 +28,7 @@ from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
+from core.explain.locks import model_lock
 from core.explain import relevance
 from core.explain.lrp import COMPOSITES, INITS, check_signed_inputs
 from core.metrics import blank_images, fooling_ratio, mean_perceptibility
@@ -88,8 +89,11 @@ class StudyConfig:
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
         for e in (*self.eps_255, self.pgd_eps_255):
-            if not eps_from_255(e) > 0:
-                raise InputError("A budget of 0 attacks nothing: give epsilons above 0 (0-255 scale).")
+            eps_from_255(e)
+        if "lrp" in self.attacks and 0 in self.eps_255:
+            raise InputError("An LRP budget (--eps) of 0 attacks nothing: give epsilons above 0 (0-255 scale).")
+        if "pgd" in self.attacks and self.pgd_eps_255 == 0:
+            raise InputError("A PGD budget (--pgd-eps) of 0 attacks nothing: give one above 0 (0-255 scale).")
         if "lrp" in self.attacks and not self.eps_255:
             raise InputError("The LRP attack needs at least one epsilon.")
         if not self.lrp_p >= 1:
@@ -266,7 +270,8 @@ def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: 
                       class_names: Sequence[str], batch_size: int = 8) -> dict[str, str]:
     """Image name -> its flat top-1 class, for the images whose top-1 class is in no coarse class (their
     coarse class is just the strongest group; ``HierarchicalClassifier.outside``)."""
-    top = torch.cat([hc.outside(chunk) for chunk in x.split(batch_size)]).tolist()
+    with model_lock(hc):
+        top = torch.cat([hc.outside(chunk) for chunk in x.split(batch_size)]).tolist()
     return {str(name): class_names[t] for name, t in zip(image_names, top) if t >= 0}
 
 
