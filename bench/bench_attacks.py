@@ -307,7 +307,7 @@ def config(batch: int, device: str | torch.device | None, steps: int, quick: boo
     dev = torch.device(device) if device is not None else core.device()
     return {"model": MODEL, "hierarchy": HIERARCHY, "batch": batch, "pgd_steps": steps, "eps": EPS, "alpha": ALPHA,
             "deepfool_batch": DEEPFOOL_BATCH, "deepfool_steps": DEEPFOOL_STEPS, "overshoot": OVERSHOOT,
-            "quick": quick, "images": "seeded random 224 crops of the gallery photos; MNIST test[:16]",
+            "quick": quick, "images": "seeded random 224 crops of the gallery photos; MNIST test[:16] (digits 0-9 interleaved)",
             "labels": "model predictions", "lrpc": dict(LRPC), "device": str(dev), "torch": torch.__version__,
             "torchattacks": version("torchattacks"), "zennit": version("zennit"),
             "threads": torch.get_num_threads(),
