@@ -33,7 +33,8 @@ system-deps:
 test: install-dev system-deps
 	$(BIN)/python -m pytest -q
 
-test-fast: install-dev system-deps
+test-fast: install-dev
+	bash scripts/system_deps.sh wordnet-base  # the browser tests are left out: no chromium needed
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 bench: install-dev

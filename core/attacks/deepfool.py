@@ -74,11 +74,15 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid:
     return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
 
 
+def check_deepfool_settings(steps: int, overshoot: float, candidates: int) -> None:
+    if not (steps >= 0 and overshoot >= 0 and candidates >= 1):
+        raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
+
+
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
                  candidates: int, progress: Progress | None = None):
     """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success."""
-    if steps < 0 or overshoot < 0 or candidates < 1:
-        raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
+    check_deepfool_settings(steps, overshoot, candidates)
     check_images(x)
     x = x.detach()
     n = x.shape[0]

@@ -110,4 +110,4 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         x_adv = torch.where(fallback.view(-1, 1, 1, 1), last_met, x_adv)
         success = success | fallback
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
-    return LoopOutput(x_adv, success, iterations, gain)
+    return LoopOutput(x_adv.contiguous(), success, iterations, gain)  # in the usual layout, whatever x's

@@ -85,6 +85,14 @@ class _LRPObjective:
         return goal_met(self.hc, self.level, self.labels, rows, x_adv)
 
 
+def check_lrp_settings(composite: str, p: float, signed_inputs: str) -> None:
+    """The LRP attack's rules and norm order, refused with a message unless usable."""
+    check_choice("LRP composite", composite, COMPOSITES)
+    if not p >= 1:
+        raise InputError(f"The norm order p of the LRP loss must be >= 1 (or inf), got {p}.")
+    check_signed_inputs(signed_inputs)
+
+
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,
             alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
             init: str = "logit", ignore_bias: bool | None = None, signed_inputs: str = "split",
@@ -92,10 +100,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
             progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)
-    check_choice("LRP composite", composite, COMPOSITES)
-    if not p >= 1:
-        raise InputError(f"The norm order p must be >= 1 (or inf), got {p}.")
-    check_signed_inputs(signed_inputs)
+    check_lrp_settings(composite, p, signed_inputs)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = C2FLabels.of(hc, x)

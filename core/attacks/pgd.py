@@ -11,8 +11,6 @@ it takes it (``core.attacks.layout``); the returned tensors are in the usual lay
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,15 +18,9 @@ from torch import nn
 from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
-from core.attacks.loop import LoopOutput, Progress, StepOutcome, projected_ascent
+from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
-
-
-def _ascent(x: torch.Tensor, objective, network: nn.Module, forward=None, **loop) -> LoopOutput:
-    """``projected_ascent`` in ``network``'s working layout, its iterates handed back in the usual one."""
-    out = projected_ascent(working_layout(network, x, forward), objective, **loop)
-    return dataclasses.replace(out, x_adv=out.x_adv.contiguous())
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -73,8 +65,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
-        out = _ascent(x, objective, model, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                      early_stop=early_stop, progress=progress)
+        out = projected_ascent(working_layout(model, x), objective, eps=eps, alpha=alpha, steps=steps,
+                               start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
     return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
@@ -110,8 +102,9 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-        out = _ascent(x, _C2FObjective(hc, labels, level, coarse_weight), hc, hc.logits, eps=eps, alpha=alpha,
-                      steps=steps, start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
+        out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
+                               eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+                               early_stop=early_stop, progress=progress)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

@@ -17,7 +17,8 @@ class AttackResult:
     (e.g. ``{"coarse_before": ..., "coarse_after": ...}``); ``history`` per-iteration curves
     (e.g. the mean loss), one value per step; ``seconds`` the wall time of the run that computed it
     (set by ``core.studies.c2f.run_attack``, kept when the result is read back from the cache; None
-    where not timed).
+    where not timed); ``from_cache`` whether ``run_attack`` read it back from the cache instead of
+    running the attack.
     """
 
     name: str
@@ -29,6 +30,7 @@ class AttackResult:
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
     history: dict[str, torch.Tensor] = field(default_factory=dict)
     seconds: float | None = None
+    from_cache: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (no image arrays)."""
@@ -58,16 +60,19 @@ class AttackResult:
         history = {k: torch.stack([_pad(p.history[k], steps) for p in parts]).nanmean(0) for k in first.history}
         seconds = None if any(p.seconds is None for p in parts) else sum(p.seconds for p in parts)
         return cls(first.name, cat(lambda p: p.x_adv), cat(lambda p: p.delta), cat(lambda p: p.success),
-                   cat(lambda p: p.iterations), first.params, labels, history, seconds)
+                   cat(lambda p: p.iterations), first.params, labels, history, seconds,
+                   all(p.from_cache for p in parts))
 
     @classmethod
     def from_arrays(cls, name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
-                    history: dict[str, list[float]], x: torch.Tensor, seconds: float | None = None) -> "AttackResult":
+                    history: dict[str, list[float]], x: torch.Tensor, seconds: float | None = None,
+                    from_cache: bool = False) -> "AttackResult":
         """Rebuild a result from ``arrays()`` (e.g. read back from the cache) on ``x``'s device."""
         t = {k: torch.from_numpy(np.array(v)).to(x.device) for k, v in arrays.items()}
         labels = {k[len("label_"):]: v for k, v in t.items() if k.startswith("label_")}
         hist = {k: torch.tensor(v, device=x.device) for k, v in history.items()}
-        return cls(name, t["x_adv"], t["delta"], t["success"], t["iterations"], params, labels, hist, seconds)
+        return cls(name, t["x_adv"], t["delta"], t["success"], t["iterations"], params, labels, hist, seconds,
+                   from_cache)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The tensors as CPU numpy arrays, for NPZ downloads."""

@@ -23,10 +23,10 @@ def perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tens
     """``||eta||_p / ||x||_p`` per image (N,)."""
     if delta.shape != x.shape:
         raise InputError("delta and x must have the same shape.")
-    if blank_images(x).any():
+    den = torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
+    if (den == 0).any():  # the all-black images of ``blank_images``
         raise InputError("Perceptibility is undefined for an all-black image (||x||_p = 0).")
-    num = torch.linalg.vector_norm(delta.flatten(1), ord=p, dim=1)
-    return num / torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
+    return torch.linalg.vector_norm(delta.flatten(1), ord=p, dim=1) / den
 
 
 def mean_perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float,

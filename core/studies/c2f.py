@@ -21,16 +21,16 @@ import torch
 
 from core.attacks.budget import eps_from_255
 from core.attacks.c2f import C2FLabels
-from core.attacks.deepfool import deepfool_c2f
+from core.attacks.deepfool import check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
-from core.attacks.lrp_c2f import lrp_c2f
+from core.attacks.lrp_c2f import check_lrp_settings, lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.explain import relevance
-from core.explain.lrp import COMPOSITES, INITS, check_signed_inputs
+from core.explain.lrp import INITS
 from core.metrics import blank_images, fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_choice
@@ -82,9 +82,8 @@ class StudyConfig:
         unknown = set(self.attacks) - set(ATTACKS)
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
-        check_signed_inputs(self.lrp_signed_inputs)
+        check_lrp_settings(self.lrp_composite, self.lrp_p, self.lrp_signed_inputs)
         check_choice("relevance init", self.lrp_init, INITS)
-        check_choice("LRP composite", self.lrp_composite, COMPOSITES)
         check_choice("LRP step rule", self.lrp_step_rule, STEP_RULES)
         if self.over not in ("success", "all"):
             raise InputError("Perceptibility runs over 'success' or 'all' images.")
@@ -96,13 +95,10 @@ class StudyConfig:
             raise InputError("A PGD budget (--pgd-eps) of 0 attacks nothing: give one above 0 (0-255 scale).")
         if "lrp" in self.attacks and not self.eps_255:
             raise InputError("The LRP attack needs at least one epsilon.")
-        if not self.lrp_p >= 1:
-            raise InputError(f"The norm order p of the LRP loss must be >= 1 (or inf), got {self.lrp_p}.")
         for name in ("lrp_steps", "deepfool_steps", "pgd_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
-        if self.deepfool_candidates < 1 or not self.deepfool_overshoot >= 0:
-            raise InputError("DeepFool needs at least one candidate class and an overshoot >= 0.")
+        check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates)
         if not 0 < self.pgd_alpha_255 <= 255:
             raise InputError(f"The PGD step must lie in (0, 255] on the 0-255 scale, got {self.pgd_alpha_255}.")
         object.__setattr__(self, "eps_255", tuple(sorted(set(map(float, self.eps_255)))))
@@ -255,14 +251,14 @@ def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
                                      "seconds": time.perf_counter() - started}
 
         if cache is None or model_id is None or image_digests is None:
-            arrays, meta = compute()
+            (arrays, meta), hit = compute(), False
         else:
             key = cache_key(kind="c2f-attack", model=model_id, images=list(image_digests[start : start + batch_size]),
                             attack=attack, level=level, params=params)
-            cached, _ = cache.get_or_compute(key, compute)
+            cached, hit = cache.get_or_compute(key, compute)
             arrays, meta = cached.arrays, cached.meta
         parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk,
-                                              meta.get("seconds")))
+                                              meta.get("seconds"), hit))
     return AttackResult.concat(parts)
 
 

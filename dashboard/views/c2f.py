@@ -33,6 +33,7 @@ from dashboard import widgets as W
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
 TABLE = "c2f_table"
+DEFAULT_CONFIG = study.StudyConfig()  # its LRP rules draw the maps before any attack has run
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
 P_OPTIONS = {"1": 1.0, "2": 2.0, "∞": math.inf}
@@ -236,10 +237,7 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
     c2f_labels = _c2f_labels(_label_tuple(labels), loaded.device)
     first = torch.zeros(1, dtype=torch.long, device=loaded.device)
     for i, (name, attack, params) in enumerate(runs):
-        reported: list[float] = []  # the attack reports its steps only when it runs, not when cached
-
-        def part(fraction: float, message: str, i=i, name=name, reported=reported) -> None:
-            reported.append(fraction)
+        def part(fraction: float, message: str, i=i, name=name) -> None:
             progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
 
         progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
@@ -258,7 +256,8 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
                 fooled_8bit = bool(goal_met(hc, config.level, c2f_labels, first, as_saved_8bit(result.x_adv))[0])
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps,
-                     "after": W.decision(loaded, result.x_adv), "seconds": result.seconds, "cached": not reported,
+                     "after": W.decision(loaded, result.x_adv), "seconds": result.seconds,
+                     "cached": result.from_cache,
                      "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": fooled_8bit,
                      "delta": result.delta[0].cpu().numpy()})
     progress(1.0, "Done")
@@ -573,28 +572,19 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     info = loaded.info
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     bar = st.progress(0.0, text="Starting…")
-    draw = W.progress_callback(bar)
-    ran: set[str] = set()  # columns whose attack reported steps: those ran now, the others came from the cache
-
-    def progress(fraction: float, message: str) -> None:
-        column, _, what = message.partition(": ")
-        if what != "done":
-            ran.add(column)
-        draw(fraction, message)
-
     started = time.perf_counter()
     try:
         result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
                                 model_id=info.model_id, image_digests=[im.digest for im in images],
                                 cache=W.result_cache(), batch_size=1 if len(images) <= 8 else 16,
-                                progress=progress)
+                                progress=W.progress_callback(bar))
     except ValueError as exc:
         bar.empty()
         st.error(str(exc))
         return None
     bar.empty()
     seconds = time.perf_counter() - started
-    from_cache = sum(column.name not in ran for column in result.columns)
+    from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
     report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds,
                                  "top1_outside_hierarchy": outside}
@@ -711,7 +701,7 @@ def main() -> None:
         stored = run_comparison(loaded, image, labels, config) | {"context": context}
         st.session_state[RESULTS] = stored
 
-    rules = (stored["config"] if stored else study.StudyConfig()).lrp_rules()  # those of the maps after
+    rules = (stored["config"] if stored else DEFAULT_CONFIG).lrp_rules()  # those of the maps after
     with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
         before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level, rules)
     maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
