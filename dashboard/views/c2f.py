@@ -2,26 +2,22 @@
 
 Thin page: labels, relevance maps, attacks and figures come from ``core`` (``core.attacks.c2f``,
 ``core.studies.c2f``); attack results come from the persistent result cache, relevance maps from
-``st.cache_data``, and the last comparison lives in ``st.session_state`` (dropped when the model, the
-image or the level changes), so moving a display widget never reruns an attack or an LRP pass.
+``st.cache_data``, and the last comparison of each level lives in ``st.session_state`` (dropped when
+the model or the image changes), so moving a display widget never reruns an attack or an LRP pass. The
+settings form is ``dashboard.c2f_settings``; the "reproduce the table" section ``dashboard.c2f_table``.
 """
 from __future__ import annotations
 
 import io
 import math
-import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 
-import core
 from core.attacks.c2f import C2FLabels, goal_met
-from core.attacks.loop import STEP_RULES
-from core.data import (LoadedImage, as_saved_8bit, gallery_names, load_digit, load_gallery, pixel_digest,
-                       split_size, to_uint8)
+from core.data import LoadedImage, as_saved_8bit, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
 from core.metrics import blank_images
@@ -29,16 +25,13 @@ from core.models import DEFAULT_MODEL, REGISTRY
 from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
+from dashboard.c2f_settings import LEVELS, attack_settings
+from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
-TABLE = "c2f_table"
 DEFAULT_CONFIG = study.StudyConfig()  # its LRP rules draw the maps before any attack has run
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
-EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
-P_OPTIONS = {"1": 1.0, "2": 2.0, "∞": math.inf}
-LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
-ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
 MAP_HEIGHT = 270
 FOOLED = ":green[:material/check_circle: **Fooled**]"
 NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
@@ -176,49 +169,6 @@ def sidebar():
         st.subheader("Image")
         image = W.pick_image(loaded.info, key="c2f_image", default=DEFAULT_IMAGE)
     return loaded, image
-
-
-# ---------------------------------------------------------------- the attack settings
-
-
-def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, str | None]:
-    """The study's parameters (inside a form): a ``StudyConfig`` for ``level``, or None and why not."""
-    left, mid, right = st.columns([2.2, 1, 1])
-    eps = left.multiselect(
-        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[10, 20, 40], key=f"{prefix}_eps",
-        help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
-    left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
-                 "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
-    steps = mid.number_input("LRP steps", 1, 200, 20, key=f"{prefix}_steps",
-                             help="Gradient steps on the LRP loss. The LRP attack takes all of them (the poster's "
-                                  "ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
-    p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
-                        help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
-    step_rule = right.selectbox(
-        "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
-        help="sign: every pixel moves by the step size (fills the ε-ball, ρ∞ = ε/255); scaled: the pixel with "
-             "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1])
-    deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
-                           help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
-    pgd = c2.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
-                      help="PGDC / PGDF: signed gradient steps on the cross-entropy of the original class, "
-                           "stopped at the first success.")
-    pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
-    pgd_steps = c4.number_input("PGD steps", 1, 200, 20, key=f"{prefix}_pgd_steps")
-    pgd_alpha = c5.number_input("PGD step (0–255)", 0.25, 64.0, 1.0, 0.25, key=f"{prefix}_pgd_alpha",
-                                help="How far each PGD step moves a pixel, on the 0–255 scale; steps × step "
-                                     "must reach the budget for PGD to use all of it.")
-    attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
-    if not attacks:
-        return None, "Choose at least one ε or one baseline."
-    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
-                               lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
-                               pgd_eps_255=float(pgd_eps), pgd_alpha_255=float(pgd_alpha),
-                               pgd_steps=int(pgd_steps))
-    for caveat in config.caveats():
-        st.caption(f":orange[{caveat}]")
-    return config, None
 
 
 # ---------------------------------------------------------------- one image: run
@@ -502,135 +452,6 @@ def downloads(stored, loaded, image, labels, level, before_maps, scale, same, pe
                 if name.endswith(".png"):
                     st.download_button(name, data, file_name=f"{prefix}_{name}", mime="image/png",
                                        key=f"c2f_png_{name}", on_click="ignore")
-
-
-# ---------------------------------------------------------------- reproduce the table
-
-
-def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[LoadedImage]:
-    info = loaded.info
-    if source == "current":
-        return [image]
-    if source == "mnist":
-        return [load_digit(i) for i in range(min(n_digits, split_size("test")))]
-    return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
-            for name in gallery_names()]
-
-
-def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
-    """The poster's layout as text: ρ with 4 decimals, fooling with 1, '–' where no attack succeeded."""
-    return pd.DataFrame({ROW_LABELS[r]: {c: study.format_figure(r, v, "–") for c, v in values[r].items()}
-                         for r in study.ROWS}).T
-
-
-def table_section(loaded, image: LoadedImage, level: str) -> None:
-    """The poster's Table 1 / 2 on a set of images (``evaluate``), ours beside the poster's."""
-    info = loaded.info
-    st.divider()
-    st.subheader("Reproduce the poster's table", anchor=False)
-    st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
-               "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
-    mnist = info.takes_mnist_digits
-    if not mnist and core.device().type == "cpu":
-        st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
-                   "(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps take about "
-                   "1.5 minutes, and DeepFool and PGD add under a minute (they stop at their first success; "
-                   "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
-                   "**mnist_c2f** in the sidebar.", icon=":material/timer:")
-    sources = {"mnist": "MNIST test digits (first N)", "current": "The current image only",
-               "gallery": "The gallery (all 6 photos)"}
-    options = ["mnist", "current", "gallery"] if mnist else ["gallery", "current"]
-    with st.form("c2f_table_form", border=True):
-        a, b, c = st.columns([1.4, 1, 1.2])
-        source = a.radio("Images", options, format_func=sources.get, key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
-                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos.")
-        n_digits = b.number_input("N (MNIST digits)", 1, 1000, 20, key="c2f_table_n",
-                                  help="The first N digits of the bundled MNIST test split.") if mnist else 0
-        table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
-                              key=f"c2f_table_level_{level}")  # follows the page's level when that changes
-        config, problem = attack_settings("c2f_table", table_level)
-        submitted = st.form_submit_button("Run the table", type="primary", icon=":material/table_chart:")
-    stored = st.session_state.get(TABLE)
-    if stored is not None and stored["model_id"] != info.model_id:
-        del st.session_state[TABLE]
-        stored = None
-    if submitted:
-        if config is None:
-            st.warning(problem)
-        else:
-            images = _image_set(loaded, image, source, int(n_digits))
-            described = {"mnist": f"the first {len(images)} MNIST test digits",
-                         "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery"}
-            stored = run_table(loaded, images, config, described[source])
-            if stored is not None:
-                st.session_state[TABLE] = stored
-    if stored is not None:
-        show_table(stored)
-
-
-def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str) -> dict[str, Any] | None:
-    info = loaded.info
-    x = torch.cat([im.tensor for im in images]).to(loaded.device)
-    bar = st.progress(0.0, text="Starting…")
-    started = time.perf_counter()
-    try:
-        result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
-                                model_id=info.model_id, image_digests=[im.digest for im in images],
-                                cache=W.result_cache(), batch_size=1 if len(images) <= 8 else 16,
-                                progress=W.progress_callback(bar))
-    except ValueError as exc:
-        bar.empty()
-        st.error(str(exc))
-        return None
-    bar.empty()
-    seconds = time.perf_counter() - started
-    from_cache = sum(column.result.from_cache for column in result.columns)
-    outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
-    report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds,
-                                 "top1_outside_hierarchy": outside}
-    return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
-            "images": description, "seconds": seconds, "outside": outside, "from_cache": from_cache,
-            "json": dumps(report).encode()}  # built once, not per rerun
-
-
-def show_table(stored: dict[str, Any]) -> None:
-    result: study.StudyResult = stored["result"]
-    level = result.config.level
-    n = len(result.image_names)
-    ours, poster = st.columns(2, gap="large")
-    with ours:
-        columns, cached = len(result.columns), stored["from_cache"]
-        if cached == columns:
-            ran = sum(column.result.seconds or 0.0 for column in result.columns)  # recorded when each attack ran
-            timing = f"from the cache (the attacks took {ran:.0f} s when they ran)"
-        else:
-            timing = f"in {stored['seconds']:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
-                                                         else "")
-        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
-                    f"({stored['images']}), {timing}")
-        st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
-        if stored["outside"]:
-            listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
-            st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
-                       "attacked in its strongest group.")
-    with poster:
-        st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation set)")
-        values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
-        st.dataframe(_table_frame(values), key="c2f_table_poster")
-    cfg = result.config
-    p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
-    st.caption(
-        f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
-        f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.n_images(n)} instead "
-        f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
-        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
-        f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
-        f"the first success. ρ is averaged over the successful attacks ('–': none succeeded); the JSON holds every "
-        f"parameter and the means over all images.")
-    st.download_button("JSON", stored["json"],
-                       file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
-                       key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
-                       "figures and per-image attack results, with the poster's numbers")
 
 
 # ---------------------------------------------------------------- page

@@ -1,0 +1,53 @@
+"""The C2F study's settings form, shared by the page's single-image attacks and its table section."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from core.attacks.loop import STEP_RULES
+from core.studies import c2f as study
+
+EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
+P_OPTIONS = {"1": 1.0, "2": 2.0, "∞": math.inf}
+LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
+
+
+def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, str | None]:
+    """The study's parameters (inside a form): a ``StudyConfig`` for ``level``, or None and why not."""
+    left, mid, right = st.columns([2.2, 1, 1])
+    eps = left.multiselect(
+        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[10, 20, 40], key=f"{prefix}_eps",
+        help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
+    left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
+                 "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
+    steps = mid.number_input("LRP steps", 1, 200, 20, key=f"{prefix}_steps",
+                             help="Gradient steps on the LRP loss. The LRP attack takes all of them (the poster's "
+                                  "ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
+    p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
+                        help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
+    step_rule = right.selectbox(
+        "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
+        help="sign: every pixel moves by the step size (fills the ε-ball, ρ∞ = ε/255); scaled: the pixel with "
+             "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1])
+    deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
+                           help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
+    pgd = c2.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
+                      help="PGDC / PGDF: signed gradient steps on the cross-entropy of the original class, "
+                           "stopped at the first success.")
+    pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
+    pgd_steps = c4.number_input("PGD steps", 1, 200, 20, key=f"{prefix}_pgd_steps")
+    pgd_alpha = c5.number_input("PGD step (0–255)", 0.25, 64.0, 1.0, 0.25, key=f"{prefix}_pgd_alpha",
+                                help="How far each PGD step moves a pixel, on the 0–255 scale; steps × step "
+                                     "must reach the budget for PGD to use all of it.")
+    attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
+    if not attacks:
+        return None, "Choose at least one ε or one baseline."
+    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
+                               lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
+                               pgd_eps_255=float(pgd_eps), pgd_alpha_255=float(pgd_alpha),
+                               pgd_steps=int(pgd_steps))
+    for caveat in config.caveats():
+        st.caption(f":orange[{caveat}]")
+    return config, None
