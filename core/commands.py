@@ -120,19 +120,24 @@ def _blank(image) -> bool:
 
 
 def _check_writable(out: Path) -> None:
-    """``out`` can be written: its folder is created, and a file there can be opened (then removed again
-    if it did not exist)."""
+    """``out`` can be written: its missing folders can be created and a file there opened. What the check
+    made (folders, the file) is removed again, so a run refused later leaves nothing behind."""
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
     existed = out.exists() or out.is_symlink()  # a dangling link is the user's: never removed
+    missing = [folder for folder in out.parents if not folder.exists()]  # innermost first
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a"):
             pass
     except OSError as exc:
         raise InputError(f"Cannot write --out {out}: {exc}") from exc
-    if not existed:
-        out.unlink()
+    finally:
+        if not existed and out.exists():
+            out.unlink()
+        for folder in missing:
+            if folder.exists():
+                folder.rmdir()
 
 
 def c2f_eval(args) -> int:
@@ -178,6 +183,7 @@ def c2f_eval(args) -> int:
                           progress=progress)
     print(result.format(markdown=args.markdown))
     report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dumps(report))
     print(f"wrote {out}")
     return 0

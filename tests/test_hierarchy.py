@@ -30,6 +30,15 @@ def test_validate_rejects_overlap_and_bad_indices():
         Hierarchy("h", ("a",), ((0, 5),), (("x", "y"),)).validate(3)
 
 
+def test_validate_rejects_a_hierarchy_made_for_another_number_of_classes():
+    mnist = Hierarchy.named("mnist_c2f")  # digits 0-9: every index is also a valid ImageNet class
+    assert mnist.num_classes == 10
+    mnist.validate(10)
+    with pytest.raises(InputError, match="groups the classes of a 10-class model.*fit: imagenet_c2f"):
+        mnist.validate(1000)
+    Hierarchy("h", ("a",), ((0, 1),), (("x", "y"),)).validate(1000)  # a hand-made one that says nothing
+
+
 def toy_flat(num_classes=7, seed=0) -> nn.Module:
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 16), nn.ReLU(), nn.Linear(16, num_classes))

@@ -145,6 +145,9 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
     assert main(["c2f-eval", "--model", "mnist_cnn", "--hierarchy", "imagenet_c2f", "--out", str(tmp_path / "r.json"),
                  "--no-cache"]) == 2
     assert "does not fit a model with 10 classes" in capsys.readouterr().err
+    assert main(["c2f-eval", "--hierarchy", "mnist_c2f", "--out", str(tmp_path / "new" / "r.json"), "--no-cache"]) == 2
+    assert "does not fit a model with 1000 classes" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # a refused run leaves no folder behind
     assert main(["c2f-eval", "--pgd-steps", "0", "--out", str(tmp_path / "r.json")]) == 2
     assert "pgd steps must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
@@ -160,3 +163,18 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
     assert main(["c2f-eval", "--eps", "0", "--out", str(kept)]) == 2  # refused after the check of --out
     assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(tmp_path / "missing"), "--out", str(kept)]) == 2
     assert kept.read_text() == "earlier results"  # neither truncated nor deleted by the check
+
+
+def test_the_out_check_leaves_what_it_found_and_removes_what_it_made(tmp_path):
+    from core.commands import _check_writable
+
+    existing = tmp_path / "old.json"
+    existing.write_text("keep")
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "nowhere" / "target.json")
+    _check_writable(existing)
+    _check_writable(tmp_path / "a" / "b" / "r.json")
+    with pytest.raises(InputError, match="Cannot write --out"):
+        _check_writable(link)  # its target's folder is missing: the link is the user's, kept as it is
+    assert existing.read_text() == "keep" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "old.json"]

@@ -32,6 +32,7 @@ class Hierarchy:
     coarse_names: tuple[str, ...]
     groups: tuple[tuple[int, ...], ...]
     fine_names: tuple[tuple[str, ...], ...]
+    num_classes: int | None = None  # the flat classifier it was made for, where its file says so
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Hierarchy":
@@ -42,6 +43,7 @@ class Hierarchy:
             coarse_names=tuple(c["name"] for c in coarse),
             groups=tuple(tuple(int(i) for i in c["members"]) for c in coarse),
             fine_names=tuple(tuple(c["member_names"]) for c in coarse),
+            num_classes=data.get("num_classes"),
         )
 
     @classmethod
@@ -54,17 +56,22 @@ class Hierarchy:
         return cls.from_file(path)
 
     def validate(self, num_classes: int) -> None:
-        """Every member index is a valid flat class and no class is in two groups."""
+        """The hierarchy was made for a flat classifier with ``num_classes`` classes (where its file says
+        for how many), every member index is a valid flat class and no class is in two groups."""
+        def misfit(why: str) -> InputError:
+            fitting = ", ".join(shipped_hierarchies(num_classes)) or "none"
+            return InputError(f"Hierarchy {self.name!r} does not fit a model with {num_classes} classes: {why}. "
+                              f"Shipped hierarchies that fit: {fitting}.")
+
+        if self.num_classes is not None and self.num_classes != num_classes:
+            raise misfit(f"it groups the classes of a {self.num_classes}-class model")
         seen: set[int] = set()
         for name, group in zip(self.coarse_names, self.groups):
             if not group:
                 raise InputError(f"Coarse class {name!r} has no members.")
             bad = [i for i in group if not 0 <= i < num_classes]
             if bad:
-                fitting = ", ".join(shipped_hierarchies(num_classes)) or "none"
-                raise InputError(f"Hierarchy {self.name!r} does not fit a model with {num_classes} classes: coarse "
-                                 f"class {name!r} has indices outside 0..{num_classes - 1} ({bad[:5]}). Shipped "
-                                 f"hierarchies that fit: {fitting}.")
+                raise misfit(f"coarse class {name!r} has indices outside 0..{num_classes - 1} ({bad[:5]})")
             twice = seen.intersection(group)
             if twice:
                 raise InputError(f"Classes {sorted(twice)[:5]} appear in two coarse groups.")
@@ -80,7 +87,7 @@ def shipped_hierarchies(num_classes: int | None = None) -> list[str]:
     only those whose member indices refer to a flat classifier with that many classes."""
     names = []
     for path in sorted(HIERARCHY_DIR.glob("*.json")):
-        if num_classes is None or json.loads(path.read_text()).get("num_classes") == num_classes:
+        if num_classes is None or Hierarchy.from_file(path).num_classes == num_classes:
             names.append(path.stem)
     return names
 
