@@ -123,11 +123,11 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
     """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: label changes)."""
     if target is not None:
         raise InputError("DeepFool is untargeted: it crosses the nearest boundary.")
-    if y is None:
-        with torch.no_grad():
-            y = model(x).argmax(1)
-    y = y.to(x.device)
     with model_lock(model):
+        if y is None:
+            with torch.no_grad():
+                y = model(x).argmax(1)
+        y = y.to(x.device)
         x_adv, success, iterations, params = run_deepfool(
             lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
             working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)

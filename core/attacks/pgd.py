@@ -105,8 +105,9 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
                                eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, progress=progress)
+        record = label_record(hc, x, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"
-    return AttackResult(name, out.x_adv, out.x_adv - x, out.success, out.iterations, params,
-                        label_record(hc, x, out.x_adv, labels), {"loss": out.gain})
+    return AttackResult(name, out.x_adv, out.x_adv - x, out.success, out.iterations, params, record,
+                        {"loss": out.gain})
