@@ -123,6 +123,8 @@ def show_table(stored: dict[str, Any]) -> None:
         st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
                     f"({stored['images']}), {timing}")
         st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
+        for note in result.notes():
+            st.caption(f":material/info: {note[0].upper()}{note[1:]}")
         if stored["outside"]:
             listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
             st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "

@@ -178,3 +178,41 @@ def test_the_out_check_leaves_what_it_found_and_removes_what_it_made(tmp_path):
         _check_writable(link)  # its target's folder is missing: the link is the user's, kept as it is
     assert existing.read_text() == "keep" and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "old.json"]
+
+
+def test_figures_keep_both_means_and_the_8bit_fooling_ratio(mnist):
+    loaded, x = mnist
+    hc = loaded.model
+    grid = torch.round(x * 255) / 255  # on the 8-bit grid, as a saved image
+    config = study.StudyConfig(level="coarse", attacks=("deepfool", "pgd"), deepfool_steps=7, pgd_steps=10,
+                               pgd_eps_255=40, pgd_alpha_255=8, over="all")  # budgets that fool 3 of the 4
+    result = study.evaluate(hc, grid, config, image_names=list("abcd"))
+    for column in result.columns:
+        success, delta = column.result.success, column.result.delta
+        assert success.any() and not success.all()  # so the two means differ
+        rho = (delta.flatten(1).double().norm(dim=1) / grid.flatten(1).double().norm(dim=1)).tolist()
+        fig = column.figures
+        assert fig["rho_2"] == fig["rho_2_all"] == pytest.approx(sum(rho) / 4, rel=1e-12)  # over="all"
+        assert fig["rho_2_success"] == pytest.approx(sum(r for r, s in zip(rho, success) if s) / int(success.sum()),
+                                                     rel=1e-12)
+        rounded = torch.round(column.result.x_adv * 255) / 255
+        coarse, _ = hc.logits(rounded)
+        kept = success & (coarse.argmax(1) != column.result.labels["r_org"])
+        assert torch.equal(study.survives_8bit(hc, column.result, "coarse", batch_size=3), kept)
+        assert fig["fooling_pct_8bit"] == 100 * int(kept.sum()) / 4
+
+
+def test_notes_name_columns_undone_by_8bit_rounding_and_explain_missing_figures(mnist):
+    loaded, x = mnist
+    config = study.StudyConfig(level="coarse", attacks=("deepfool",))
+    result = study.evaluate(loaded.model, x, config, image_names=list("abcd"))
+    column = result.columns[0]
+    fooled = int(column.result.success.sum())
+    kept = int(study.survives_8bit(loaded.model, column.result, "coarse").sum())
+    assert kept < fooled  # DeepFool's minimal steps: on these digits most do not survive rounding
+    assert result.notes() == [f"rounded to 1/255 as an 8-bit PNG stores them, DFC's adversarial images fool {kept} "
+                              f"of 4 (unrounded: {fooled}); its perturbations are that small."]
+    none = study.StudyResult(config, list("abcd"), [study.Column("DFC", column.result, column.figures | {
+        "rho_2": None, "fooling_pct_8bit": column.figures["fooling_pct"]})])
+    assert none.notes() == ["'-': no attack of that column succeeded, so there is no perceptibility to average."]
+    assert "note: '-': no attack" in none.format()

@@ -3,8 +3,9 @@
 For one level (coarse or fine) the study runs LRPC/LRPF at each epsilon (0-255 scale, converted to
 [0, 1] by /255), DeepFool (DFC/DFF) and PGD (PGDC/PGDF) on the same images, and reports per column
 ``rho_2, rho_1, rho_inf`` (mean ``||eta||_p / ||x||_p``) and the fooling ratio. By default the
-perceptibility mean runs over the successful attacks (``over="success"``); the means over all
-attacked images are reported beside them. LRP attacks run all their steps (the poster's rho_inf is
+perceptibility mean runs over the successful attacks (``over="success"``); the figures keep both
+means whichever is chosen (``rho_p_success``, ``rho_p_all``), and the fooling ratio of the
+adversarial images once rounded to 8 bits, as a PNG stores them (``fooling_pct_8bit``). LRP attacks run all their steps (the poster's rho_inf is
 eps/255: its perturbations fill the budget). PGD defaults (our choice, the poster gives none): budget
 10/255, steps of 1/255, 20 steps, each image stopped at its first success, so its perturbation is
 what the success needed. Budgets are taken in ascending order, each once. An all-black image is
@@ -20,13 +21,14 @@ from typing import Any, Callable, Sequence
 import torch
 
 from core.attacks.budget import eps_from_255
-from core.attacks.c2f import C2FLabels
+from core.attacks.c2f import C2FLabels, goal_met
 from core.attacks.deepfool import check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
 from core.attacks.lrp_c2f import check_lrp_settings, lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
+from core.data import as_saved_8bit
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.explain import relevance
@@ -144,7 +146,7 @@ class Column:
 
     name: str
     result: AttackResult
-    figures: dict[str, float | None]  # rho_* over the chosen set, *_all over all images, fooling_pct
+    figures: dict[str, float | None]  # see ``figures``, and fooling_pct_8bit
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "figures": self.figures, "attack": self.result.to_dict()}
@@ -174,8 +176,23 @@ class StudyResult:
         render = _markdown_table if markdown else _text_table
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
-            render(names, self.table()), "", "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
+            render(names, self.table()), *(f"note: {note}" for note in self.notes()), "",
+            "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
         ])
+
+    def notes(self) -> list[str]:
+        """What our table alone does not say: columns whose successes do not all survive rounding to
+        8 bits, and what a missing figure means."""
+        n = len(self.image_names)
+        notes = []
+        for c in self.columns:
+            fooled, kept = (round(c.figures[k] * n / 100) for k in ("fooling_pct", "fooling_pct_8bit"))
+            if kept < fooled:
+                notes.append(f"rounded to 1/255 as an 8-bit PNG stores them, {c.name}'s adversarial images fool "
+                             f"{kept} of {n} (unrounded: {fooled}); its perturbations are that small.")
+        if any(c.figures["rho_2"] is None for c in self.columns):
+            notes.append("'-': no attack of that column succeeded, so there is no perceptibility to average.")
+        return notes
 
 
 def n_images(n: int) -> str:
@@ -217,14 +234,25 @@ def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabel
 
 
 def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:
-    """rho_p over the chosen images and over all, plus the fooling ratio in percent."""
-    mask = result.success if over == "success" else None
+    """``rho_p`` over the chosen images (``over``: "success" or "all"), ``rho_p_success`` and
+    ``rho_p_all`` over each set (None where it is empty), and the fooling ratio in percent."""
     out: dict[str, float | None] = {}
     for name, p in NORMS:
-        out[name] = mean_perceptibility(result.delta, x, p, over=mask)
+        out[f"{name}_success"] = mean_perceptibility(result.delta, x, p, over=result.success)
         out[f"{name}_all"] = mean_perceptibility(result.delta, x, p)
+        out[name] = out[f"{name}_{over}"]
     out["fooling_pct"] = 100.0 * fooling_ratio(result.success)
     return out
+
+
+def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str, batch_size: int = 8) -> torch.Tensor:
+    """Which images (N,) the attack fooled and still fools once its adversarial image is rounded to
+    multiples of 1/255, as an 8-bit PNG stores it (a perturbation far below 1/255 does not survive)."""
+    labels = C2FLabels(*(result.labels[k] for k in ("r_org", "r_adv", "f_org", "f_adv")))
+    rows = torch.arange(result.success.shape[0], device=result.x_adv.device)
+    with model_lock(hc):
+        met = torch.cat([goal_met(hc, level, labels, r, as_saved_8bit(result.x_adv[r])) for r in rows.split(batch_size)])
+    return result.success & met
 
 
 def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: str, params: dict[str, Any], *,
@@ -288,6 +316,7 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
 
         result = run_attack(hc, x, attack, config.level, params, model_id=model_id, image_digests=image_digests,
                             cache=cache, batch_size=batch_size, progress=part)
-        columns.append(Column(name, result, figures(result, x, config.over)))
+        rounded = 100.0 * fooling_ratio(survives_8bit(hc, result, config.level, batch_size))
+        columns.append(Column(name, result, figures(result, x, config.over) | {"fooling_pct_8bit": rounded}))
         part(1.0, "done")
     return StudyResult(config, list(image_names), columns)

@@ -16,8 +16,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.attacks.c2f import C2FLabels, goal_met
-from core.data import LoadedImage, as_saved_8bit, pixel_digest, to_uint8
+from core.attacks.c2f import C2FLabels
+from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
 from core.metrics import blank_images
@@ -184,8 +184,6 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
     progress = W.progress_callback(bar)
     rows, errors = [], []
     rules = config.lrp_rules()
-    c2f_labels = _c2f_labels(_label_tuple(labels), loaded.device)
-    first = torch.zeros(1, dtype=torch.long, device=loaded.device)
     for i, (name, attack, params) in enumerate(runs):
         def part(fraction: float, message: str, i=i, name=name) -> None:
             progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
@@ -202,8 +200,7 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
                      config.level, rules)
         fooled_8bit = None  # asked only of a success: does it still fool once saved as an 8-bit PNG?
         if bool(result.success[0]):
-            with model_lock(hc):
-                fooled_8bit = bool(goal_met(hc, config.level, c2f_labels, first, as_saved_8bit(result.x_adv))[0])
+            fooled_8bit = bool(study.survives_8bit(hc, result, config.level)[0])
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
                      "figures": study.figures(result, x, "all"), "maps": maps,
                      "after": W.decision(loaded, result.x_adv), "seconds": result.seconds,
