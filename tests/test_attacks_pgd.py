@@ -4,6 +4,7 @@ import torch
 import torchattacks
 from torch import nn
 
+from core.attacks.budget import project_linf, within_budget
 from core.attacks.pgd import pgd
 from core.errors import InputError
 
@@ -33,7 +34,7 @@ def test_pgd_budget_seed_and_no_mutation():
     c = pgd(model, x, y, eps=4 / 255, steps=5, seed=4)
     assert torch.equal(x, before)
     assert torch.equal(a.x_adv, b.x_adv) and not torch.equal(a.x_adv, c.x_adv)
-    assert (a.delta.abs() <= 4 / 255 + 1e-6).all() and a.x_adv.min() >= 0 and a.x_adv.max() <= 1
+    assert (a.delta.abs() <= 4 / 255).all() and a.x_adv.min() >= 0 and a.x_adv.max() <= 1
 
 
 def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
@@ -48,3 +49,14 @@ def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
         pgd(model, x, y, eps=2.0)
     with pytest.raises(InputError):
         pgd(model, x * float("nan"), y)
+
+
+def test_the_returned_images_hold_the_budget_exactly_where_x_plus_eps_rounds_past_it():
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.9
+    eps = 8 / 255
+    projected = project_linf(x, x + 1, eps)  # every pixel at x + eps, rounded to float32
+    past = (projected - x) > eps
+    assert past.any()  # what the projection alone gives (and torchattacks with it)
+    held = within_budget(x, projected, eps)
+    assert ((held - x).abs() <= eps).all()
+    assert torch.equal(held != projected, past) and (held - projected).abs().max() < 1e-7  # one ulp, where needed

@@ -23,5 +23,13 @@ def check_budget(eps: float, alpha: float, steps: int) -> None:
 
 
 def project_linf(x: torch.Tensor, x_adv: torch.Tensor, eps: float) -> torch.Tensor:
-    """Nearest point of ``{x' : ||x' - x||_inf <= eps, 0 <= x' <= 1}`` (clip delta, then pixels)."""
+    """Nearest point of ``{x' : ||x' - x||_inf <= eps, 0 <= x' <= 1}`` (clip delta, then pixels), as
+    torchattacks projects: ``x + delta`` is rounded, so ``x' - x`` can exceed ``eps`` by an ulp."""
     return (x + (x_adv - x).clamp(-eps, eps)).clamp(0.0, 1.0)
+
+
+def within_budget(x: torch.Tensor, x_adv: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x_adv`` (already projected) with every pixel whose ``|x_adv - x|`` rounds above ``eps`` moved
+    one ulp towards ``x``, so the budget holds exactly in the tensors' own precision."""
+    over = (x_adv - x).abs() > eps
+    return torch.where(over, torch.nextafter(x_adv, x), x_adv)

@@ -5,7 +5,9 @@ objective to *maximise*, then projects onto the l_inf ball of radius ``eps`` aro
 [0, 1]. Step rules ``d``: ``"sign"``, ``d(g) = sign(g)`` (Madry et al.'s PGD update, every pixel
 moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
 the others in proportion, so perturbations concentrate where the gradient is large).
-With ``early_stop`` an image is frozen at the first iterate that meets its goal.
+With ``early_stop`` an image is frozen at the first iterate that meets its goal. The steps project
+as torchattacks does (same iterates); the returned images are then nudged by at most an ulp
+(``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and their success is judged after that.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Callable, Protocol
 
 import torch
 
-from core.attacks.budget import check_budget, project_linf
+from core.attacks.budget import check_budget, project_linf, within_budget
 from core.validate import check_choice, check_images
 
 Progress = Callable[[float, str], None]
@@ -104,10 +106,12 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             iterations += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
+    x_adv = within_budget(x, x_adv, eps)
     success = objective.success(x_adv, all_rows)
     if keep_success:
         fallback = met_at & ~success
-        x_adv = torch.where(fallback.view(-1, 1, 1, 1), last_met, x_adv)
-        success = success | fallback
+        if fallback.any():  # one synchronisation per attack; the fallback iterates are judged again
+            x_adv = torch.where(fallback.view(-1, 1, 1, 1), within_budget(x, last_met, eps), x_adv)
+            success = objective.success(x_adv, all_rows)
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
     return LoopOutput(x_adv.contiguous(), success, iterations, gain)  # in the usual layout, whatever x's
