@@ -8,6 +8,15 @@ from core import commands
 from core.errors import InputError, UnsupportedError, WeightsUnavailableError
 
 
+class _WithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, where it has one to show (not None, not an off flag)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,16 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
     p.set_defaults(run=commands.explain)
 
-    p = sub.add_parser("c2f-eval", help="LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model")
-    p.add_argument("--model", default="efficientnet_lite0")
+    p = sub.add_parser("c2f-eval", help="LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model",
+                       formatter_class=_WithDefaults)
+    p.add_argument("--model", default="efficientnet_lite0", help="a model of `python -m core models`")
     p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
     p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies; default: the first that fits the "
                                        "model: imagenet_c2f, or mnist_c2f for mnist_cnn)")
     p.add_argument("--images", default="gallery", help="folder of images, or 'gallery' for the bundled photos")
-    p.add_argument("--level", choices=["coarse", "fine"], default="coarse")
-    p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"])
+    p.add_argument("--level", choices=["coarse", "fine"], default="coarse",
+                   help="coarse: LRPC, DFC, PGDC (Table 1); fine: LRPF, DFF, PGDF, keeping the coarse class (Table 2)")
+    p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"],
+                   help="the table's columns")
     p.add_argument("--eps", nargs="+", type=float, default=[10, 20, 40], help="LRP budgets, 0-255 scale")
-    p.add_argument("--lrp-steps", type=int, default=20)
+    p.add_argument("--lrp-steps", type=int, default=20, help="LRP attack steps (all taken unless --lrp-early-stop)")
+    p.add_argument("--lrp-alpha", type=float, default=None,
+                   help="LRP step size, 0-255 scale (default: 2.5 eps / steps)")
+    p.add_argument("--lrp-early-stop", action="store_true",
+                   help="stop each image's LRP attack at its first success instead of taking every step")
     p.add_argument("--lrp-p", type=float, default=2.0, help="norm order p of the LRP loss")
     p.add_argument("--lrp-step", choices=["sign", "scaled"], default="sign",
                    help="LRP attack step: sign(grad) or grad / max|grad|")
@@ -47,16 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lrp-init", choices=["logit", "onehot"], default="logit",  # lrp.INITS
                    help="output relevance R^L of the LRP maps the attack's loss is of: the target's logit, or 1 "
                         "(the poster's delta_ic)")
+    p.add_argument("--deepfool-steps", type=int, default=50, help="most DeepFool steps")
+    p.add_argument("--deepfool-overshoot", type=float, default=0.02, help="DeepFool's overshoot")
+    p.add_argument("--deepfool-candidates", type=int, default=10,
+                   help="classes DeepFool considers, the top ones at the start")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
-    p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale (default 1)")
+    p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=4, help="images attacked together")
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     p.add_argument("--out", default="c2f_results.json",
-                   help="JSON file for the results (default ./c2f_results.json; missing folders are created)")
-    p.add_argument("--no-cache", action="store_true")
+                   help="JSON file for the results (missing folders are created)")
+    p.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
     p.set_defaults(run=commands.c2f_eval)
 
     p = sub.add_parser("train", help="train one of the project's own small models")

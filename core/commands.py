@@ -150,7 +150,10 @@ def c2f_eval(args) -> int:
 
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
-                         lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init, pgd_eps_255=args.pgd_eps,
+                         lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init,
+                         lrp_alpha_255=args.lrp_alpha, lrp_early_stop=args.lrp_early_stop,
+                         deepfool_steps=args.deepfool_steps, deepfool_overshoot=args.deepfool_overshoot,
+                         deepfool_candidates=args.deepfool_candidates, pgd_eps_255=args.pgd_eps,
                          pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
                          over=args.over)  # checked before anything is loaded
     if args.batch_size < 1:

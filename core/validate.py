@@ -18,6 +18,8 @@ def check_images(x: torch.Tensor) -> None:
     """A float batch (N, C, H, W) of finite pixels in [0, 1]."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
         raise InputError("Expected a float tensor of images shaped (N, C, H, W).")
+    if x.numel() == 0:
+        raise InputError(f"The batch holds no pixels (shape {tuple(x.shape)}): give at least one image.")
     low, high = torch.aminmax(x)  # one pass; NaN fails both comparisons below
     if bool((low >= 0) & (high <= 1)):
         return

@@ -162,3 +162,9 @@ def test_lrpc_explains_signed_hidden_inputs_as_asked():
     assert first_loss["split"] != pytest.approx(first_loss["as_written"], rel=1e-3)
     with pytest.raises(InputError, match="signed_inputs"):
         lrpc(hc, x, signed_inputs="literal")
+
+
+@pytest.mark.parametrize("attack", [lrpc, deepfool_c2f, pgd_c2f])
+def test_an_empty_batch_is_refused_with_a_message(attack):
+    with pytest.raises(InputError, match="no pixels"):
+        attack(toy_c2f(), toy_images()[:0])

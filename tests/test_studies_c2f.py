@@ -216,3 +216,25 @@ def test_notes_name_columns_undone_by_8bit_rounding_and_explain_missing_figures(
         "rho_2": None, "fooling_pct_8bit": column.figures["fooling_pct"]})])
     assert none.notes() == ["'-': no attack of that column succeeded, so there is no perceptibility to average."]
     assert "note: '-': no attack" in none.format()
+
+
+def test_c2f_eval_command_passes_every_attack_setting_through(mnist, tmp_path, capsys):
+    from PIL import Image
+
+    from core.__main__ import main
+
+    _, x = mnist
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray((x[0, 0] * 255).round().byte().numpy()).save(folder / "digit0.png")
+    out = tmp_path / "r.json"
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "lrp", "deepfool",
+                 "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5", "--lrp-early-stop", "--deepfool-steps", "3",
+                 "--deepfool-overshoot", "0.05", "--deepfool-candidates", "2", "--no-cache", "--out", str(out)]) == 0
+    lrp, deepfool = (column["attack"]["params"] for column in json.loads(out.read_text())["columns"])
+    assert lrp["alpha"] == pytest.approx(5 / 255) and lrp["early_stop"] is True and lrp["steps"] == 2
+    assert deepfool == {"steps": 3, "overshoot": 0.05, "candidates": 2, "level": "coarse"}
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["c2f-eval", "--help"])
+    assert "most DeepFool steps (default: 50)" in " ".join(capsys.readouterr().out.split())

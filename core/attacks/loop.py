@@ -81,7 +81,7 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
     met_at = torch.zeros(n, dtype=torch.bool, device=x.device) if keep_success else None
     last_met = x.clone() if keep_success else None
     gains = []
-    for t in range(steps):
+    for t in range(steps if eps > 0 else 0):  # a budget of 0 leaves nothing to move
         if rows.numel() == 0:
             break
         current = x_adv[rows] if early_stop else x_adv  # no gather copy when every image moves

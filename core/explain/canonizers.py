@@ -37,8 +37,8 @@ def default_canonizers(model: nn.Module) -> list:
         raise UnsupportedError(
             f"LRP folds each BatchNorm into the convolution or linear layer listed before it, but in this model "
             f"{', '.join(misplaced[:3])}{' and others' if len(misplaced) > 3 else ''} read something else "
-            f"(e.g. a concatenation, as in DenseNet). Use a gradient method (saliency, integrated_gradients) "
-            f"for this model.")
+            f"(e.g. a concatenation, as in DenseNet). Explain it with a gradient method (saliency, "
+            f"integrated_gradients); of the attacks, DeepFool and PGD run on it, the LRP attacks do not.")
     if any(isinstance(m, (BasicBlock, Bottleneck)) for m in modules):
         return [ResNetCanonizer()]
     return [SequentialMergeBatchNorm()]

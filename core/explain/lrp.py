@@ -63,7 +63,8 @@ def check_lrp_supported(model: nn.Module) -> None:
     if any(isinstance(m, nn.MultiheadAttention) for m in model.modules()):
         raise UnsupportedError(
             "LRP rules for attention layers are not implemented here (vision transformers): "
-            "use saliency, integrated_gradients or deeplift_shap."
+            "explain with saliency, integrated_gradients or deeplift_shap; of the attacks, DeepFool and PGD run "
+            "on such models, the LRP attacks do not."
         )
 
 

@@ -70,6 +70,7 @@ class StudyConfig:
     lrp_init: str = "logit"
     lrp_early_stop: bool = False
     lrp_step_rule: str = "sign"
+    lrp_alpha_255: float | None = None  # the LRP step on the 0-255 scale; None: 2.5 eps / steps
     deepfool_steps: int = 50
     deepfool_overshoot: float = 0.02
     deepfool_candidates: int = 10
@@ -101,8 +102,9 @@ class StudyConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
         check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates)
-        if not 0 < self.pgd_alpha_255 <= 255:
-            raise InputError(f"The PGD step must lie in (0, 255] on the 0-255 scale, got {self.pgd_alpha_255}.")
+        for name, alpha in (("PGD", self.pgd_alpha_255), ("LRP", self.lrp_alpha_255)):
+            if alpha is not None and not 0 < alpha <= 255:
+                raise InputError(f"The {name} step must lie in (0, 255] on the 0-255 scale, got {alpha}.")
         object.__setattr__(self, "eps_255", tuple(sorted(set(map(float, self.eps_255)))))
 
     def caveats(self) -> list[str]:
@@ -125,7 +127,8 @@ class StudyConfig:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
                              {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p, **self.lrp_rules(),
-                              "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}))
+                              "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}
+                             | ({} if self.lrp_alpha_255 is None else {"alpha": self.lrp_alpha_255 / 255})))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
