@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
-    p.add_argument("--batch-size", type=int, default=4, help="images attacked together")
+    p.add_argument("--batch-size", type=int, default=4,  # core.studies.c2f.BATCH_SIZE (not imported: torch)
+                   help="images attacked together (another batch size sums in another order, which can move the "
+                        "figures' last digits)")
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     p.add_argument("--out", default="c2f_results.json",
                    help="JSON file for the results (missing folders are created)")

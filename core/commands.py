@@ -177,7 +177,7 @@ def c2f_eval(args) -> int:
     started = time.perf_counter()
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
         def progress(fraction: float, message: str) -> None:
-            bar.set_description(message[:40])
+            bar.set_description(message[:60])
             bar.update(int(fraction * 1000) - bar.n)
 
         result = evaluate(loaded.model, x, config, image_names=names,

@@ -12,6 +12,7 @@ import torch
 
 import core
 from core.data import LoadedImage, gallery_names, load_digit, load_gallery, split_size
+from core.metrics import perceptibility
 from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
@@ -33,8 +34,8 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
 
 def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
     """The poster's layout as text: ρ with 4 decimals, fooling with 1, '–' where no attack succeeded."""
-    return pd.DataFrame({ROW_LABELS[r]: {c: study.format_figure(r, v, "–") for c, v in values[r].items()}
-                         for r in study.ROWS}).T
+    return pd.DataFrame({ROW_LABELS[r]: {c: study.format_figure(r, v, "–") for c, v in row.items()}
+                         for r, row in values.items()}).T
 
 
 def table_section(loaded, image: LoadedImage, level: str) -> None:
@@ -90,7 +91,7 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     try:
         result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
                                 model_id=info.model_id, image_digests=[im.digest for im in images],
-                                cache=W.result_cache(), batch_size=1 if len(images) <= 8 else 16,
+                                cache=W.result_cache(), batch_size=study.BATCH_SIZE,  # c2f-eval's: same figures
                                 progress=W.progress_callback(bar))
     except ValueError as exc:
         bar.empty()
@@ -100,18 +101,30 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     seconds = time.perf_counter() - started
     from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
+    per_image = _per_image_frame(result, x)
     report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds,
                                  "top1_outside_hierarchy": outside}
     return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
             "images": description, "seconds": seconds, "outside": outside, "from_cache": from_cache,
+            "per_image": per_image,
             "json": dumps(report).encode()}  # built once, not per rerun
+
+
+def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
+    """Image -> column -> whether the attack fooled it, and its rho_inf."""
+    cells = {}
+    for column in result.columns:
+        rho = perceptibility(column.result.delta, x, math.inf).tolist()
+        cells[column.name] = [f"{'✓ fooled' if fooled else '✗ not fooled'} · ρ∞ {r:.4f}"
+                              for fooled, r in zip(column.result.success.tolist(), rho)]
+    return pd.DataFrame(cells, index=result.image_names)
 
 
 def show_table(stored: dict[str, Any]) -> None:
     result: study.StudyResult = stored["result"]
     level = result.config.level
     n = len(result.image_names)
-    ours, poster = st.columns(2, gap="large")
+    ours, poster = st.container(), st.container()  # one above the other: each keeps the page's width
     with ours:
         columns, cached = len(result.columns), stored["from_cache"]
         if cached == columns:
@@ -129,8 +142,15 @@ def show_table(stored: dict[str, Any]) -> None:
             listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
             st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
                        "attacked in its strongest group.")
+        with st.expander("Each image, and the means over all images"):
+            st.dataframe(stored["per_image"], key="c2f_table_per_image")
+            over_all = {r: {c.name: c.figures[f"{r}_all"] for c in result.columns} for r in study.ROWS[:3]}
+            st.markdown("ρ over all images, the failed attacks included:")
+            st.dataframe(_table_frame(over_all), key="c2f_table_over_all")
     with poster:
-        st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation set)")
+        relabelled = " (it labels its fine-level DeepFool column DFC)" if level == "fine" else ""
+        st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation "
+                    f"set){relabelled}")
         values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
         st.dataframe(_table_frame(values), key="c2f_table_poster")
     cfg = result.config
@@ -142,7 +162,7 @@ def show_table(stored: dict[str, Any]) -> None:
         f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
         f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
         f"the first success. ρ is averaged over the successful attacks ('–': none succeeded); the JSON holds every "
-        f"parameter and the means over all images.")
+        f"parameter and per-image result.")
     st.download_button("JSON", stored["json"],
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
                        key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "

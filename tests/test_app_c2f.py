@@ -240,8 +240,13 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert not at.error, [e.value for e in at.error]
     stored = at.session_state["c2f_table"]
     assert stored["result"].image_names == [f"mnist_test_{i}" for i in range(4)]
-    ours, poster = at.dataframe
+    ours, per_image, over_all, poster = at.dataframe  # the middle two in an expander
     table = ours.value
+    for column in stored["result"].columns:
+        cells = per_image.value[column.name]
+        assert list(cells.index) == stored["result"].image_names
+        assert [c.startswith("✓ fooled") for c in cells] == column.result.success.tolist()
+        assert over_all.value.loc["ρ²_adv", column.name] == study.format_figure("rho_2", column.figures["rho_2_all"])
     assert list(table.index) == ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
     assert list(table.columns) == ["LRPC eps=10", "DFC"]
     assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%)"])

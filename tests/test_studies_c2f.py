@@ -238,3 +238,21 @@ def test_c2f_eval_command_passes_every_attack_setting_through(mnist, tmp_path, c
     with pytest.raises(SystemExit):
         main(["c2f-eval", "--help"])
     assert "most DeepFool steps (default: 50)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_page_table_attacks_in_the_batches_of_c2f_eval():
+    from core.__main__ import build_parser
+
+    assert build_parser().parse_args(["c2f-eval"]).batch_size == study.BATCH_SIZE
+
+
+def test_progress_says_which_images_are_being_attacked(mnist):
+    loaded, x = mnist
+    seen = []
+    config = study.StudyConfig(attacks=("pgd",), pgd_steps=2, pgd_eps_255=2, pgd_alpha_255=1)
+    study.evaluate(loaded.model, x, config, image_names=list("abcd"), batch_size=2,
+                   progress=lambda fraction, message: seen.append((fraction, message)))
+    assert "PGDC: images 1-2 of 4, step 1/2" in [m for _, m in seen]
+    assert "PGDC: images 3-4 of 4, step 2/2" in [m for _, m in seen]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0

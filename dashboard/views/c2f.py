@@ -221,8 +221,8 @@ def _symbols(level: str) -> tuple[str, str]:
 
 def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
     s, _ = _symbols(level)
-    return (f"LRP for {s}<sub>org</sub> · {_short(labels[f'{s}_org_name'])}",
-            f"LRP for {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
+    return (f"LRP, {s}<sub>org</sub> · {_short(labels[f'{s}_org_name'])}",
+            f"LRP, {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
 def map_caption(level: str, which: str, relevance_map: np.ndarray, at: str = "x") -> str:
@@ -310,7 +310,7 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
 def perturbation_figure(picture: np.ndarray, factor: float):
     """The amplified perturbation, its factor written where the heatmaps have their colour bar."""
     fig = W.image_figure(picture, "Perturbation η", MAP_HEIGHT)
-    fig.add_annotation(text=f"×{factor:,.3g} amplified · grey = no change", xref="paper", yref="paper", x=0.5,
+    fig.add_annotation(text=f"×{factor:,.3g} amplified · grey = 0", xref="paper", yref="paper", x=0.5,
                        y=-0.02, xanchor="center", yanchor="top", showarrow=False, font=dict(size=11))
     return fig
 
@@ -502,7 +502,7 @@ def main() -> None:
     labels = _labels(loaded, info.model_id, image, image.digest)
     top1 = W.predictions(loaded, image, k=1)[0]
     if not any(top1.index in g for g in info.hierarchy.groups):
-        st.caption(f":material/info: The flat classifier's top-1, {top1.name} ({top1.probability:.0%}), belongs to no "
+        st.caption(f":material/info: The flat classifier's top-1, {top1.name} ({top1.probability:.1%}), belongs to no "
                    f"coarse class of {info.hierarchy.name}; the coarse decision is the covered group with the "
                    "most probability.")
     context = (info.model_id, image.digest, level)
