@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from core.attacks.c2f import C2FLabels
+from core.attacks.lrp_c2f import lrp_loss, lrp_norms
 from core.data.mnist import mnist_split
 from core.models import load
 from core.models.hierarchy import Hierarchy
@@ -156,6 +158,13 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     after = study.relevance_pair(hc, lrp_row["result"].x_adv, c2f_labels, "coarse", rules)
     drawn = [float(m.sum()) for m in (*before, *after)]
     assert written[:4] == pytest.approx(drawn, rel=5e-3)  # three significant digits
+    # ... and the loss terms under them, and the loss before -> after the LRP attack (p = 2)
+    positive = [number(c.value, r"‖R⁺‖_2 = ([\d.e+-]+)") for c in at.caption if "‖R⁺‖_2" in c.value]
+    expected = [lrp_norms(torch.stack(pair), 2.0)[0][:, 0].tolist() for pair in (before, after)]
+    assert positive[:4] == pytest.approx(expected[0] + expected[1], rel=5e-3)
+    loss = [float(lrp_loss(torch.stack(pair), 2.0)[0]) for pair in (before, after)]
+    assert number(lrp_text, r"L_C \(p = 2\): ([\d.e+-]+) →") == pytest.approx(loss[0], rel=5e-3)
+    assert number(lrp_text, r"→ ([\d.e+-]+)") == pytest.approx(loss[1], rel=5e-3)
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
     files = list(stored["files"].values())[-1]  # those of the amplification shown last

@@ -39,13 +39,18 @@ from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_choice
 
 
+def lrp_norms(relevance: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(||R^+||_p, ||R^-||_p)`` of every map of ``relevance`` (2, N, C, H, W), each (2, N)."""
+    def norms(t: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.vector_norm(t.flatten(2), ord=p, dim=2)
+
+    return norms(relevance.clamp(min=0)), norms(relevance.clamp(max=0))
+
+
 def lrp_loss(relevance: torch.Tensor, p: float) -> torch.Tensor:
     """``L = ||R_o^+||_p - ||R_a^+||_p - ||R_o^-||_p + ||R_a^-||_p`` per image (poster's L_C / L_F) from
     the maps ``relevance = (R_o, R_a)`` stacked as (2, N, C, H, W)."""
-    def norms(t: torch.Tensor) -> torch.Tensor:  # (2, N): norms are taken before picking o / a
-        return torch.linalg.vector_norm(t.flatten(2), ord=p, dim=2)
-
-    positive, negative = norms(relevance.clamp(min=0)), norms(relevance.clamp(max=0))
+    positive, negative = lrp_norms(relevance, p)
     return (positive[0] - positive[1]) - (negative[0] - negative[1])
 
 

@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 from core.attacks.c2f import C2FLabels
+from core.attacks.lrp_c2f import lrp_loss, lrp_norms
 from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
@@ -58,6 +59,12 @@ takes signed gradient steps on the classification margin within its budget. All 
 blue ones against it, white ones not at all. All maps of one comparison share one symmetric colour scale,
 so equal colours mean equal relevance before and after every attack. With z⁺ rules the maps of two classes
 often look alike (z⁺ is little class-selective): compare their strength, and how it moves after each attack.
+
+**The loss.** Under each map: its total relevance, and the norms $\|R^+\|_p$, $\|R^-\|_p$ of its positive and
+negative parts over all pixels and channels, the four terms of the loss; each row gives the loss before → after
+its attack (LRPC/LRPF lower it). The total can rise while the loss falls: the loss weighs the two classes' maps
+against each other. Where $\|R^-\|_p = 0$ no pixel speaks against the class (z⁺ rules rarely make negative
+relevance in the hidden layers; only the input layer's z^β rule can).
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
 them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it:
@@ -112,13 +119,17 @@ def _c2f_labels(labels: tuple[int, int, int, int], device: torch.device) -> C2FL
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[int, int, int, int],
-          level: str, rules: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+          level: str, rules: dict[str, str], p: float) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """The poster's two heatmaps (H, W) of ``_x`` (1, C, H, W) for the original labels ``labels``
     (``relevance_pair``: r_org/r_adv on C, or f_org/f_adv on F^{r_org}) by the attack's LRP ``rules``
-    (``StudyConfig.lrp_rules()``), so they are the maps its loss is of; ``digest`` identifies ``_x``."""
+    (``StudyConfig.lrp_rules()``), so they are the maps its loss is of; and the terms of that loss with
+    norm order ``p`` (``lrp_norms``: ``pos``, ``neg`` for org and adv; ``loss``). ``digest`` identifies ``_x``."""
     device = _loaded.device
     org, adv = study.relevance_pair(_loaded.model, _x.to(device), _c2f_labels(labels, device), level, rules)
-    return heatmap(org)[0], heatmap(adv)[0]
+    both = torch.stack([org, adv])
+    positive, negative = lrp_norms(both, p)
+    terms = {"pos": positive[:, 0].tolist(), "neg": negative[:, 0].tolist(), "loss": float(lrp_loss(both, p)[0])}
+    return (heatmap(org)[0], heatmap(adv)[0]), terms
 
 
 def _short(name: str) -> str:
@@ -196,13 +207,13 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
             errors.append(f"{name}: {exc}")
             continue
         progress((i + 0.9) / len(runs), f"{name} ({i + 1}/{len(runs)}): relevance after the attack…")
-        maps = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
-                     config.level, rules)
+        maps, terms = _maps(loaded, info.model_id, pixel_digest(result.x_adv), result.x_adv, _label_tuple(labels),
+                            config.level, rules, config.lrp_p)
         fooled_8bit = None  # asked only of a success: does it still fool once saved as an 8-bit PNG?
         if bool(result.success[0]):
             fooled_8bit = bool(study.survives_8bit(hc, result, config.level)[0])
         rows.append({"name": name, "attack": attack, "params": params, "result": result,
-                     "figures": study.figures(result, x, "all"), "maps": maps,
+                     "figures": study.figures(result, x, "all"), "maps": maps, "terms": terms,
                      "after": W.decision(loaded, result.x_adv), "seconds": result.seconds,
                      "cached": result.from_cache,
                      "adversarial": to_uint8(result.x_adv[0]), "fooled_8bit": fooled_8bit,
@@ -225,14 +236,29 @@ def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
             f"LRP, {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
-def map_caption(level: str, which: str, relevance_map: np.ndarray, at: str = "x") -> str:
-    """The map's formula at input ``at`` and its total relevance (the strength the LRP loss moves)."""
+def _norm(p: float) -> str:
+    return "∞" if math.isinf(p) else f"{p:g}"
+
+
+def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: dict[str, Any], p: float,
+                at: str = "x") -> str:
+    """The map's formula at input ``at``, its total relevance, and the norms of its positive and negative
+    parts, the terms of the LRP loss."""
     s, _ = _symbols(level)
     formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
-    return f"{formula}({at}; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}"
+    i = 0 if which == "org" else 1
+    return (f"{formula}({at}; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}  \n"
+            f"‖R⁺‖_{_norm(p)} = {terms['pos'][i]:.3g} · ‖R⁻‖_{_norm(p)} = {terms['neg'][i]:.3g}")
 
 
-def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, scale: float) -> None:
+def loss_line(level: str, before: dict[str, Any], after: dict[str, Any], p: float) -> str:
+    """The LRP loss before and after an attack (LRPC/LRPF lower it)."""
+    name = "L_C" if level == "coarse" else "L_F"
+    return f"LRP loss {name} (p = {_norm(p)}): {before['loss']:.3g} → {after['loss']:.3g}"
+
+
+def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, terms: dict[str, Any],
+                   p: float, scale: float) -> None:
     """The input, the two maps before the attack, the decisions and their probabilities."""
     h = loaded.info.hierarchy
     s, word = _symbols(level)
@@ -245,7 +271,7 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
     for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
         with col:
             W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_before_{which}")
-            st.caption(map_caption(level, which, m))
+            st.caption(map_caption(level, which, m, terms, p))
     with cols[3]:
         st.markdown(
             f"**Coarse** C(x)  \n"
@@ -269,8 +295,9 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
         W.show(fig, key="c2f_before_probs")
 
 
-def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str:
-    """Success, the new labels, iterations and the perceptibility of this image, as markdown."""
+def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str, loss: str) -> str:
+    """Success, the new labels, iterations, the perceptibility of this image and the ``loss`` line, as
+    markdown."""
     result, after, fig = row["result"], row["after"], row["figures"]
     success = bool(result.success[0])
     coarse_kept = after["coarse"] == labels["r_org"]
@@ -298,6 +325,7 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str) -> str
         f"Iterations: {int(result.iterations[0])} · {timing}",
         f"ρ₂ = {fig['rho_2_all']:.3g} · ρ₁ = {fig['rho_1_all']:.3g}",  # significant digits: DeepFool's are tiny
         f"ρ∞ = {fig['rho_inf_all']:.3g} · ‖η‖∞ = {linf:.3g}/255",
+        loss,
     ]
     if success:
         lines.append("With its pixels rounded to 1/255, as an 8-bit PNG stores them, it still fools"
@@ -343,11 +371,11 @@ def row_heading(row: dict[str, Any]) -> str:
 
 
 def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: dict[str, Any], level: str,
-                    before_maps, scale: float, percentile: float) -> None:
+                    before_maps, before_terms: dict[str, Any], scale: float, percentile: float) -> None:
     """One row per attack: adversarial image, both maps after it, the perturbation and its outcome."""
     for message in stored["errors"]:
         st.error(message)
-    rows = stored["rows"]
+    rows, p = stored["rows"], stored["config"].lrp_p
     if not rows:
         return
     st.subheader("After the attacks", anchor=False)
@@ -372,11 +400,11 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
                 W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
-                st.caption(map_caption(level, which, m, at="x+η"))
+                st.caption(map_caption(level, which, m, row["terms"], p, at="x+η"))
         with cols[3]:
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
         with cols[4]:
-            st.markdown(outcome_text(row, labels, level))
+            st.markdown(outcome_text(row, labels, level, loss_line(level, before_terms, row["terms"], p)))
     downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile)
 
 
@@ -519,15 +547,16 @@ def main() -> None:
         stored = run_comparison(loaded, image, labels, config) | {"context": context}
         st.session_state[RESULTS] = stored
 
-    rules = (stored["config"] if stored else DEFAULT_CONFIG).lrp_rules()  # those of the maps after
+    shown = stored["config"] if stored else DEFAULT_CONFIG  # the rules and p of the maps after
     with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
-        before = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level, rules)
+        before, before_terms = _maps(loaded, info.model_id, image.digest, image.tensor, _label_tuple(labels), level,
+                                     shown.lrp_rules(), shown.lrp_p)
     maps = list(before) + [m for row in (stored["rows"] if stored else []) for m in row["maps"]]
     scale = shared_scale(maps, percentile)
     with before_slot:
-        before_section(loaded, image, labels, level, before, scale)
+        before_section(loaded, image, labels, level, before, before_terms, shown.lrp_p, scale)
     if stored is not None:
-        results_section(stored, loaded, image, labels, level, before, scale, percentile)
+        results_section(stored, loaded, image, labels, level, before, before_terms, scale, percentile)
     table_section(loaded, image, level)
 
 
