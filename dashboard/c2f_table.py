@@ -115,7 +115,7 @@ def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame
     cells = {}
     for column in result.columns:
         rho = perceptibility(column.result.delta, x, math.inf).tolist()
-        cells[column.name] = [f"{'✓ fooled' if fooled else '✗ not fooled'} · ρ∞ {r:.4f}"
+        cells[column.name] = [f"{'✓' if fooled else '✗'} · ρ∞ {r:.4f}"
                               for fooled, r in zip(column.result.success.tolist(), rho)]
     return pd.DataFrame(cells, index=result.image_names)
 
@@ -136,13 +136,14 @@ def show_table(stored: dict[str, Any]) -> None:
         st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
                     f"({stored['images']}), {timing}")
         st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
-        for note in result.notes():
+        for note in result.notes(missing="–"):
             st.caption(f":material/info: {note[0].upper()}{note[1:]}")
         if stored["outside"]:
             listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
             st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
                        "attacked in its strongest group.")
         with st.expander("Each image, and the means over all images"):
+            st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
             st.dataframe(stored["per_image"], key="c2f_table_per_image")
             over_all = {r: {c.name: c.figures[f"{r}_all"] for c in result.columns} for r in study.ROWS[:3]}
             st.markdown("ρ over all images, the failed attacks included:")
@@ -161,7 +162,7 @@ def show_table(stored: dict[str, Any]) -> None:
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
         f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
         f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
-        f"the first success. ρ is averaged over the successful attacks ('–': none succeeded); the JSON holds every "
+        f"the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")
     st.download_button("JSON", stored["json"],
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",

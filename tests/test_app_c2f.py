@@ -159,7 +159,7 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     drawn = [float(m.sum()) for m in (*before, *after)]
     assert written[:4] == pytest.approx(drawn, rel=5e-3)  # three significant digits
     # ... and the loss terms under them, and the loss before -> after the LRP attack (p = 2)
-    positive = [number(c.value, r"‖R⁺‖_2 = ([\d.e+-]+)") for c in at.caption if "‖R⁺‖_2" in c.value]
+    positive = [number(c.value, r"‖R⁺‖₂ = ([\d.e+-]+)") for c in at.caption if "‖R⁺‖₂" in c.value]
     expected = [lrp_norms(torch.stack(pair), 2.0)[0][:, 0].tolist() for pair in (before, after)]
     assert positive[:4] == pytest.approx(expected[0] + expected[1], rel=5e-3)
     loss = [float(lrp_loss(torch.stack(pair), 2.0)[0]) for pair in (before, after)]
@@ -254,7 +254,7 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     for column in stored["result"].columns:
         cells = per_image.value[column.name]
         assert list(cells.index) == stored["result"].image_names
-        assert [c.startswith("✓ fooled") for c in cells] == column.result.success.tolist()
+        assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
         assert over_all.value.loc["ρ²_adv", column.name] == study.format_figure("rho_2", column.figures["rho_2_all"])
     assert list(table.index) == ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
     assert list(table.columns) == ["LRPC eps=10", "DFC"]

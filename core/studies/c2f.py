@@ -184,9 +184,9 @@ class StudyResult:
             "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
         ])
 
-    def notes(self) -> list[str]:
+    def notes(self, missing: str = "-") -> list[str]:
         """What our table alone does not say: columns whose successes do not all survive rounding to
-        8 bits, and what a missing figure means."""
+        8 bits, and what a missing figure (written ``missing``) means."""
         n = len(self.image_names)
         notes = []
         for c in self.columns:
@@ -195,7 +195,7 @@ class StudyResult:
                 notes.append(f"rounded to 1/255 as an 8-bit PNG stores them, {c.name}'s adversarial images fool "
                              f"{kept} of {n} (unrounded: {fooled}); its perturbations are that small.")
         if any(c.figures["rho_2"] is None for c in self.columns):
-            notes.append("'-': no attack of that column succeeded, so there is no perceptibility to average.")
+            notes.append(f"'{missing}': no attack of that column succeeded, so there is no perceptibility to average.")
         return notes
 
 

@@ -236,8 +236,13 @@ def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
             f"LRP, {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
-def _norm(p: float) -> str:
+def _p_text(p: float) -> str:
     return "∞" if math.isinf(p) else f"{p:g}"
+
+
+def _norm(p: float) -> str:
+    """The subscript of ``‖·‖_p``: ₂, ₁.₅, ∞."""
+    return _p_text(p).translate(str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉."))
 
 
 def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: dict[str, Any], p: float,
@@ -248,13 +253,13 @@ def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: dict[s
     formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
     i = 0 if which == "org" else 1
     return (f"{formula}({at}; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}  \n"
-            f"‖R⁺‖_{_norm(p)} = {terms['pos'][i]:.3g} · ‖R⁻‖_{_norm(p)} = {terms['neg'][i]:.3g}")
+            f"‖R⁺‖{_norm(p)} = {terms['pos'][i]:.3g} · ‖R⁻‖{_norm(p)} = {terms['neg'][i]:.3g}")
 
 
 def loss_line(level: str, before: dict[str, Any], after: dict[str, Any], p: float) -> str:
     """The LRP loss before and after an attack (LRPC/LRPF lower it)."""
     name = "L_C" if level == "coarse" else "L_F"
-    return f"LRP loss {name} (p = {_norm(p)}): {before['loss']:.3g} → {after['loss']:.3g}"
+    return f"LRP loss {name} (p = {_p_text(p)}): {before['loss']:.3g} → {after['loss']:.3g}"
 
 
 def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, terms: dict[str, Any],
@@ -360,9 +365,8 @@ def magnitude_note(before, rows: list[dict[str, Any]], percentile: float, level:
 def row_heading(row: dict[str, Any]) -> str:
     params = row["params"]
     if row["attack"] == "lrp":
-        p = "∞" if math.isinf(params["p"]) else f"{params['p']:g}"
         steps = f"{'up to ' if params.get('early_stop') else ''}{params['steps']} steps"
-        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p}"
+        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {_p_text(params['p'])}"
     elif row["attack"] == "pgd":
         detail = f"ε = {_fmt_eps(params['eps'] * 255)} · up to {params['steps']} steps of {params['alpha'] * 255:g}/255"
     else:
