@@ -1,6 +1,7 @@
 """Implementations of the command-line studies (``python -m core ...``); parsing is in __main__."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -136,7 +137,7 @@ def _check_writable(out: Path) -> None:
         if not existed and out.exists():
             out.unlink()
         for folder in missing:
-            if folder.exists():
+            with contextlib.suppress(OSError):  # never hides the error that brought us here
                 folder.rmdir()
 
 

@@ -124,36 +124,34 @@ def show_table(stored: dict[str, Any]) -> None:
     result: study.StudyResult = stored["result"]
     level = result.config.level
     n = len(result.image_names)
-    ours, poster = st.container(), st.container()  # one above the other: each keeps the page's width
-    with ours:
-        columns, cached = len(result.columns), stored["from_cache"]
-        if cached == columns:
-            ran = sum(column.result.seconds or 0.0 for column in result.columns)  # recorded when each attack ran
-            timing = f"from the cache (the attacks took {ran:.0f} s when they ran)"
-        else:
-            timing = f"in {stored['seconds']:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
-                                                         else "")
-        st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
-                    f"({stored['images']}), {timing}")
-        st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
-        for note in result.notes(missing="–"):
-            st.caption(f":material/info: {note[0].upper()}{note[1:]}")
-        if stored["outside"]:
-            listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
-            st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
-                       "attacked in its strongest group.")
-        with st.expander("Each image, and the means over all images"):
-            st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
-            st.dataframe(stored["per_image"], key="c2f_table_per_image")
-            over_all = {r: {c.name: c.figures[f"{r}_all"] for c in result.columns} for r in study.ROWS[:3]}
-            st.markdown("ρ over all images, the failed attacks included:")
-            st.dataframe(_table_frame(over_all), key="c2f_table_over_all")
-    with poster:
-        relabelled = " (it labels its fine-level DeepFool column DFC)" if level == "fine" else ""
-        st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation "
-                    f"set){relabelled}")
-        values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
-        st.dataframe(_table_frame(values), key="c2f_table_poster")
+    # ours, then the poster's below: side by side at 1280 px both tables hid columns
+    columns, cached = len(result.columns), stored["from_cache"]
+    if cached == columns:
+        ran = sum(column.result.seconds or 0.0 for column in result.columns)  # recorded when each attack ran
+        timing = f"from the cache (the attacks took {ran:.0f} s when they ran)"
+    else:
+        timing = f"in {stored['seconds']:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
+                                                     else "")
+    st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
+                f"({stored['images']}), {timing}")
+    st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
+    for note in result.notes(missing="–"):
+        st.caption(f":material/info: {note[0].upper()}{note[1:]}")
+    if stored["outside"]:
+        listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
+        st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
+                   "attacked in its strongest group.")
+    with st.expander("Each image, and the means over all images"):
+        st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
+        st.dataframe(stored["per_image"], key="c2f_table_per_image")
+        over_all = {r: {c.name: c.figures[f"{r}_all"] for c in result.columns} for r in study.ROWS[:3]}
+        st.markdown("ρ over all images, the failed attacks included:")
+        st.dataframe(_table_frame(over_all), key="c2f_table_over_all")
+    relabelled = " (it labels its fine-level DeepFool column DFC)" if level == "fine" else ""
+    st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation "
+                f"set){relabelled}")
+    values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
+    st.dataframe(_table_frame(values), key="c2f_table_poster")
     cfg = result.config
     p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
     st.caption(

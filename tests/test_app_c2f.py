@@ -165,6 +165,7 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     loss = [float(lrp_loss(torch.stack(pair), 2.0)[0]) for pair in (before, after)]
     assert number(lrp_text, r"L_C \(p = 2\): ([\d.e+-]+) →") == pytest.approx(loss[0], rel=5e-3)
     assert number(lrp_text, r"→ ([\d.e+-]+)") == pytest.approx(loss[1], rel=5e-3)
+    assert loss[0] == pytest.approx(float(lrp_row["result"].history["lrp_loss"][0]), rel=1e-4)  # what the attack lowers
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
     files = list(stored["files"].values())[-1]  # those of the amplification shown last

@@ -46,7 +46,8 @@ class _CountingNet(nn.Module):
 
 def test_deepfool_sends_each_iterate_through_the_network_once():
     """The pass that checks an iterate also gives the next step's gradients; only images that are still
-    moving go through again, and only after others have finished."""
+    moving go through again, and only after others have finished; one last pass judges the returned
+    images as they are returned."""
     torch.manual_seed(4)
     net = _CountingNet(nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 5)).eval())
     x = torch.rand(6, 3, 2, 2)
@@ -58,8 +59,8 @@ def test_deepfool_sends_each_iterate_through_the_network_once():
     assert result.success.all() and its.unique().numel() > 1  # images finish at different steps
     checks = [int((its >= t).sum()) for t in range(1, int(its.max()) + 1)]  # images checked after step t
     again = [int((its > t).sum()) for t in range(1, int(its.max())) if (its == t).any()]  # rest, once some finished
-    assert len(net.batches) == 1 + len(checks) + len(again)
-    assert sum(net.batches) == len(x) + sum(checks) + sum(again)
+    assert len(net.batches) == 1 + len(checks) + len(again) + 1
+    assert sum(net.batches) == len(x) + sum(checks) + sum(again) + len(x)
 
 
 def test_deepfool_batched_equals_one_image_at_a_time_and_leaves_inputs_alone():

@@ -55,6 +55,12 @@ def test_text_and_markdown_layouts_show_ours_beside_the_poster(mnist):
     assert len(tables) == 2 and markdown[1].startswith("| Algorithm | PGDF |")
 
 
+def test_an_empty_batch_is_refused_with_a_message(mnist):
+    loaded, x = mnist
+    with pytest.raises(InputError, match="no pixels"):
+        study.evaluate(loaded.model, x[:0], study.StudyConfig(attacks=("pgd",)), image_names=[])
+
+
 def test_bad_configurations_are_refused():
     with pytest.raises(InputError):
         study.StudyConfig(level="middle")
@@ -211,7 +217,7 @@ def test_notes_name_columns_undone_by_8bit_rounding_and_explain_missing_figures(
     kept = int(study.survives_8bit(loaded.model, column.result, "coarse").sum())
     assert kept < fooled  # DeepFool's minimal steps: on these digits most do not survive rounding
     assert result.notes() == [f"rounded to 1/255 as an 8-bit PNG stores them, DFC's adversarial images fool {kept} "
-                              f"of 4 (unrounded: {fooled}); its perturbations are that small."]
+                              f"of 4 (unrounded: {fooled})."]
     none = study.StudyResult(config, list("abcd"), [study.Column("DFC", column.result, column.figures | {
         "rho_2": None, "fooling_pct_8bit": column.figures["fooling_pct"]})])
     assert none.notes() == ["'-': no attack of that column succeeded, so there is no perceptibility to average."]

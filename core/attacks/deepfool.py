@@ -12,7 +12,8 @@ finished, the others go through again without them, so a finished image costs no
 On a linear classifier one step lands at
 ``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
 channels-last layout where it takes it (``core.attacks.layout``); the returned tensors are in the
-usual layout.
+usual layout, and the returned success is judged on them (one more forward pass), so it agrees with a
+fresh forward pass.
 
 C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F^{r_org}`` (goal
 ``F^{r_org}(x') != f_org`` and ``C(x') = r_org``, as for every fine-level attack here).
@@ -114,8 +115,11 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
         xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=t + 1 < steps)
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
+    x_adv = x_adv.contiguous()  # in the usual layout, and judged so: agrees with a fresh forward pass
+    with torch.no_grad():
+        success = goal(all_rows, *forward(x_adv, all_rows))
     params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}
-    return x_adv.contiguous(), success, iterations, params
+    return x_adv, success, iterations, params
 
 
 def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, target=None, steps: int = 50,

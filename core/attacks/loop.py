@@ -7,7 +7,8 @@ moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive p
 the others in proportion, so perturbations concentrate where the gradient is large).
 With ``early_stop`` an image is frozen at the first iterate that meets its goal. The steps project
 as torchattacks does (same iterates); the returned images are then nudged by at most an ulp
-(``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and their success is judged after that.
+(``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and their success is judged on them as
+returned (usual layout), so it agrees with a fresh forward pass of the batch.
 """
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
     """Run the loop; returns the final iterates, their success, and step counts per image.
 
     With ``keep_success`` an image whose final iterate misses its goal returns instead the last
-    iterate that met it (when one did), so running on after a success never loses it.
+    iterate that met it (when one did and it still does as returned), so running on after a
+    success does not lose it.
     """
     check_images(x)
     check_budget(eps, alpha, steps)
@@ -106,12 +108,14 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             iterations += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
-    x_adv = within_budget(x, x_adv, eps)
-    success = objective.success(x_adv, all_rows)
+    x_adv = within_budget(x, x_adv, eps).contiguous()  # in the usual layout, whatever x's
+    success = objective.success(x_adv, all_rows)  # judged on the images as they are returned
     if keep_success:
-        fallback = met_at & ~success
-        if fallback.any():  # one synchronisation per attack; the fallback iterates are judged again
-            x_adv = torch.where(fallback.view(-1, 1, 1, 1), within_budget(x, last_met, eps), x_adv)
-            success = objective.success(x_adv, all_rows)
+        back = (met_at & ~success).nonzero().squeeze(1)  # one synchronisation per attack
+        if back.numel():
+            earlier = within_budget(x[back], last_met[back], eps).contiguous()
+            kept = objective.success(earlier, back)  # judged again as returned; a miss keeps the last iterate
+            x_adv[back[kept]] = earlier[kept]
+            success[back[kept]] = True
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
-    return LoopOutput(x_adv.contiguous(), success, iterations, gain)  # in the usual layout, whatever x's
+    return LoopOutput(x_adv, success, iterations, gain)

@@ -35,7 +35,7 @@ from core.explain import relevance
 from core.explain.lrp import INITS
 from core.metrics import blank_images, fooling_ratio, mean_perceptibility
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_choice
+from core.validate import check_choice, check_images
 
 ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
@@ -193,7 +193,7 @@ class StudyResult:
             fooled, kept = (round(c.figures[k] * n / 100) for k in ("fooling_pct", "fooling_pct_8bit"))
             if kept < fooled:
                 notes.append(f"rounded to 1/255 as an 8-bit PNG stores them, {c.name}'s adversarial images fool "
-                             f"{kept} of {n} (unrounded: {fooled}); its perturbations are that small.")
+                             f"{kept} of {n} (unrounded: {fooled}).")
         if any(c.figures["rho_2"] is None for c in self.columns):
             notes.append(f"'{missing}': no attack of that column succeeded, so there is no perceptibility to average.")
         return notes
@@ -249,7 +249,8 @@ def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float
     return out
 
 
-def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str, batch_size: int = 8) -> torch.Tensor:
+def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str,
+                  batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """Which images (N,) the attack fooled and still fools once its adversarial image is rounded to
     multiples of 1/255, as an 8-bit PNG stores it (a perturbation far below 1/255 does not survive)."""
     labels = C2FLabels(*(result.labels[k] for k in ("r_org", "r_adv", "f_org", "f_adv")))
@@ -261,11 +262,12 @@ def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str, 
 
 def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: str, params: dict[str, Any], *,
                model_id: str | None = None, image_digests: Sequence[str] | None = None,
-               cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> AttackResult:
+               cache: ResultCache | None = None, batch_size: int = BATCH_SIZE, progress=None) -> AttackResult:
     """One attack on a C2F model, in chunks of ``batch_size`` images, each read from the cache when the
     same run on the same images was done before (``model_id`` and ``image_digests`` key the cache)."""
     if batch_size < 1:
         raise InputError("The batch size must be at least 1.")
+    check_images(x)
     n = x.shape[0]
     starts = range(0, n, batch_size)
     parts = []
@@ -297,7 +299,7 @@ def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
 
 
 def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: Sequence[str],
-                      class_names: Sequence[str], batch_size: int = 8) -> dict[str, str]:
+                      class_names: Sequence[str], batch_size: int = BATCH_SIZE) -> dict[str, str]:
     """Image name -> its flat top-1 class, for the images whose top-1 class is in no coarse class (their
     coarse class is just the strongest group; ``HierarchicalClassifier.outside``)."""
     with model_lock(hc):
@@ -307,8 +309,9 @@ def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: 
 
 def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *, image_names: Sequence[str],
              model_id: str | None = None, image_digests: Sequence[str] | None = None,
-             cache: ResultCache | None = None, batch_size: int = 8, progress=None) -> StudyResult:
+             cache: ResultCache | None = None, batch_size: int = BATCH_SIZE, progress=None) -> StudyResult:
     """Run every column of the table on the batch ``x`` and compute the poster's figures."""
+    check_images(x)
     blank = blank_images(x)
     if blank.any():
         names = ", ".join(str(image_names[i]) for i in blank.nonzero().flatten().tolist())

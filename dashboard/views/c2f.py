@@ -63,8 +63,9 @@ often look alike (z⁺ is little class-selective): compare their strength, and h
 **The loss.** Under each map: its total relevance, and the norms $\|R^+\|_p$, $\|R^-\|_p$ of its positive and
 negative parts over all pixels and channels, the four terms of the loss; each row gives the loss before → after
 its attack (LRPC/LRPF lower it). The total can rise while the loss falls: the loss weighs the two classes' maps
-against each other. Where $\|R^-\|_p = 0$ no pixel speaks against the class (z⁺ rules rarely make negative
-relevance in the hidden layers; only the input layer's z^β rule can).
+against each other. z⁺ passes relevance down with the sign it starts with (the class's logit), so a map's
+negative part comes from the input layer's z^β rule alone, or, all of it, from a negative logit; where
+$\|R^-\|_p = 0$ no pixel speaks against the class.
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
 them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it:
