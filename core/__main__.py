@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
     p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies; default: the first that fits the "
                                        "model: imagenet_c2f, or mnist_c2f for mnist_cnn)")
-    p.add_argument("--images", default="gallery", help="folder of images, or 'gallery' for the bundled photos")
+    p.add_argument("--images", default="gallery",
+                   help="folder of images, one image file, or 'gallery' for the bundled photos")
     p.add_argument("--level", choices=["coarse", "fine"], default="coarse",
                    help="coarse: LRPC, DFC, PGDC (Table 1); fine: LRPF, DFF, PGDF, keeping the coarse class (Table 2)")
     p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"],

@@ -81,14 +81,16 @@ def explain(args) -> int:
 
 
 def open_images(spec: str, **kwargs) -> list:
-    """All images of a folder (sorted by name), or the gallery when ``spec`` is 'gallery'."""
+    """All images of a folder (sorted by name), one image file, or the gallery when ``spec`` is 'gallery'."""
     from core.data import gallery_names, load_gallery, load_image
 
     if spec == "gallery":
         return [load_gallery(name, **kwargs) for name in gallery_names()]
     folder = Path(spec)
+    if folder.is_file():
+        return [load_image(folder, **kwargs)]
     if not folder.is_dir():
-        raise InputError(f"{spec} is not a folder of images (or 'gallery').")
+        raise InputError(f"{spec} is neither a folder of images, an image file, nor 'gallery'.")
     images = []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         try:
@@ -176,7 +178,7 @@ def c2f_eval(args) -> int:
         print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
               "attacked in the strongest group")
     started = time.perf_counter()
-    with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed") as bar:
+    with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed, about {remaining} left") as bar:
         def progress(fraction: float, message: str) -> None:
             bar.set_description(message[:60])
             bar.update(int(fraction * 1000) - bar.n)

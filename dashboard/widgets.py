@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,7 +36,8 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 WEIGHT_TYPES = ["pt", "pth"]
 WEIGHTS_MAX_MB = 1024  # torchvision's VGG-16 is 528 MB; the image limit (config.toml) stays small
 DEFAULT_GALLERY = "chelsea"
-MIME = {".png": "image/png", ".npz": "application/octet-stream", ".json": "application/json"}
+MIME = {".png": "image/png", ".npz": "application/octet-stream", ".json": "application/json",
+        ".zip": "application/zip"}
 METHOD_LABELS = {
     "lrp": "LRP",
     "saliency": "Saliency",
@@ -186,6 +189,7 @@ def _upload(data: bytes, filename: str, size: int, crop_fraction: float, channel
 
 
 UPSCALE_NOTE = 4  # image_policy says so when an image is enlarged this much or more
+CROP_NOTE = 0.5  # ... and when the centre crop keeps less than this fraction of the longer side
 
 
 def image_policy(image: LoadedImage, info: ModelInfo) -> str:
@@ -202,6 +206,10 @@ def image_policy(image: LoadedImage, info: ModelInfo) -> str:
     upscale = size / info.crop_fraction / min(w, h)
     if upscale >= UPSCALE_NOTE:
         policy += f" :orange[Enlarged {upscale:.0f}×: its fine detail is interpolated, not photographed.]"
+    kept = info.crop_fraction * min(w, h) / max(w, h)  # of the longer side, after the resize
+    if kept < CROP_NOTE:
+        side = "width" if w > h else "height"
+        policy += f" :orange[The centre crop keeps {kept:.0%} of its {side}: the model does not see the rest.]"
     return policy
 
 
@@ -460,6 +468,15 @@ def download_buttons(files: dict[str, bytes], prefix: str, key: str) -> None:
             mime=MIME.get(suffix, "application/octet-stream"), key=f"{key}_{name}", on_click="ignore",
             help=f"Download {prefix}_{name}",
         )
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """One ZIP archive of ``files`` (name -> bytes), for a single download instead of many."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def progress_callback(bar) -> Callable[[float, str], None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,9 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
     files = list(stored["files"].values())[-1]  # those of the amplification shown last
+    with zipfile.ZipFile(io.BytesIO(files["all_pngs.zip"])) as archive:  # every PNG in one download
+        assert {name: archive.read(name) for name in archive.namelist()} == {
+            name: data for name, data in files.items() if name.endswith(".png")}
     report = json.loads(files["comparison.json"])
     assert [a["perturbation_amplification"] for a in report["attacks"]] == pytest.approx([0.5 / peak for peak in peaks])
     assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"

@@ -224,7 +224,7 @@ def test_notes_name_columns_undone_by_8bit_rounding_and_explain_missing_figures(
     assert "note: '-': no attack" in none.format()
 
 
-def test_c2f_eval_command_passes_every_attack_setting_through(mnist, tmp_path, capsys):
+def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_through(mnist, tmp_path, capsys):
     from PIL import Image
 
     from core.__main__ import main
@@ -234,10 +234,13 @@ def test_c2f_eval_command_passes_every_attack_setting_through(mnist, tmp_path, c
     folder.mkdir()
     Image.fromarray((x[0, 0] * 255).round().byte().numpy()).save(folder / "digit0.png")
     out = tmp_path / "r.json"
-    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "lrp", "deepfool",
-                 "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5", "--lrp-early-stop", "--deepfool-steps", "3",
-                 "--deepfool-overshoot", "0.05", "--deepfool-candidates", "2", "--no-cache", "--out", str(out)]) == 0
-    lrp, deepfool = (column["attack"]["params"] for column in json.loads(out.read_text())["columns"])
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder / "digit0.png"),
+                 "--attacks", "lrp", "deepfool", "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5",
+                 "--lrp-early-stop", "--deepfool-steps", "3", "--deepfool-overshoot", "0.05",
+                 "--deepfool-candidates", "2", "--no-cache", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["images"] == ["digit0.png"]  # --images takes one file as well as a folder
+    lrp, deepfool = (column["attack"]["params"] for column in report["columns"])
     assert lrp["alpha"] == pytest.approx(5 / 255) and lrp["early_stop"] is True and lrp["steps"] == 2
     assert deepfool == {"steps": 3, "overshoot": 0.05, "candidates": 2, "level": "coarse"}
     capsys.readouterr()

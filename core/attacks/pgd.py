@@ -97,7 +97,9 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
             alpha: float | None = None, steps: int = 10, random_start: bool = False, seed: int = 0,
             early_stop: bool = True, coarse_weight: float = 1.0,
             progress: Progress | None = None) -> AttackResult:
-    """PGDC (``level="coarse"``) or PGDF (``level="fine"``) with the poster's goals (see core.attacks.c2f)."""
+    """PGDC (``level="coarse"``) or PGDF (``level="fine"``) with the poster's goals (see core.attacks.c2f).
+    The defaults are the usual PGD ones; the C2F study (``core.studies.c2f.StudyConfig``, c2f-eval, the
+    page) runs it with eps 10/255, steps of 1/255 and up to 20 steps."""
     check_level(level)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):

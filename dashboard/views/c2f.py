@@ -424,7 +424,8 @@ def perturbation_pictures(rows: list[dict[str, Any]], same: bool) -> list[tuple[
 
 def comparison_files(stored, loaded, image, labels, level, before_maps, scale, pictures,
                      percentile) -> dict[str, bytes]:
-    """One JSON and one NPZ for the whole comparison, and a PNG of every map, perturbation and image."""
+    """One JSON and one NPZ for the whole comparison, a PNG of every map, perturbation and image, and
+    a ZIP of all those PNGs."""
     s, _ = _symbols(level)
     h = loaded.info.hierarchy
     x = image.tensor[0].cpu().numpy()
@@ -460,7 +461,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
     return {"comparison.json": dumps(report).encode(), "comparison.npz": npz.getvalue(),
-            **pngs}
+            "all_pngs.zip": W.zip_bytes(pngs), **pngs}
 
 
 def downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile) -> None:
@@ -476,7 +477,7 @@ def downloads(stored, loaded, image, labels, level, before_maps, scale, same, pe
         st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name. "
                    "The adversarial PNGs are 8-bit: they round every pixel to a multiple of 1/255, which can undo "
                    "a very small perturbation (each row says whether it survives that rounding); the NPZ holds the "
-                   "exact images.")
+                   "exact images. The ZIP above holds all of these PNGs.")
         with st.container(horizontal=True, gap="small"):
             for name, data in files.items():
                 if name.endswith(".png"):
