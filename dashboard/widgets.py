@@ -383,12 +383,19 @@ def _frame(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
+def _compact(value: float) -> str:
+    """Two significant digits with a short exponent: 4.4e-5, not 4.4e-05 (colour bar ends are narrow)."""
+    mantissa, e, exponent = f"{value:.2g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else mantissa
+
+
 def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 320) -> go.Figure:
     """A relevance map on the diverging scale [-scale, scale] centred at zero, image orientation."""
     fig = go.Figure(go.Heatmap(
         z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE, zmid=0, zmin=-scale, zmax=scale,
-        colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", thickness=8, len=0.9,
-                      tickvals=[-scale, 0, scale], ticktext=[f"−{scale:.2g}", "0", f"+{scale:.2g}"],
+        colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", thickness=8,
+                      len=0.7,  # leaves room for the end labels in a narrow column
+                      tickvals=[-scale, 0, scale], ticktext=[f"−{_compact(scale)}", "0", f"+{_compact(scale)}"],
                       tickfont=dict(size=10), outlinewidth=0),
         hovertemplate="x %{x}, y %{y}<br>relevance %{z:.3g}<extra></extra>",
     ))

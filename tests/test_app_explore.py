@@ -312,3 +312,11 @@ def test_the_image_policy_points_out_a_crop_that_drops_most_of_a_wide_image():
                            crop_fraction=info.crop_fraction, channels=info.channels)
         policy = image_policy(image, info)
         assert (note in policy) if note else ("centre crop keeps" not in policy)
+
+
+def test_colour_bar_ends_are_written_short_enough_for_a_narrow_column():
+    from dashboard.widgets import _compact, heatmap_figure
+
+    assert [_compact(v) for v in (4.4e-5, 0.000105, 12.0, 2e10)] == ["4.4e-5", "0.00011", "12", "2e10"]
+    bar = heatmap_figure(np.zeros((4, 4)), 3.7e-8, "map").data[0].colorbar
+    assert list(bar.ticktext) == ["−3.7e-8", "0", "+3.7e-8"] and bar.len < 0.9
