@@ -97,6 +97,9 @@ def test_default_model_shows_decisions_and_the_two_maps_before_any_attack(cache_
     assert float(p_org) > float(p_adv)
     members = hierarchy.fine_names[hierarchy.coarse_names.index(r_org)]
     assert f_org in members and f_adv in members and f_org != f_adv
+    bars = charts(at)["c2f_before_probs"]["data"][0]["y"]  # long names on two lines: the column is narrow
+    assert [name.replace("<br>", " ") for name in bars] == list(hierarchy.coarse_names)
+    assert "electrical<br>device" in bars and all(len(line) <= 12 for name in bars for line in name.split("<br>"))
     maps = heatmaps(at)
     assert sorted(maps) == ["c2f_before_adv", "c2f_before_org"]
     org, adv = maps["c2f_before_org"], maps["c2f_before_adv"]

@@ -137,6 +137,11 @@ def _short(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
 
 
+def _wrapped(name: str) -> str:
+    """A chart label on two lines where it is long ("electrical<br>device"): the page's columns are narrow."""
+    return name.replace(" ", "<br>", 1) if len(name) > NAME_CHARS - 4 else name
+
+
 LABEL_NOTES = {  # what the label fields of the comparison JSON mean
     "after": "the decisions on x+eta the page shows: the coarse class C(x+eta), then the fine class inside it",
     "label_names.fine_after_within_r_org": "F^{r_org}(x+eta): the fine decision inside the original coarse class "
@@ -292,8 +297,8 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
         st.caption(f"The {word} attacks push {s}_org towards {s}_adv.")
     with cols[4]:
         if level == "coarse":
-            fig = W.probability_figure(h.coarse_names, labels["coarse_probs"], "Coarse probabilities",
-                                       highlight=labels["r_org"], height=MAP_HEIGHT)
+            fig = W.probability_figure([_wrapped(n) for n in h.coarse_names], labels["coarse_probs"],
+                                       "Coarse probabilities", highlight=labels["r_org"], height=MAP_HEIGHT)
         else:
             names, probs = zip(*labels["fine_top"])
             fig = W.probability_figure([_short(n) for n in names], probs, f"Fine, within {_short(labels['r_org_name'])}",
