@@ -1,4 +1,5 @@
-"""The C2F study's settings form, shared by the page's single-image attacks and its table section."""
+"""The C2F study's settings form and defaults, shared by the page's single-image attacks and its table
+section (imported once, unlike the page script, which Streamlit runs anew on every rerun)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,15 @@ from core.attacks.loop import STEP_RULES
 from core.studies import c2f as study
 
 EPS_OPTIONS = (2, 4, 8, 10, 16, 20, 32, 40, 64)
-P_OPTIONS = {"1": 1.0, "2": 2.0, "∞": math.inf}
+DEFAULT_CONFIG = study.StudyConfig()  # its LRP rules draw the maps before any attack has run
+
+
+def p_text(p: float) -> str:
+    """A norm order as the page writes it: 1, 2, ∞."""
+    return "∞" if math.isinf(p) else f"{p:g}"
+
+
+P_OPTIONS = {p_text(p): p for p in (1.0, 2.0, math.inf)}
 LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
 
 

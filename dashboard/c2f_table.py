@@ -16,7 +16,7 @@ from core.metrics import perceptibility
 from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings
+from dashboard.c2f_settings import LEVELS, attack_settings, p_text
 
 TABLE = "c2f_table"
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
@@ -144,21 +144,19 @@ def show_table(stored: dict[str, Any]) -> None:
     with st.expander("Each image, and the means over all images"):
         st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
         st.dataframe(stored["per_image"], key="c2f_table_per_image")
-        over_all = {r: {c.name: c.figures[f"{r}_all"] for c in result.columns} for r in study.ROWS[:3]}
         st.markdown("ρ over all images, the failed attacks included:")
-        st.dataframe(_table_frame(over_all), key="c2f_table_over_all")
+        st.dataframe(_table_frame(result.table(means="all")), key="c2f_table_over_all")
     relabelled = " (it labels its fine-level DeepFool column DFC)" if level == "fine" else ""
     st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation "
                 f"set){relabelled}")
     values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
     st.dataframe(_table_frame(values), key="c2f_table_poster")
     cfg = result.config
-    p = "∞" if math.isinf(cfg.lrp_p) else f"{cfg.lrp_p:g}"
     st.caption(
         f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
         f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.n_images(n)} instead "
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
-        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p}, {cfg.lrp_init}-seeded relevance; "
+        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p_text(cfg.lrp_p)}, {cfg.lrp_init}-seeded relevance; "
         f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
         f"the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")

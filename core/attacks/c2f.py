@@ -42,6 +42,11 @@ class C2FLabels:
         r_org, f_org = coarse.argmax(1), fine.argmax(1)
         return cls(r_org, runner_up(coarse, r_org), f_org, runner_up(fine, f_org))
 
+    @classmethod
+    def from_record(cls, record: dict[str, torch.Tensor]) -> "C2FLabels":
+        """The labels kept in an attack's ``label_record`` (``AttackResult.labels``)."""
+        return cls(record["r_org"], record["r_adv"], record["f_org"], record["f_adv"])
+
     def original(self, level: str) -> torch.Tensor:
         return self.r_org if level == "coarse" else self.f_org
 
@@ -70,16 +75,14 @@ def goal_met(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: to
     return fooled(level, labels, rows, *hc.logits(x, labels.r_org[rows]))
 
 
-@torch.no_grad()
-def decisions(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels) -> dict[str, torch.Tensor]:
-    """Coarse decision, and fine decision within the original coarse class ``r_org``."""
-    coarse, fine = hc.logits(x, labels.r_org)
-    return {"coarse": coarse.argmax(1), "fine_in_r_org": fine.argmax(1)}
-
-
-def label_record(hc: HierarchicalClassifier, x: torch.Tensor, x_adv: torch.Tensor,
-                 labels: C2FLabels) -> dict[str, torch.Tensor]:
-    """Before/after labels for an ``AttackResult``."""
-    after = decisions(hc, x_adv, labels)
+def label_record(labels: C2FLabels, coarse_logits: torch.Tensor, fine_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Before/after labels for an ``AttackResult`` from the logits at ``x + eta`` (fine: within r_org):
+    the coarse decision, and the fine decision within the original coarse class."""
     return {"r_org": labels.r_org, "r_adv": labels.r_adv, "f_org": labels.f_org, "f_adv": labels.f_adv,
-            "coarse_after": after["coarse"], "fine_after": after["fine_in_r_org"]}
+            "coarse_after": coarse_logits.argmax(1), "fine_after": fine_logits.argmax(1)}
+
+
+@torch.no_grad()
+def record_at(hc: HierarchicalClassifier, x_adv: torch.Tensor, labels: C2FLabels) -> dict[str, torch.Tensor]:
+    """``label_record`` from one forward pass of ``hc`` at ``x_adv``."""
+    return label_record(labels, *hc.logits(x_adv, labels.r_org))

@@ -82,7 +82,8 @@ def check_deepfool_settings(steps: int, overshoot: float, candidates: int) -> No
 
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
                  candidates: int, progress: Progress | None = None):
-    """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success."""
+    """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success.
+    Returns ``x_adv, success, iterations, params`` and the final pass's ``(logits, aux)`` at ``x_adv``."""
     check_deepfool_settings(steps, overshoot, candidates)
     check_images(x)
     x = x.detach()
@@ -93,13 +94,10 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)
     x_adv = x.clone()
-    success = torch.zeros(n, dtype=torch.bool, device=x.device)
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     rows = all_rows  # the images still moving; ``xa``, ``logits``, ``aux`` are theirs at the current iterate
     for t in range(steps + 1):
-        met = goal(rows, logits.detach(), aux)
-        success[rows] = met
-        still = rows[~met]  # one synchronisation per step (on a GPU)
+        still = rows[~goal(rows, logits.detach(), aux)]  # one synchronisation per step (on a GPU)
         if still.numel() == 0 or t == steps:
             break
         if still.numel() < rows.numel():  # the forward pass holds finished images: go again without them
@@ -117,9 +115,9 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     x_adv = x_adv.contiguous()  # in the usual layout, and judged so: agrees with a fresh forward pass
     with torch.no_grad():
-        success = goal(all_rows, *forward(x_adv, all_rows))
+        final = forward(x_adv, all_rows)
     params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}
-    return x_adv, success, iterations, params
+    return x_adv, goal(all_rows, *final), iterations, params, final
 
 
 def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, target=None, steps: int = 50,
@@ -132,7 +130,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
             with torch.no_grad():
                 y = model(x).argmax(1)
         y = y.to(x.device)
-        x_adv, success, iterations, params = run_deepfool(
+        x_adv, success, iterations, params, _ = run_deepfool(
             lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
             working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
     return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
@@ -154,9 +152,9 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
                 return fooled("coarse", labels, rows, logits)
             return fooled("fine", labels, rows, aux, logits)
 
-        x_adv, success, iterations, params = run_deepfool(
+        x_adv, success, iterations, params, (logits, aux) = run_deepfool(
             forward, goal, working_layout(hc, x, hc.logits), labels.original(level), steps=steps, overshoot=overshoot,
             candidates=candidates, progress=progress)
-        record = label_record(hc, x, x_adv, labels)
+        record = label_record(labels, *((logits, aux) if level == "coarse" else (aux, logits)))  # no extra pass
     return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
                         params | {"level": level}, record)

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import torch
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
+from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, record_at
 from core.attacks.pgd import default_alpha
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.errors import InputError
 from core.explain.locks import model_lock
-from core.explain.lrp import COMPOSITES, DifferentiableLRP, check_signed_inputs
+from core.explain.lrp import COMPOSITES, INITS, DifferentiableLRP, check_signed_inputs
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_choice
@@ -90,9 +90,10 @@ class _LRPObjective:
         return goal_met(self.hc, self.level, self.labels, rows, x_adv)
 
 
-def check_lrp_settings(composite: str, p: float, signed_inputs: str) -> None:
-    """The LRP attack's rules and norm order, refused with a message unless usable."""
+def check_lrp_settings(composite: str, p: float, signed_inputs: str, init: str) -> None:
+    """The LRP attack's rules, output relevance and norm order, refused with a message unless usable."""
     check_choice("LRP composite", composite, COMPOSITES)
+    check_choice("relevance init", init, INITS)
     if not p >= 1:
         raise InputError(f"The norm order p of the LRP loss must be >= 1 (or inf), got {p}.")
     check_signed_inputs(signed_inputs)
@@ -105,14 +106,14 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
             progress: Progress | None = None) -> AttackResult:
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)
-    check_lrp_settings(composite, p, signed_inputs)
+    check_lrp_settings(composite, p, signed_inputs, init)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias, signed_inputs)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
-        record = label_record(hc, x, out.x_adv, labels)
+        record = record_at(hc, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
               "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,
               "step_rule": step_rule, "random_start": random_start, "seed": seed}

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, label_record
+from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, record_at
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
@@ -107,7 +107,7 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
                                eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, progress=progress)
-        record = label_record(hc, x, out.x_adv, labels)
+        record = record_at(hc, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

@@ -39,22 +39,21 @@ def split_size(split: str) -> int:
 
 def load_digit(index: int, split: str = "test") -> LoadedImage:
     """Digit ``index`` of ``split`` as a 28x28 grayscale image named ``mnist_<split>_<index>``."""
-    chosen = _checked_indices(index, split)
-    image = load_image(_arrays()[0][chosen[index], 0], size=28, crop_fraction=1.0, channels=1)
+    image = load_image(_arrays()[0][_position(index, split), 0], size=28, crop_fraction=1.0, channels=1)
     return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
 
 
 def digit_label(index: int, split: str = "test") -> int:
     """The digit that image ``index`` of ``split`` shows (its label)."""
-    return int(_arrays()[1][_checked_indices(index, split)[index]])
+    return int(_arrays()[1][_position(index, split)])
 
 
-def _checked_indices(index: int, split: str) -> np.ndarray:
-    """The indices of ``split``, once ``index`` is known to be one of its positions."""
+def _position(index: int, split: str) -> int:
+    """Where image ``index`` of ``split`` lies in the arrays (refused unless it is one of the split's)."""
     chosen = _split_indices(split)
     if not 0 <= index < len(chosen):
         raise InputError(f"The MNIST {split} split has digits 0..{len(chosen) - 1}, not {index}.")
-    return chosen
+    return int(chosen[index])
 
 
 def _split_indices(split: str) -> np.ndarray:

@@ -38,7 +38,11 @@ def perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tens
 def mean_perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float,
                         over: torch.Tensor | None = None) -> float | None:
     """``rho_adv^p`` over the images where ``over`` is True (all when None); None if there are none."""
-    values = perceptibility(delta, x, p)
+    return masked_mean(perceptibility(delta, x, p), over)
+
+
+def masked_mean(values: torch.Tensor, over: torch.Tensor | None = None) -> float | None:
+    """The mean of ``values`` (N,) where ``over`` is True (all when None); None if there are none."""
     if over is not None:
         values = values[over.to(values.device)]
     return float(values.mean()) if values.numel() else None

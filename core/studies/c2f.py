@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from core.attacks.budget import eps_from_255
-from core.attacks.c2f import C2FLabels, goal_met
+from core.attacks.c2f import C2FLabels, check_level, goal_met
 from core.attacks.deepfool import check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
 from core.attacks.lrp_c2f import check_lrp_settings, lrp_c2f
@@ -32,14 +32,14 @@ from core.data import as_saved_8bit
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.explain import relevance
-from core.explain.lrp import INITS
-from core.metrics import blank_images, fooling_ratio, mean_perceptibility
+from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_choice, check_images
 
 ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
 ROWS = ("rho_2", "rho_1", "rho_inf", "fooling_pct")
+OVER = ("success", "all")  # the images a perceptibility mean runs over
 BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch moves last digits
 
 # The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes.
@@ -81,16 +81,13 @@ class StudyConfig:
     over: str = "success"
 
     def __post_init__(self):
-        if self.level not in ("coarse", "fine"):
-            raise InputError(f"Level must be coarse or fine, got {self.level!r}.")
+        check_level(self.level)
         unknown = set(self.attacks) - set(ATTACKS)
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
-        check_lrp_settings(self.lrp_composite, self.lrp_p, self.lrp_signed_inputs)
-        check_choice("relevance init", self.lrp_init, INITS)
+        check_lrp_settings(self.lrp_composite, self.lrp_p, self.lrp_signed_inputs, self.lrp_init)
         check_choice("LRP step rule", self.lrp_step_rule, STEP_RULES)
-        if self.over not in ("success", "all"):
-            raise InputError("Perceptibility runs over 'success' or 'all' images.")
+        check_choice("set of images for the perceptibility mean", self.over, OVER)
         for e in (*self.eps_255, self.pgd_eps_255):
             eps_from_255(e)
         if "lrp" in self.attacks and 0 in self.eps_255:
@@ -167,9 +164,12 @@ class StudyResult:
                 "perceptibility_over": self.config.over, "columns": [c.to_dict() for c in self.columns],
                 "poster": POSTER[self.config.level]}
 
-    def table(self) -> dict[str, dict[str, float | None]]:
-        """Row name -> column name -> value, in the poster's layout."""
-        return {row: {c.name: c.figures[row] for c in self.columns} for row in ROWS}
+    def table(self, means: str | None = None) -> dict[str, dict[str, float | None]]:
+        """Row name -> column name -> value, in the poster's layout; with ``means`` ("success" or "all")
+        the rho rows alone, averaged over that set of images whatever ``over`` the study chose."""
+        if means is None:
+            return {row: {c.name: c.figures[row] for c in self.columns} for row in ROWS}
+        return {row: {c.name: c.figures[f"{row}_{means}"] for c in self.columns} for row, _ in NORMS}
 
     def format(self, markdown: bool = False) -> str:
         """The poster's table layout (plain text or markdown): ours, then the poster's own numbers."""
@@ -242,8 +242,9 @@ def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float
     ``rho_p_all`` over each set (None where it is empty), and the fooling ratio in percent."""
     out: dict[str, float | None] = {}
     for name, p in NORMS:
-        out[f"{name}_success"] = mean_perceptibility(result.delta, x, p, over=result.success)
-        out[f"{name}_all"] = mean_perceptibility(result.delta, x, p)
+        values = perceptibility(result.delta, x, p)  # once per norm, for both means
+        out[f"{name}_success"] = masked_mean(values, result.success)
+        out[f"{name}_all"] = masked_mean(values)
         out[name] = out[f"{name}_{over}"]
     out["fooling_pct"] = 100.0 * fooling_ratio(result.success)
     return out
@@ -253,7 +254,7 @@ def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str,
                   batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """Which images (N,) the attack fooled and still fools once its adversarial image is rounded to
     multiples of 1/255, as an 8-bit PNG stores it (a perturbation far below 1/255 does not survive)."""
-    labels = C2FLabels(*(result.labels[k] for k in ("r_org", "r_adv", "f_org", "f_adv")))
+    labels = C2FLabels.from_record(result.labels)
     rows = torch.arange(result.success.shape[0], device=result.x_adv.device)
     with model_lock(hc):
         met = torch.cat([goal_met(hc, level, labels, r, as_saved_8bit(result.x_adv[r])) for r in rows.split(batch_size)])
@@ -311,7 +312,6 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
              model_id: str | None = None, image_digests: Sequence[str] | None = None,
              cache: ResultCache | None = None, batch_size: int = BATCH_SIZE, progress=None) -> StudyResult:
     """Run every column of the table on the batch ``x`` and compute the poster's figures."""
-    check_images(x)
     blank = blank_images(x)
     if blank.any():
         names = ", ".join(str(image_names[i]) for i in blank.nonzero().flatten().tolist())

@@ -9,7 +9,6 @@ settings form is ``dashboard.c2f_settings``; the "reproduce the table" section `
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 import numpy as np
@@ -26,12 +25,11 @@ from core.models import DEFAULT_MODEL, REGISTRY
 from core.serialize import dumps
 from core.studies import c2f as study
 from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings
+from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text
 from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
-DEFAULT_CONFIG = study.StudyConfig()  # its LRP rules draw the maps before any attack has run
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 MAP_HEIGHT = 270
 FOOLED = ":green[:material/check_circle: **Fooled**]"
@@ -242,13 +240,9 @@ def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
             f"LRP, {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
 
 
-def _p_text(p: float) -> str:
-    return "∞" if math.isinf(p) else f"{p:g}"
-
-
 def _norm(p: float) -> str:
     """The subscript of ``‖·‖_p``: ₂, ₁.₅, ∞."""
-    return _p_text(p).translate(str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉."))
+    return p_text(p).translate(str.maketrans("0123456789.", "₀₁₂₃₄₅₆₇₈₉."))
 
 
 def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: dict[str, Any], p: float,
@@ -265,7 +259,7 @@ def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: dict[s
 def loss_line(level: str, before: dict[str, Any], after: dict[str, Any], p: float) -> str:
     """The LRP loss before and after an attack (LRPC/LRPF lower it)."""
     name = "L_C" if level == "coarse" else "L_F"
-    return f"LRP loss {name} (p = {_p_text(p)}): {before['loss']:.3g} → {after['loss']:.3g}"
+    return f"LRP loss {name} (p = {p_text(p)}): {before['loss']:.3g} → {after['loss']:.3g}"
 
 
 def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: str, maps, terms: dict[str, Any],
@@ -356,7 +350,8 @@ def perturbation_figure(picture: np.ndarray, factor: float):
 
 def magnitude_note(before, rows: list[dict[str, Any]], percentile: float, level: str) -> str | None:
     """A hint when one scale makes some maps look blank (their own scales differ by more than 10×)."""
-    targets = ("r_org", "r_adv") if level == "coarse" else ("f_org", "f_adv")
+    s, _ = _symbols(level)
+    targets = (f"{s}_org", f"{s}_adv")
     named = [(f"{when}, {target}", m) for when, maps in [("before", before)] + [(row["name"], row["maps"]) for row in rows]
              for target, m in zip(targets, maps)]
     own = [(shared_scale([m], percentile), name) for name, m in named]
@@ -372,7 +367,7 @@ def row_heading(row: dict[str, Any]) -> str:
     params = row["params"]
     if row["attack"] == "lrp":
         steps = f"{'up to ' if params.get('early_stop') else ''}{params['steps']} steps"
-        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {_p_text(params['p'])}"
+        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p_text(params['p'])}"
     elif row["attack"] == "pgd":
         detail = f"ε = {_fmt_eps(params['eps'] * 255)} · up to {params['steps']} steps of {params['alpha'] * 255:g}/255"
     else:
