@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-__version__ = "0.2.2"
+__version__ = "0.2.3"
 
 
 def device() -> torch.device:

@@ -71,11 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
+    p.add_argument("--pgd-random-start", action="store_true",
+                   help="start PGD at a uniformly random point of its budget's ball (seeded) instead of the image")
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
     p.add_argument("--batch-size", type=int, default=4,  # core.studies.c2f.BATCH_SIZE (not imported: torch)
-                   help="images attacked together (another batch size sums in another order, which can move the "
-                        "figures' last digits)")
+                   help="images attacked together (another batch size sums in another order; signed steps can "
+                        "amplify that into other perturbations and, rarely, another outcome: compare runs at the "
+                        "same batch size)")
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     p.add_argument("--out", default="c2f_results.json",
                    help="JSON file for the results (missing folders are created)")

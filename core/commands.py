@@ -158,7 +158,7 @@ def c2f_eval(args) -> int:
                          deepfool_steps=args.deepfool_steps, deepfool_overshoot=args.deepfool_overshoot,
                          deepfool_candidates=args.deepfool_candidates, pgd_eps_255=args.pgd_eps,
                          pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
-                         over=args.over)  # checked before anything is loaded
+                         pgd_random_start=args.pgd_random_start, over=args.over)  # checked before anything is loaded
     if args.batch_size < 1:
         raise InputError("--batch-size must be at least 1.")
     out = Path(args.out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from torch import nn
 
 from core.errors import InputError
 
@@ -26,3 +27,21 @@ def check_images(x: torch.Tensor) -> None:
     if not torch.isfinite(x).all():
         raise InputError("The images contain NaN or infinite values.")
     raise InputError("Pixel values must lie in [0, 1] (models normalise internally).")
+
+
+def check_images_for(model: nn.Module, x: torch.Tensor) -> None:
+    """``check_images``, and ``x`` on the device and in the float type of ``model``'s parameters."""
+    check_images(x)
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if param is not None and (x.device != param.device or x.dtype != param.dtype):
+        raise InputError(f"The images are {x.dtype} on {x.device}, the model's weights {param.dtype} on "
+                         f"{param.device}: give the images as x.to({param.device.type!r}, {param.dtype}).")
+
+
+def check_model_outputs(bad: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+    """A clear error naming the images where ``bad`` (n,) is True (``rows``: their places in the batch):
+    the model gives NaN or infinite outputs there, and an attack would move nothing, or everything."""
+    if bool(bad.any()):  # one synchronisation
+        where = bad.nonzero().squeeze(1) if rows is None else rows[bad]
+        shown = ", ".join(str(i) for i in where[:10].tolist())
+        raise InputError(f"The model gives NaN or infinite outputs for image(s) {shown} of the batch (counting from 0).")

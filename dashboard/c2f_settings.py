@@ -45,6 +45,9 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     pgd = c2.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
                       help="PGDC / PGDF: signed gradient steps on the cross-entropy of the original class, "
                            "stopped at the first success.")
+    pgd_random = c2.checkbox("PGD random start", False, key=f"{prefix}_pgd_random",
+                             help="Start PGD at a uniformly random point of its ε-ball (seeded, so a rerun gives "
+                                  "the same result) instead of at the image.")
     pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
     pgd_steps = c4.number_input("PGD steps", 1, 200, 20, key=f"{prefix}_pgd_steps")
     pgd_alpha = c5.number_input("PGD step (0–255)", 0.25, 64.0, 1.0, 0.25, key=f"{prefix}_pgd_alpha",
@@ -56,7 +59,7 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
                                lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
                                pgd_eps_255=float(pgd_eps), pgd_alpha_255=float(pgd_alpha),
-                               pgd_steps=int(pgd_steps))
+                               pgd_steps=int(pgd_steps), pgd_random_start=pgd_random)
     for caveat in config.caveats():
         st.caption(f":orange[{caveat}]")
     return config, None

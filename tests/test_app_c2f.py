@@ -288,10 +288,12 @@ def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_di
     run_attacks(at, [10])
     assert any("move a pixel by at most 10/255, less than its budget of 40/255" in c.value for c in at.caption)
     at.number_input(key="c2f_pgd_alpha").set_value(4.0)
+    at.checkbox(key="c2f_pgd_random").check()
     run_attacks(at, [10])
     assert not any("less than its budget" in c.value for c in at.caption)
     pgd_row = next(row for row in at.session_state["c2f_results"]["rows"] if row["name"] == "PGDC")
     assert pgd_row["result"].params["alpha"] == pytest.approx(4 / 255)
+    assert pgd_row["result"].params["random_start"] is True
     assert any("up to 10 steps of 4/255" in m.value for m in at.markdown if m.value.startswith("**After PGDC"))
 
 

@@ -5,9 +5,9 @@ from torch import nn
 
 from c2f_toy import TOY, toy_c2f, toy_images
 from core.attacks.c2f import C2FLabels
-from core.attacks.deepfool import deepfool_c2f
+from core.attacks.deepfool import deepfool, deepfool_c2f
 from core.attacks.lrp_c2f import lrp_loss, lrpc, lrpf
-from core.attacks.pgd import pgd_c2f
+from core.attacks.pgd import pgd, pgd_c2f
 from core.errors import InputError
 from core.explain import relevance
 from core.models.hierarchy import HierarchicalClassifier
@@ -168,3 +168,58 @@ def test_lrpc_explains_signed_hidden_inputs_as_asked():
 def test_an_empty_batch_is_refused_with_a_message(attack):
     with pytest.raises(InputError, match="no pixels"):
         attack(toy_c2f(), toy_images()[:0])
+
+
+def toy_with_a_lone_fine_class() -> tuple[HierarchicalClassifier, torch.Tensor]:
+    """``toy_c2f`` with class 2 raised until half the images fall in coarse class c, its only member."""
+    hc, x = toy_c2f(), toy_images(8)
+    with torch.no_grad():
+        coarse = hc(x)
+        lead = coarse[:, 2] - coarse[:, :2].amax(1)
+        hc.flat.net[-1].bias[2] -= lead.sort().values[3:5].mean()  # between the 4th and 5th image's margins
+    return hc, x
+
+
+@pytest.mark.parametrize("attack", [lambda hc, x: lrpf(hc, x, eps=16 / 255, steps=10),
+                                    lambda hc, x: pgd_c2f(hc, x, level="fine", eps=16 / 255, steps=10),
+                                    lambda hc, x: pgd_c2f(hc, x, level="fine", eps=16 / 255, random_start=True),
+                                    lambda hc, x: deepfool_c2f(hc, x, level="fine", steps=20)])
+def test_images_whose_coarse_class_has_one_fine_class_are_left_unchanged_at_the_fine_level(attack):
+    hc, x = toy_with_a_lone_fine_class()
+    labels = C2FLabels.of(hc, x)
+    alone = labels.r_org == 2
+    assert alone.sum() == 4 and torch.equal(labels.attackable("fine"), ~alone)
+    assert torch.equal(labels.f_adv[alone], labels.f_org[alone])  # no runner-up to push to
+    result = attack(hc, x)
+    assert torch.equal(result.x_adv[alone], x[alone]) and not result.success[alone].any()
+    assert torch.isfinite(result.x_adv).all()  # DeepFool stepped by inf * 0 there
+    assert (result.delta[~alone].flatten(1).abs().amax(1) > 0).all()  # the others are attacked
+
+
+def toy_with_nan_outputs() -> HierarchicalClassifier:
+    hc = toy_c2f()
+    with torch.no_grad():
+        hc.flat.net[-1].bias[4] = float("nan")
+    return hc
+
+
+@pytest.mark.parametrize("attack", [lrpc, lrpf, deepfool_c2f, pgd_c2f,
+                                    lambda hc, x: deepfool(hc.flat, x),
+                                    lambda hc, x: pgd(hc.flat, x, torch.zeros(len(x), dtype=torch.long))])
+def test_a_model_with_nan_outputs_is_refused_with_a_message(attack):
+    with pytest.raises(InputError, match=r"NaN or infinite outputs for image\(s\) 0, 1, 2"):
+        attack(toy_with_nan_outputs(), toy_images(4))
+
+
+@pytest.mark.parametrize("attack", [lrpc, deepfool_c2f, pgd_c2f])
+def test_images_in_another_float_type_than_the_model_are_refused_with_a_message(attack):
+    with pytest.raises(InputError, match="torch.float64 on cpu, the model's weights torch.float32"):
+        attack(toy_c2f(), toy_images(2).double())
+
+
+def test_infinite_step_sizes_and_overshoots_are_refused():
+    hc, x = toy_c2f(), toy_images(2)
+    with pytest.raises(InputError, match="positive and finite"):
+        pgd_c2f(hc, x, alpha=float("inf"))
+    with pytest.raises(InputError, match="finite overshoot"):
+        deepfool_c2f(hc, x, overshoot=float("inf"))

@@ -4,7 +4,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from core.attacks.budget import project_linf, within_budget
+from core.attacks.budget import largest_at_most, project_linf, within_budget
 from core.attacks.pgd import pgd
 from core.errors import InputError
 
@@ -35,6 +35,8 @@ def test_pgd_budget_seed_and_no_mutation():
     assert torch.equal(x, before)
     assert torch.equal(a.x_adv, b.x_adv) and not torch.equal(a.x_adv, c.x_adv)
     assert (a.delta.abs() <= 4 / 255).all() and a.x_adv.min() >= 0 and a.x_adv.max() <= 1
+    tracked = pgd(model, x.clone().requires_grad_(), y, eps=4 / 255, steps=5, seed=3)
+    assert torch.equal(tracked.delta, a.delta) and not tracked.delta.requires_grad  # no graph kept
 
 
 def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
@@ -53,10 +55,15 @@ def test_targeted_pgd_reaches_the_target_and_bad_parameters_are_refused():
 
 def test_the_returned_images_hold_the_budget_exactly_where_x_plus_eps_rounds_past_it():
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.9
-    eps = 8 / 255
-    projected = project_linf(x, x + 1, eps)  # every pixel at x + eps, rounded to float32
-    past = (projected - x) > eps
-    assert past.any()  # what the projection alone gives (and torchattacks with it)
-    held = within_budget(x, projected, eps)
-    assert ((held - x).abs() <= eps).all()
-    assert torch.equal(held != projected, past) and (held - projected).abs().max() < 1e-7  # one ulp, where needed
+    x[0, 0, 0, :6] = torch.tensor([0.0401, 0.05, 0.06, 0.07, 0.0785, 0.002])  # x - eps is not a float32 there
+    eps = 10 / 255
+    limit = largest_at_most(eps, torch.float32)
+    assert torch.tensor(eps).item() > eps > limit  # the budget itself rounds up in float32
+    for towards in (1.0, -1.0):
+        projected = project_linf(x, x + towards, eps)  # every pixel at x +- eps, rounded to float32
+        past = (projected.double() - x.double()).abs() > limit
+        assert past.any()  # what the projection alone gives (and torchattacks with it)
+        held = within_budget(x, projected, eps)
+        assert ((held.double() - x.double()).abs() <= eps).all()  # in exact arithmetic
+        assert ((held - x).abs().double() <= eps).all()  # and as float32 rounds the difference
+        assert torch.equal(held != projected, past) and (held - projected).abs().max() < 1e-7  # where needed

@@ -100,9 +100,16 @@ def test_unsafe_or_wrong_files_are_refused(tmp_path):
     torch.save({"x": _Payload(marker)}, pickled)
     wrong = tmp_path / "wrong.pt"
     torch.save({"layer.weight": torch.zeros(2, 2)}, wrong)
+    good = MnistCNN().state_dict()
+    fewer_classes = tmp_path / "five_digits.pt"  # the right names, a head for 5 classes
+    torch.save({k: v[:5] if v.shape[:1] == (10,) else v for k, v in good.items()}, fewer_classes)
+    broken = tmp_path / "nan.pt"
+    torch.save({k: v.clone().fill_(float("nan")) if k.endswith("bias") else v for k, v in good.items()}, broken)
     for path, match in ((text, "not a PyTorch state-dict"), (photo, "not a PyTorch state-dict.*Unsupported operand"),
                         (pickled, "not a PyTorch state-dict.*Unsupported global"),
-                        (wrong, "does not match the mnist_cnn architecture")):
+                        (wrong, "does not match the mnist_cnn architecture"),
+                        (fewer_classes, r"2 tensors have other shapes, e.g. .*\(5,\) \(expected \(10,\)\)"),
+                        (broken, "NaN or infinite weights")):
         with pytest.raises(WeightsUnavailableError, match=match) as refused:
             load("mnist_cnn", weights_path=path)
         assert "False" not in str(refused.value)  # never torch's advice to load it with weights_only=False

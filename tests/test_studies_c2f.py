@@ -235,14 +235,17 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     Image.fromarray((x[0, 0] * 255).round().byte().numpy()).save(folder / "digit0.png")
     out = tmp_path / "r.json"
     assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder / "digit0.png"),
-                 "--attacks", "lrp", "deepfool", "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5",
+                 "--attacks", "lrp", "deepfool", "pgd", "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5",
                  "--lrp-early-stop", "--deepfool-steps", "3", "--deepfool-overshoot", "0.05",
-                 "--deepfool-candidates", "2", "--no-cache", "--out", str(out)]) == 0
+                 "--deepfool-candidates", "2", "--pgd-steps", "2", "--pgd-random-start", "--no-cache",
+                 "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png"]  # --images takes one file as well as a folder
-    lrp, deepfool = (column["attack"]["params"] for column in report["columns"])
+    lrp, deepfool, pgd = (column["attack"]["params"] for column in report["columns"])
     assert lrp["alpha"] == pytest.approx(5 / 255) and lrp["early_stop"] is True and lrp["steps"] == 2
     assert deepfool == {"steps": 3, "overshoot": 0.05, "candidates": 2, "level": "coarse"}
+    assert pgd["random_start"] is True and pgd["steps"] == 2
+    assert "random_start" not in study.StudyConfig().runs()[-1][2]  # the default keeps its cache keys
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["c2f-eval", "--help"])

@@ -18,8 +18,11 @@ LEVELS = ("coarse", "fine")
 
 
 def runner_up(logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
-    """``argmax_{k != top} logits_k`` per row."""
-    return logits.scatter(1, top[:, None], float("-inf")).argmax(1)
+    """``argmax_{k != top} logits_k`` per row; ``top`` itself where no other class has a finite logit (the
+    fine level of a coarse class with one fine class: no runner-up to push the image to)."""
+    others = logits.scatter(1, top[:, None], float("-inf"))
+    best = others.argmax(1)
+    return torch.where(torch.isfinite(others.gather(1, best[:, None]).squeeze(1)), best, top)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,11 @@ class C2FLabels:
 
     def adversarial(self, level: str) -> torch.Tensor:
         return self.r_adv if level == "coarse" else self.f_adv
+
+    def attackable(self, level: str) -> torch.Tensor:
+        """Which images (N,) have a runner-up at ``level``: at the fine level not those whose coarse class
+        has one fine class, which no fine-level attack can fool (the attacks leave them unchanged)."""
+        return self.adversarial(level) != self.original(level)
 
 
 def check_level(level: str) -> None:

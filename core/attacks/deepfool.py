@@ -5,6 +5,8 @@ classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_
 ``f'_k = f_k - f_y``; the closest linearised boundary is ``l = argmin_k |f'_k| / ||w_k||_2`` and the
 step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
 ``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
+An image with no candidate (no other class with a finite logit, as at the fine level of a coarse
+class with one fine class) has no boundary to cross: it is returned unchanged, unsuccessful.
 All images still moving go through the network together: one forward pass, then one backward pass
 per candidate for the whole batch (rows are independent), never an image at a time. The forward pass
 that checks each new iterate also serves the next step's backward passes; where some images have
@@ -20,6 +22,7 @@ C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -32,7 +35,7 @@ from core.attacks.loop import Progress
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_images
+from core.validate import check_images_for, check_model_outputs
 
 Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, object]]
 Goal = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
@@ -76,8 +79,9 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid:
 
 
 def check_deepfool_settings(steps: int, overshoot: float, candidates: int) -> None:
-    if not (steps >= 0 and overshoot >= 0 and candidates >= 1):
-        raise InputError("DeepFool needs steps >= 0, overshoot >= 0 and candidates >= 1.")
+    if not (steps >= 0 and 0 <= overshoot < math.inf and candidates >= 1):
+        raise InputError(f"DeepFool needs steps >= 0, a finite overshoot >= 0 and candidates >= 1; got steps={steps}, "
+                         f"overshoot={overshoot}, candidates={candidates}.")
 
 
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
@@ -85,17 +89,21 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success.
     Returns ``x_adv, success, iterations, params`` and the final pass's ``(logits, aux)`` at ``x_adv``."""
     check_deepfool_settings(steps, overshoot, candidates)
-    check_images(x)
     x = x.detach()
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
     xa, logits, aux = _evaluated(forward, x, all_rows, graph=steps > 0)
+    check_model_outputs((logits.isnan() | logits.isposinf()).flatten(1).any(1))  # -inf: a class not in play
     cand, valid = candidate_classes(logits.detach(), y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)
     x_adv = x.clone()
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     rows = all_rows  # the images still moving; ``xa``, ``logits``, ``aux`` are theirs at the current iterate
+    movable = valid.any(1)
+    if not bool(movable.all()):  # no other class to move to (a coarse class with one fine class): stay put
+        rows = all_rows[movable]
+        xa, logits, aux = _evaluated(forward, x[rows], rows, graph=steps > 0)
     for t in range(steps + 1):
         still = rows[~goal(rows, logits.detach(), aux)]  # one synchronisation per step (on a GPU)
         if still.numel() == 0 or t == steps:
@@ -125,6 +133,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
     """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: label changes)."""
     if target is not None:
         raise InputError("DeepFool is untargeted: it crosses the nearest boundary.")
+    check_images_for(model, x)
     with model_lock(model):
         if y is None:
             with torch.no_grad():
@@ -140,6 +149,7 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
                  overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
     """DFC (``level="coarse"``) or DFF (``level="fine"``) with the poster's goals (core.attacks.c2f)."""
     check_level(level)
+    check_images_for(hc, x)
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
 

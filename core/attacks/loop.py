@@ -6,9 +6,10 @@ objective to *maximise*, then projects onto the l_inf ball of radius ``eps`` aro
 moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
 the others in proportion, so perturbations concentrate where the gradient is large).
 With ``early_stop`` an image is frozen at the first iterate that meets its goal. The steps project
-as torchattacks does (same iterates); the returned images are then nudged by at most an ulp
-(``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and their success is judged on them as
-returned (usual layout), so it agrees with a fresh forward pass of the batch.
+as torchattacks does (same iterates); the returned images are then moved by an ulp or so where
+rounding left them past the budget (``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and
+their success is judged on them as returned (usual layout), so it agrees with a fresh forward pass of
+the batch. A NaN or infinite objective at the first step is refused (``check_model_outputs``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Callable, Protocol
 import torch
 
 from core.attacks.budget import check_budget, project_linf, within_budget
-from core.validate import check_choice, check_images
+from core.validate import check_choice, check_model_outputs
 
 Progress = Callable[[float, str], None]
 STEP_RULES = ("sign", "scaled")
@@ -64,14 +65,15 @@ def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
 
 def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
                      start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
-                     keep_success: bool = False, progress: Progress | None = None) -> LoopOutput:
+                     keep_success: bool = False, movable: torch.Tensor | None = None,
+                     progress: Progress | None = None) -> LoopOutput:
     """Run the loop; returns the final iterates, their success, and step counts per image.
 
     With ``keep_success`` an image whose final iterate misses its goal returns instead the last
     iterate that met it (when one did and it still does as returned), so running on after a
-    success does not lose it.
+    success does not lose it. ``movable`` (N,) bool: the images that have a goal to move to (default:
+    all); the others are returned unchanged and never reach the objective.
     """
-    check_images(x)
     check_budget(eps, alpha, steps)
     check_choice("step rule", step_rule, STEP_RULES)
     x = x.detach()
@@ -80,32 +82,38 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     all_rows = torch.arange(n, device=x.device)
     rows = all_rows  # the images still moving; the same tensor while none stops (objectives may key on it)
+    if movable is not None and not bool(movable.all()):  # one synchronisation per attack
+        x_adv = torch.where(movable.view(-1, 1, 1, 1), x_adv, x)
+        rows = all_rows[movable]
     met_at = torch.zeros(n, dtype=torch.bool, device=x.device) if keep_success else None
     last_met = x.clone() if keep_success else None
     gains = []
     for t in range(steps if eps > 0 else 0):  # a budget of 0 leaves nothing to move
         if rows.numel() == 0:
             break
-        current = x_adv[rows] if early_stop else x_adv  # no gather copy when every image moves
+        every = rows is all_rows
+        current = x_adv if every and not early_stop else x_adv[rows]  # no gather copy when every image moves
         outcome = objective.step(current, rows)
+        if t == 0:  # once per attack
+            check_model_outputs(~torch.isfinite(outcome.gain), rows)
         gains.append(outcome.gain.mean())
         met = outcome.success.view(-1, 1, 1, 1)
         step = direction(outcome.grad, step_rule)
+        if keep_success:
+            met_at[rows] |= outcome.success
+            last_met[rows] = torch.where(met, current, last_met[rows])
         if early_stop:  # images that met their goal stay put, and leave the loop
-            if keep_success:
-                met_at[rows] |= outcome.success
-                last_met[rows] = torch.where(met, current, last_met[rows])
             moving = ~outcome.success
             x_adv[rows] = project_linf(x[rows], torch.add(current, step * moving.view(-1, 1, 1, 1), alpha=alpha), eps)
             iterations[rows] += moving.long()
             still = rows[moving]
             rows = rows if still.numel() == rows.numel() else still
-        else:
-            if keep_success:
-                met_at |= outcome.success
-                last_met = torch.where(met, current, last_met)
+        elif every:
             x_adv = project_linf(x, torch.add(current, step, alpha=alpha), eps)
             iterations += 1
+        else:
+            x_adv[rows] = project_linf(x[rows], torch.add(current, step, alpha=alpha), eps)
+            iterations[rows] += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     x_adv = within_budget(x, x_adv, eps).contiguous()  # in the usual layout, whatever x's
@@ -119,3 +127,4 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             success[back[kept]] = True
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
     return LoopOutput(x_adv, success, iterations, gain)
+

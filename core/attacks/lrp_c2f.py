@@ -36,7 +36,7 @@ from core.explain.locks import model_lock
 from core.explain.lrp import COMPOSITES, INITS, DifferentiableLRP, check_signed_inputs
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_choice
+from core.validate import check_choice, check_images_for
 
 
 def lrp_norms(relevance: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,12 +107,14 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
     check_level(level)
     check_lrp_settings(composite, p, signed_inputs, init)
+    check_images_for(hc, x)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = C2FLabels.of(hc, x)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias, signed_inputs)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                               early_stop=early_stop, step_rule=step_rule, keep_success=True, progress=progress)
+                               early_stop=early_stop, step_rule=step_rule, keep_success=True,
+                               movable=labels.attackable(level), progress=progress)
         record = record_at(hc, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
               "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,

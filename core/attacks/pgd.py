@@ -21,6 +21,7 @@ from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
+from core.validate import check_images_for
 
 
 def default_alpha(eps: float, steps: int) -> float:
@@ -62,6 +63,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
         eps: float = 8 / 255, alpha: float | None = None, steps: int = 10, random_start: bool = True,
         seed: int = 0, early_stop: bool = False, progress: Progress | None = None) -> AttackResult:
     """PGD-l_inf on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``)."""
+    check_images_for(model, x)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
     with model_lock(model):
@@ -69,7 +71,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Ten
                                start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
-    return AttackResult("PGD", out.x_adv, out.x_adv - x, out.success, out.iterations, params,
+    return AttackResult("PGD", out.x_adv, out.x_adv - x.detach(), out.success, out.iterations, params,
                         history={"loss": out.gain})
 
 
@@ -101,15 +103,16 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     The defaults are the usual PGD ones; the C2F study (``core.studies.c2f.StudyConfig``, c2f-eval, the
     page) runs it with eps 10/255, steps of 1/255 and up to 20 steps."""
     check_level(level)
+    check_images_for(hc, x)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
         out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
                                eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                               early_stop=early_stop, progress=progress)
+                               early_stop=early_stop, movable=labels.attackable(level), progress=progress)
         record = record_at(hc, out.x_adv, labels)
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"
-    return AttackResult(name, out.x_adv, out.x_adv - x, out.success, out.iterations, params, record,
+    return AttackResult(name, out.x_adv, out.x_adv - x.detach(), out.success, out.iterations, params, record,
                         {"loss": out.gain})

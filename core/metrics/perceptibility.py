@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from core.errors import InputError
+from core.precision import as_float64
 
 NORMS = {"1": 1.0, "2": 2.0, "inf": float("inf")}
 
@@ -19,20 +20,15 @@ def blank_images(x: torch.Tensor) -> torch.Tensor:
     return ~x.flatten(1).any(dim=1)
 
 
-def _float64(t: torch.Tensor) -> torch.Tensor:
-    """Rows of ``t`` in float64 (on the CPU where the device has no float64, as Apple's MPS)."""
-    return t.flatten(1).to("cpu" if t.device.type == "mps" else t.device, torch.float64)
-
-
 def perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tensor:
     """``||eta||_p / ||x||_p`` per image (N,), summed in float64: a float32 sum over an image's
     150,000 values drifts by up to 0.2 % (enough to move rho_1's fourth decimal)."""
     if delta.shape != x.shape:
         raise InputError("delta and x must have the same shape.")
-    den = torch.linalg.vector_norm(_float64(x), ord=p, dim=1)
+    den = torch.linalg.vector_norm(as_float64(x).flatten(1), ord=p, dim=1)
     if (den == 0).any():  # the all-black images of ``blank_images``
         raise InputError("Perceptibility is undefined for an all-black image (||x||_p = 0).")
-    return torch.linalg.vector_norm(_float64(delta), ord=p, dim=1) / den
+    return torch.linalg.vector_norm(as_float64(delta).flatten(1), ord=p, dim=1) / den
 
 
 def mean_perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float,

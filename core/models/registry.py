@@ -219,13 +219,27 @@ def read_state_dict(path: Path) -> dict:
 
 
 def _load_into(model: nn.Module, sd: dict, name: str, source: Path) -> None:
-    result = model.load_state_dict(sd, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    """Load the state dict ``sd`` into ``model``, refusing with a message a file made for another
+    architecture (missing, unexpected or differently shaped tensors) or holding NaN or infinite weights."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    if missing or unexpected:
         raise WeightsUnavailableError(
             f"{source.name} does not match the {name} architecture: "
-            f"{len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}), "
-            f"{len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]})."
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})."
         )
+    reshaped = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})" for k, v in sd.items()
+                if not isinstance(v, torch.Tensor) or v.shape != own[k].shape]
+    if reshaped:
+        raise WeightsUnavailableError(f"{source.name} does not match the {name} architecture: {len(reshaped)} tensors "
+                                      f"have other shapes, e.g. {'; '.join(reshaped[:3])} (a model trained for other "
+                                      "classes or inputs?).")
+    broken = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise WeightsUnavailableError(f"{source.name} holds NaN or infinite weights in {len(broken)} tensors "
+                                      f"(e.g. {broken[:3]}): the model's outputs would be NaN.")
+    model.load_state_dict(sd)
 
 
 def load(

@@ -40,7 +40,7 @@ ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
 ROWS = ("rho_2", "rho_1", "rho_inf", "fooling_pct")
 OVER = ("success", "all")  # the images a perceptibility mean runs over
-BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch moves last digits
+BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch size moves figures
 
 # The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes.
 POSTER = {
@@ -78,6 +78,7 @@ class StudyConfig:
     pgd_eps_255: float = 10.0
     pgd_alpha_255: float = 1.0
     pgd_steps: int = 20
+    pgd_random_start: bool = False  # start at a uniform random point of the eps-ball (seed 0) instead of x
     over: str = "success"
 
     def __post_init__(self):
@@ -134,7 +135,8 @@ class StudyConfig:
         if "pgd" in self.attacks:
             cols.append(("PGDC" if coarse else "PGDF", "pgd",
                          {"eps": eps_from_255(self.pgd_eps_255), "alpha": self.pgd_alpha_255 / 255,
-                          "steps": self.pgd_steps, "early_stop": True}))
+                          "steps": self.pgd_steps, "early_stop": True}
+                         | ({"random_start": True} if self.pgd_random_start else {})))
         return cols
 
 
