@@ -19,6 +19,12 @@ def p_text(p: float) -> str:
 
 
 P_OPTIONS = {p_text(p): p for p in (1.0, 2.0, math.inf)}
+LIMITS = {"steps": (1, 200), "step": (0.25, 64.0)}  # the form's ranges of step counts and of PGD's step (0-255)
+
+
+def _range(kind: str) -> str:
+    low, high = LIMITS[kind]
+    return f"{low:g} to {high:g}"
 LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
 
 
@@ -30,9 +36,9 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
         help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
-    steps = mid.number_input("LRP steps", 1, 200, 20, key=f"{prefix}_steps",
-                             help="Gradient steps on the LRP loss. The LRP attack takes all of them (the poster's "
-                                  "ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
+    steps = mid.number_input("LRP steps", value=20, step=1, key=f"{prefix}_steps",
+                             help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
+                                  "them (the poster's ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
     step_rule = right.selectbox(
@@ -49,13 +55,18 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                              help="Start PGD at a uniformly random point of its ε-ball (seeded, so a rerun gives "
                                   "the same result) instead of at the image.")
     pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
-    pgd_steps = c4.number_input("PGD steps", 1, 200, 20, key=f"{prefix}_pgd_steps")
-    pgd_alpha = c5.number_input("PGD step (0–255)", 0.25, 64.0, 1.0, 0.25, key=f"{prefix}_pgd_alpha",
-                                help="How far each PGD step moves a pixel, on the 0–255 scale; steps × step "
-                                     "must reach the budget for PGD to use all of it.")
+    pgd_steps = c4.number_input("PGD steps", value=20, step=1, key=f"{prefix}_pgd_steps", help=_range("steps"))
+    pgd_alpha = c5.number_input("PGD step (0–255)", value=1.0, step=0.25, key=f"{prefix}_pgd_alpha",
+                                help=f"How far each PGD step moves a pixel, on the 0–255 scale ({_range('step')}); "
+                                     "steps × step must reach the budget for PGD to use all of it.")
     attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
     if not attacks:
         return None, "Choose at least one ε or one baseline."
+    outside = [f"{what} must be from {_range(kind)}, not {value:g}." for what, kind, value in
+               (("LRP steps", "steps", steps), ("PGD steps", "steps", pgd_steps), ("The PGD step", "step", pgd_alpha))
+               if not LIMITS[kind][0] <= value <= LIMITS[kind][1]]
+    if outside:  # checked here, not by the inputs, whose own check only marks the field and blocks the run
+        return None, " ".join(outside)
     config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
                                lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
                                pgd_eps_255=float(pgd_eps), pgd_alpha_255=float(pgd_alpha),

@@ -15,6 +15,7 @@ from core.data import LoadedImage, gallery_names, load_digit, load_gallery, spli
 from core.metrics import perceptibility
 from core.serialize import dumps
 from core.studies import c2f as study
+from core.wording import counted
 from dashboard import widgets as W
 from dashboard.c2f_settings import LEVELS, attack_settings, p_text
 
@@ -156,9 +157,10 @@ def show_table(stored: dict[str, Any]) -> None:
         f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
         f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.n_images(n)} instead "
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
-        f"{'up to ' if cfg.lrp_early_stop else ''}{cfg.lrp_steps} steps, p = {p_text(cfg.lrp_p)}, {cfg.lrp_init}-seeded relevance; "
-        f"PGD up to {cfg.pgd_steps} steps of {cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255, stopped at "
-        f"the first success. ρ is averaged over the successful attacks; the JSON holds every "
+        f"{'up to ' if cfg.lrp_early_stop else ''}{counted(cfg.lrp_steps, cfg.lrp_step_rule + ' step')}, "
+        f"p = {p_text(cfg.lrp_p)}, {cfg.lrp_init}-seeded relevance; PGD up to {counted(cfg.pgd_steps, 'step')} of "
+        f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255{', from a random start' if cfg.pgd_random_start else ''}"
+        f", stopped at the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")
     st.download_button("JSON", stored["json"],
                        file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",

@@ -109,7 +109,7 @@ def weights_input(name: str, *, key: str = "model") -> tuple[str | None, str | N
     if upload is not None:
         data = upload.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
-        return digest, str(_weights_file(data, digest, Path(upload.name).suffix))
+        return digest, str(_weights_file(data, digest, upload.name))
     if local:
         path = Path(local).expanduser()
         # keyed by content too, so a file replaced at the same path is loaded again
@@ -123,11 +123,13 @@ def model_picker(name: str, hierarchy: str | None = None, *, key: str = "model")
     return load_model(name, hierarchy, digest, path)
 
 
-def _weights_file(data: bytes, digest: str, suffix: str) -> Path:
-    """Uploaded weights as a file named by content, so core reads it (weights_only) like any other."""
-    folder = Path(tempfile.gettempdir()) / "xadv-weights"
+def _weights_file(data: bytes, digest: str, name: str) -> Path:
+    """Uploaded weights as a file in a folder named by content, under the upload's own name (which the
+    messages about it then show), so core reads it (weights_only) like any other."""
+    folder = Path(tempfile.gettempdir()) / "xadv-weights" / digest
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}{suffix if suffix in ('.pt', '.pth') else '.pt'}"
+    own = Path(Path(name).name)  # no folders from the browser's name
+    path = folder / (own.name if own.suffix in (".pt", ".pth") else f"{own.stem or 'weights'}.pt")
     if not path.is_file():
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
@@ -372,11 +374,14 @@ def relevant_params(method: str, params: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- figures
 
 _MARGIN = dict(l=4, r=4, t=30, b=44)  # the bottom strip holds a heatmap's colour bar (kept on images too)
+_TITLE_LINE = 18  # px per further title line
 
 
-def _frame(fig: go.Figure, title: str, height: int) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.5, xanchor="center", y=0.98, yanchor="top", font=dict(size=14)),
-                      margin=_MARGIN, height=height)
+def _frame(fig: go.Figure, title: str, height: int, title_lines: int = 1) -> go.Figure:
+    """Title on top (room for ``title_lines`` lines, so figures side by side line up), no axes."""
+    fig.update_layout(title=dict(text=title, x=0.5, xanchor="center", yref="paper", y=1, yanchor="bottom",
+                                 pad=dict(b=6), font=dict(size=14)),  # lines stack upwards from the picture
+                      margin=dict(_MARGIN, t=_MARGIN["t"] + _TITLE_LINE * (title_lines - 1)), height=height)
     fig.update_xaxes(visible=False, showticklabels=False, constrain="domain")
     fig.update_yaxes(visible=False, showticklabels=False, scaleanchor="x", scaleratio=1,
                      autorange="reversed", constrain="domain")
@@ -389,7 +394,7 @@ def _compact(value: float) -> str:
     return f"{mantissa}e{int(exponent)}" if e else mantissa
 
 
-def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 320) -> go.Figure:
+def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 320, title_lines: int = 1) -> go.Figure:
     """A relevance map on the diverging scale [-scale, scale] centred at zero, image orientation."""
     fig = go.Figure(go.Heatmap(
         z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE, zmid=0, zmin=-scale, zmax=scale,
@@ -399,10 +404,11 @@ def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 32
                       tickfont=dict(size=10), outlinewidth=0),
         hovertemplate="x %{x}, y %{y}<br>relevance %{z:.3g}<extra></extra>",
     ))
-    return _frame(fig, title, height)
+    return _frame(fig, title, height, title_lines)
 
 
-def image_figure(rgb: np.ndarray, title: str, height: int = 320, beside_heatmaps: bool = True) -> go.Figure:
+def image_figure(rgb: np.ndarray, title: str, height: int = 320, beside_heatmaps: bool = True,
+                 title_lines: int = 1) -> go.Figure:
     """A uint8 image (H, W, 3) or grayscale (H, W) / (H, W, 1), same layout as ``heatmap_figure``
     (``beside_heatmaps`` keeps the strip for their colour bar free, so the pictures line up)."""
     rgb = np.asarray(rgb)
@@ -411,9 +417,9 @@ def image_figure(rgb: np.ndarray, title: str, height: int = 320, beside_heatmaps
     if rgb.shape[2] == 1:
         rgb = np.repeat(rgb, 3, axis=2)
     fig = go.Figure(go.Image(z=rgb, hovertemplate="x %{x}, y %{y}<br>rgb %{z}<extra></extra>"))
-    fig = _frame(fig, title, height)
+    fig = _frame(fig, title, height, title_lines)
     if not beside_heatmaps:
-        fig.update_layout(margin=dict(_MARGIN, b=4))
+        fig.update_layout(margin=dict(b=4))
     return fig
 
 
@@ -429,7 +435,7 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float], tit
     top = min(1.0, max(list(probabilities) + [0.01]) * 1.25)  # room for the labels, never past 100 % (then a margin)
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)) if title else None,
-        height=height or 60 + 30 * len(names), margin=dict(l=4, r=44 if top >= 1 else 4, t=32 if title else 4, b=4),
+        height=height or 60 + 30 * len(names), margin=dict(l=4, r=40, t=32 if title else 4, b=4),  # r: "55.4%"
         xaxis=dict(range=[0, top], tickformat=".0%", title=None),
         yaxis=dict(type="category", autorange="reversed", title=None),  # names like "3" stay labels
         showlegend=False, bargap=0.25,
@@ -464,6 +470,11 @@ def scale_percentile_slider(key: str, default: float = 99.5) -> float:
 
 
 # ---------------------------------------------------------------- downloads, progress
+
+
+def name_stem(name: str | None) -> str:
+    """An image's name for download file names, without its extension ("rgba.png" -> "rgba")."""
+    return Path(name).stem if name else "upload"
 
 
 def download_buttons(files: dict[str, bytes], prefix: str, key: str) -> None:

@@ -220,7 +220,7 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
     members = MNIST.fine_names[MNIST.coarse_names.index(r_org)]
     assert f_org in members and f_adv in members
     titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
-    assert f"f<sub>org</sub> · {f_org}" in titles["c2f_before_org"] and f"f<sub>adv</sub> · {f_adv}" in titles["c2f_before_adv"]
+    assert f"f<sub>org</sub><br>{f_org}" in titles["c2f_before_org"] and f"f<sub>adv</sub><br>{f_adv}" in titles["c2f_before_adv"]
 
     run_attacks(at, [10])
     rows = at.session_state["c2f_results"]["rows"]
@@ -286,7 +286,7 @@ def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_di
     at.selectbox(key="c2f_pgd_eps").set_value(40)
     at.number_input(key="c2f_pgd_steps").set_value(10)
     run_attacks(at, [10])
-    assert any("move a pixel by at most 10/255, less than its budget of 40/255" in c.value for c in at.caption)
+    assert any("can move a pixel by at most 10/255, less than its budget of 40/255" in c.value for c in at.caption)
     at.number_input(key="c2f_pgd_alpha").set_value(4.0)
     at.checkbox(key="c2f_pgd_random").check()
     run_attacks(at, [10])
@@ -294,7 +294,24 @@ def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_di
     pgd_row = next(row for row in at.session_state["c2f_results"]["rows"] if row["name"] == "PGDC")
     assert pgd_row["result"].params["alpha"] == pytest.approx(4 / 255)
     assert pgd_row["result"].params["random_start"] is True
-    assert any("up to 10 steps of 4/255" in m.value for m in at.markdown if m.value.startswith("**After PGDC"))
+    assert any("up to 10 steps of 4/255 · random start" in m.value for m in at.markdown
+               if m.value.startswith("**After PGDC"))
+
+
+def test_out_of_range_steps_are_named_under_the_form_and_nothing_runs(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    at.number_input(key="c2f_steps").set_value(0)
+    at.number_input(key="c2f_pgd_alpha").set_value(100.0)
+    run_attacks(at, [10])
+    warnings = [w.value for w in at.warning]
+    assert "LRP steps must be from 1 to 200, not 0. The PGD step must be from 0.25 to 64, not 100." in warnings
+    assert attack_calls == []  # nothing ran
+
+
+def test_download_names_leave_out_the_images_extension():
+    from dashboard.widgets import name_stem
+
+    assert (name_stem("rgba.png"), name_stem("coffee"), name_stem(None)) == ("rgba", "coffee", "upload")
 
 
 def test_the_magnitude_note_names_each_map_by_attack_and_target(cache_dir):
@@ -326,3 +343,21 @@ def test_an_all_black_upload_is_refused_with_a_message_and_the_table_follows_the
     assert not at.exception, at.exception
     assert any("all black" in e.value for e in at.error)
     assert not [b for b in at.button if b.label == "Run attacks"] and not attack_calls
+
+
+def test_uploaded_weights_with_nan_are_refused_and_nothing_is_drawn_with_them(cache_dir):
+    import io
+
+    import torch
+
+    from core.models.mnist_cnn import MnistCNN
+
+    broken = {k: v.clone().fill_(float("nan")) for k, v in MnistCNN().state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(broken, buffer)
+    at = open_page("mnist_cnn")
+    at.file_uploader(key="c2f_weights_mnist_cnn").set_value(("nan.pt", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("nan.pt holds NaN or infinite weights" in e.value for e in at.error)
+    assert not any("nan%" in m.value for m in at.markdown)  # no decisions drawn from NaN outputs

@@ -88,6 +88,7 @@ def test_an_unused_budget_of_0_is_not_refused():
 
 def test_caveats_say_when_pgd_cannot_reach_its_budget():
     assert study.StudyConfig().caveats() == []  # 20 steps of 1/255 reach 10/255
+    assert study.StudyConfig(pgd_steps=1, pgd_alpha_255=4).caveats()[0].startswith("PGD's 1 step of 4/255 can move")
     assert study.StudyConfig(attacks=("lrp",), pgd_eps_255=64).caveats() == []  # no PGD
     (caveat,) = study.StudyConfig(pgd_eps_255=64, pgd_steps=20, pgd_alpha_255=2).caveats()
     assert "at most 40/255" in caveat and "64/255" in caveat
@@ -138,7 +139,7 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     printed = capsys.readouterr().out
     assert code == 0
     assert "skipped black.png: all black" in printed and "PGDC" in printed
-    assert "note: PGD's 3 steps of 2/255 move a pixel by at most 6/255" in printed
+    assert "note: PGD's 3 steps of 2/255 can move a pixel by at most 6/255" in printed
     assert "belongs to no coarse class" not in printed  # mnist_c2f holds every digit
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png", "digit1.png"] and "mnist_c2f" in report["model"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -179,8 +180,10 @@ def _decode(source: ImageSource) -> tuple[np.ndarray, str, str | None]:
             "This is not an image Pillow can read; use a PNG, JPEG, GIF, TIFF, BMP or WebP file."
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        size = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow says "Image size (N pixels) exceeds ..."
         raise InputError(
-            f"The image is over the limit of {MAX_PIXELS:,} pixels; downscale it before loading."
+            f"The image is {f'{int(size[1]):,} pixels' if size else 'too large'}, over the limit of {MAX_PIXELS:,} "
+            "pixels; downscale it before loading."
         ) from exc
     except _DECODE_ERRORS as exc:
         raise InputError(
@@ -195,6 +198,9 @@ def _decode_unchecked(source: ImageSource) -> tuple[np.ndarray, str, str | None]
     raw = _raw(source)
     with _open(raw) as image:
         pixels, mode, image_format = _pil_pixels(image), image.mode, image.format
+        frames = getattr(image, "n_frames", 1)
+    if frames > 1:  # an animation: the model sees its first frame
+        mode = f"{mode}, first of {frames} frames"
     if image_format == "PNG":
         _verify(raw)
     return pixels, mode, _source_name(source)

@@ -35,6 +35,7 @@ from core.explain import relevance
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_choice, check_images
+from core.wording import counted
 
 ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
@@ -110,7 +111,8 @@ class StudyConfig:
         """Settings that run but cannot do what they seem to ask for (shown before the run)."""
         reach = self.pgd_steps * self.pgd_alpha_255
         if "pgd" in self.attacks and reach < self.pgd_eps_255:
-            return [f"PGD's {self.pgd_steps} steps of {self.pgd_alpha_255:g}/255 move a pixel by at most {reach:g}/255, "
+            return [f"PGD's {counted(self.pgd_steps, 'step')} of {self.pgd_alpha_255:g}/255 can move a pixel by at most "
+                    f"{reach:g}/255, "
                     f"less than its budget of {self.pgd_eps_255:g}/255: raise the steps or the step size."]
         return []
 

@@ -24,6 +24,7 @@ from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY
 from core.serialize import dumps
 from core.studies import c2f as study
+from core.wording import counted
 from dashboard import widgets as W
 from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text
 from dashboard.c2f_table import table_section
@@ -31,10 +32,12 @@ from dashboard.c2f_table import table_section
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
-MAP_HEIGHT = 270
+MAP_HEIGHT = 288
+TITLE_LINES = 2  # map titles name the class on a second line; the figures beside them keep the same room
 FOOLED = ":green[:material/check_circle: **Fooled**]"
 NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
 NAME_CHARS = 16
+TITLE_CHARS = 19  # a class name on its own title line (fits a map column at 1280 px)
 COLUMNS = [1, 1, 1, 1, 1.3]  # image | LRP org | LRP adv | perturbation (or decisions) | outcome
 
 HELP = r"""
@@ -131,8 +134,8 @@ def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[i
     return (heatmap(org)[0], heatmap(adv)[0]), terms
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+def _short(name: str, limit: int = NAME_CHARS) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _wrapped(name: str) -> str:
@@ -236,8 +239,8 @@ def _symbols(level: str) -> tuple[str, str]:
 
 def map_titles(level: str, labels: dict[str, Any]) -> tuple[str, str]:
     s, _ = _symbols(level)
-    return (f"LRP, {s}<sub>org</sub> · {_short(labels[f'{s}_org_name'])}",
-            f"LRP, {s}<sub>adv</sub> · {_short(labels[f'{s}_adv_name'])}")
+    return (f"LRP, {s}<sub>org</sub><br>{_short(labels[f'{s}_org_name'], TITLE_CHARS)}",
+            f"LRP, {s}<sub>adv</sub><br>{_short(labels[f'{s}_adv_name'], TITLE_CHARS)}")
 
 
 def _norm(p: float) -> str:
@@ -270,12 +273,12 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
     st.subheader("Before the attack", anchor=False)
     cols = st.columns(COLUMNS, gap="small")
     with cols[0]:
-        W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT), key="c2f_before_input")
+        W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT, title_lines=TITLE_LINES), key="c2f_before_input")
         st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
     titles = map_titles(level, labels)
     for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
         with col:
-            W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_before_{which}")
+            W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES), key=f"c2f_before_{which}")
             st.caption(map_caption(level, which, m, terms, p))
     with cols[3]:
         st.markdown(
@@ -295,7 +298,8 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
                                        "Coarse probabilities", highlight=labels["r_org"], height=MAP_HEIGHT)
         else:
             names, probs = zip(*labels["fine_top"])
-            fig = W.probability_figure([_short(n) for n in names], probs, f"Fine, within {_short(labels['r_org_name'])}",
+            fig = W.probability_figure([_wrapped(_short(n)) for n in names], probs,
+                                       f"Fine, within {_short(labels['r_org_name'])}",
                                        highlight=0, height=MAP_HEIGHT)
         W.show(fig, key="c2f_before_probs")
 
@@ -342,7 +346,7 @@ def outcome_text(row: dict[str, Any], labels: dict[str, Any], level: str, loss: 
 
 def perturbation_figure(picture: np.ndarray, factor: float):
     """The amplified perturbation, its factor written where the heatmaps have their colour bar."""
-    fig = W.image_figure(picture, "Perturbation η", MAP_HEIGHT)
+    fig = W.image_figure(picture, "Perturbation η", MAP_HEIGHT, title_lines=TITLE_LINES)
     fig.add_annotation(text=f"×{factor:,.3g} amplified · grey = 0", xref="paper", yref="paper", x=0.5,
                        y=-0.02, xanchor="center", yanchor="top", showarrow=False, font=dict(size=11))
     return fig
@@ -366,12 +370,13 @@ def magnitude_note(before, rows: list[dict[str, Any]], percentile: float, level:
 def row_heading(row: dict[str, Any]) -> str:
     params = row["params"]
     if row["attack"] == "lrp":
-        steps = f"{'up to ' if params.get('early_stop') else ''}{params['steps']} steps"
+        steps = f"{'up to ' if params.get('early_stop') else ''}{counted(params['steps'], params['step_rule'] + ' step')}"
         detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p_text(params['p'])}"
     elif row["attack"] == "pgd":
-        detail = f"ε = {_fmt_eps(params['eps'] * 255)} · up to {params['steps']} steps of {params['alpha'] * 255:g}/255"
+        detail = (f"ε = {_fmt_eps(params['eps'] * 255)} · up to {counted(params['steps'], 'step')} of "
+                  f"{params['alpha'] * 255:g}/255{' · random start' if params.get('random_start') else ''}")
     else:
-        detail = f"up to {params['steps']} steps · overshoot {params['overshoot']:g}"
+        detail = f"up to {counted(params['steps'], 'step')} · overshoot {params['overshoot']:g}"
     return f"**After {row['name']}** &nbsp; <small>{detail}</small>"
 
 
@@ -401,10 +406,11 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
         st.markdown(row_heading(row), unsafe_allow_html=True)
         cols = st.columns(COLUMNS, gap="small")
         with cols[0]:
-            W.show(W.image_figure(row["adversarial"], "x + η (adversarial)", MAP_HEIGHT), key=f"c2f_row{i}_image")
+            W.show(W.image_figure(row["adversarial"], "Adversarial<br>x + η", MAP_HEIGHT,
+                                  title_lines=TITLE_LINES), key=f"c2f_row{i}_image")
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
-                W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT), key=f"c2f_row{i}_{which}")
+                W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES), key=f"c2f_row{i}_{which}")
                 st.caption(map_caption(level, which, m, row["terms"], p, at="x+η"))
         with cols[3]:
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
@@ -469,7 +475,7 @@ def downloads(stored, loaded, image, labels, level, before_maps, scale, same, pe
     if files is None:  # encoded once per colour scale and amplification, not on every rerun
         files = stored["files"][scale, same] = comparison_files(stored, loaded, image, labels, level, before_maps,
                                                                  scale, stored["pictures"][same], percentile)
-    prefix = f"{image.source_name or 'upload'}_{loaded.info.name}_{level}"
+    prefix = f"{W.name_stem(image.source_name)}_{loaded.info.name}_{level}"
     st.markdown("**Downloads** (the whole comparison)")
     with st.container(horizontal=True, gap="small"):
         W.download_buttons({k: v for k, v in files.items() if not k.endswith(".png")}, prefix, key="c2f_dl")

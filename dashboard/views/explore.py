@@ -150,7 +150,7 @@ def results_section(results: dict[str, Any], image, preds) -> None:
             if files is None:  # encoded once per map and scale, not on every rerun
                 files = results["files"][(i, scale)] = e.files(preds, scale)
             with st.container(horizontal=True, gap="small"):
-                W.download_buttons(files, f"{e.image_name or 'upload'}_{e.method}", key=f"explore_dl_{i}")
+                W.download_buttons(files, f"{W.name_stem(e.image_name)}_{e.method}", key=f"explore_dl_{i}")
 
 
 def main() -> None:
