@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=_WithDefaults)
     p.add_argument("--model", default="efficientnet_lite0", help="a model of `python -m core models`")
     p.add_argument("--weights", help="local state-dict file to use instead of the default weights")
-    p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies; default: the first that fits the "
-                                       "model: imagenet_c2f, or mnist_c2f for mnist_cnn)")
+    p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies) or the path of a JSON file in their "
+                                       "format (default: the first shipped one that fits the model: imagenet_c2f, "
+                                       "or mnist_c2f for mnist_cnn)")
     p.add_argument("--images", default="gallery",
                    help="folder of images, one image file, or 'gallery' for the bundled photos")
     p.add_argument("--level", choices=["coarse", "fine"], default="coarse",

@@ -172,7 +172,7 @@ def test_coarse_to_fine_decisions_are_shown(cache_dir):
     assert max(range(len(bars["x"])), key=bars["x"].__getitem__) == r  # the decision is the largest bar
     click_explain(at)  # explanations still explain the flat classifier's class
     [e] = at.session_state["explore_results"]["explanations"]
-    assert e.target in DOMESTIC_CATS and e.model_id.startswith("efficientnet_lite0/imagenet_c2f/")
+    assert e.target in DOMESTIC_CATS and e.model_id.startswith("efficientnet_lite0/imagenet_c2f.")
 
 
 def test_an_upload_that_is_not_an_image_shows_a_clear_error(cache_dir):

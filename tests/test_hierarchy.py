@@ -1,4 +1,6 @@
 """Coarse-to-fine hierarchy: the shipped ImageNet hierarchy and the derived/assembled classifiers."""
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -37,6 +39,31 @@ def test_validate_rejects_a_hierarchy_made_for_another_number_of_classes():
     with pytest.raises(InputError, match="groups the classes of a 10-class model.*fit: imagenet_c2f"):
         mnist.validate(1000)
     Hierarchy("h", ("a",), ((0, 1),), (("x", "y"),)).validate(1000)  # a hand-made one that says nothing
+
+
+def write_hierarchy(path, coarse, name="parity"):
+    path.write_text(json.dumps({"name": name, "num_classes": 10, "coarse": coarse}))
+    return path
+
+
+def test_a_hierarchy_file_of_ones_own_is_read_checked_and_told_apart_from_a_namesake(tmp_path):
+    parity = [{"name": "even", "members": [0, 2, 4, 6, 8], "member_names": list("02468")},
+              {"name": "odd", "members": [1, 3, 5, 7, 9], "member_names": list("13579")}]
+    own = Hierarchy.named(str(write_hierarchy(tmp_path / "parity.json", parity)))
+    assert own.coarse_names == ("even", "odd") and own.groups[1] == (1, 3, 5, 7, 9) and own.num_classes == 10
+    namesake = Hierarchy.named(str(write_hierarchy(tmp_path / "other.json", parity[::-1])))
+    assert namesake.name == own.name and namesake.digest != own.digest  # caches key on the content
+    assert Hierarchy.named("mnist_c2f").digest == Hierarchy.named("mnist_c2f").digest
+    (tmp_path / "broken.json").write_text("{not json")
+    for path, message in ((tmp_path / "broken.json", "broken.json is not a hierarchy file"),
+                          (write_hierarchy(tmp_path / "one.json", parity[:1]), "at least 2 coarse classes"),
+                          (write_hierarchy(tmp_path / "names.json", [parity[0], dict(parity[1], member_names=["1"])]),
+                           "'odd' has 5 members but 1 member names"),
+                          (tmp_path / "missing.json", "No hierarchy file at")):
+        with pytest.raises(InputError, match=message):
+            Hierarchy.named(str(path))
+    with pytest.raises(InputError, match="or give the path of a hierarchy file"):
+        Hierarchy.named("parity")
 
 
 def toy_flat(num_classes=7, seed=0) -> nn.Module:

@@ -246,6 +246,15 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert lrp["alpha"] == pytest.approx(5 / 255) and lrp["early_stop"] is True and lrp["steps"] == 2
     assert deepfool == {"steps": 3, "overshoot": 0.05, "candidates": 2, "level": "coarse"}
     assert pgd["random_start"] is True and pgd["steps"] == 2
+    parity = tmp_path / "parity.json"
+    parity.write_text(json.dumps({"name": "parity", "num_classes": 10, "coarse": [
+        {"name": "even", "members": [0, 2, 4, 6, 8], "member_names": list("02468")},
+        {"name": "odd", "members": [1, 3, 5, 7, 9], "member_names": list("13579")}]}))
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--hierarchy", str(parity), "--images", str(folder),
+                 "--attacks", "pgd", "--pgd-steps", "2", "--no-cache", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["model"].startswith("mnist_cnn/parity.")  # a hierarchy of one's own
+    assert report["columns"][0]["attack"]["labels"]["r_org"] == [0]  # digit 0 is even
     assert "random_start" not in study.StudyConfig().runs()[-1][2]  # the default keeps its cache keys
     capsys.readouterr()
     with pytest.raises(SystemExit):

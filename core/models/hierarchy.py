@@ -11,6 +11,7 @@ separate coarse network and one fine network per coarse class, as the poster tra
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,23 +37,43 @@ class Hierarchy:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Hierarchy":
-        data = json.loads(Path(path).read_text())
-        coarse = data["coarse"]
-        return cls(
-            name=data["name"],
-            coarse_names=tuple(c["name"] for c in coarse),
-            groups=tuple(tuple(int(i) for i in c["members"]) for c in coarse),
-            fine_names=tuple(tuple(c["member_names"]) for c in coarse),
-            num_classes=data.get("num_classes"),
-        )
+        """A hierarchy file: ``{"name", "num_classes" (optional), "coarse": [{"name", "members": [flat
+        class indices], "member_names"}, ...]}`` (the format of assets/hierarchies)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            coarse = data["coarse"]
+            hierarchy = cls(
+                name=str(data.get("name", path.stem)),
+                coarse_names=tuple(str(c["name"]) for c in coarse),
+                groups=tuple(tuple(int(i) for i in c["members"]) for c in coarse),
+                fine_names=tuple(tuple(str(n) for n in c["member_names"]) for c in coarse),
+                num_classes=data.get("num_classes"),
+            )
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path.name} is not a hierarchy file ({type(exc).__name__}: {exc}); see "
+                             "assets/hierarchies/mnist_c2f.json for the format.") from exc
+        if len(hierarchy.groups) < 2:
+            raise InputError(f"{path.name}: a hierarchy needs at least 2 coarse classes.")
+        for name, members, names in zip(hierarchy.coarse_names, hierarchy.groups, hierarchy.fine_names):
+            if len(members) != len(names):
+                raise InputError(f"{path.name}: coarse class {name!r} has {len(members)} members but "
+                                 f"{len(names)} member names.")
+        return hierarchy
 
     @classmethod
     def named(cls, name: str) -> "Hierarchy":
-        """A hierarchy shipped in assets/hierarchies (e.g. ``imagenet_c2f``)."""
+        """A hierarchy shipped in assets/hierarchies (e.g. ``imagenet_c2f``), or a hierarchy file's path."""
         path = HIERARCHY_DIR / f"{name}.json"
         if not path.is_file():
+            own = Path(name).expanduser()
+            if own.suffix == ".json" or own.is_file():
+                if not own.is_file():
+                    raise InputError(f"No hierarchy file at {own}.")
+                return cls.from_file(own)
             known = sorted(p.stem for p in HIERARCHY_DIR.glob("*.json"))
-            raise InputError(f"Unknown hierarchy {name!r}; shipped hierarchies: {', '.join(known)}.")
+            raise InputError(f"Unknown hierarchy {name!r}; shipped hierarchies: {', '.join(known)}, or give the path "
+                             "of a hierarchy file.")
         return cls.from_file(path)
 
     def validate(self, num_classes: int) -> None:
@@ -80,6 +101,12 @@ class Hierarchy:
     @property
     def num_coarse(self) -> int:
         return len(self.groups)
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the grouping and its names: two files with one name but other groups differ."""
+        content = json.dumps([self.coarse_names, self.groups, self.fine_names, self.num_classes])
+        return hashlib.sha256(content.encode()).hexdigest()[:12]
 
 
 def shipped_hierarchies(num_classes: int | None = None) -> list[str]:

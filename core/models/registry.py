@@ -76,8 +76,8 @@ class ModelInfo:
 
     @property
     def model_id(self) -> str:
-        """Identifies the exact model (name, hierarchy, weights) for caches."""
-        h = self.hierarchy.name if self.hierarchy else "flat"
+        """Identifies the exact model (name, hierarchy and its content, weights) for caches."""
+        h = f"{self.hierarchy.name}.{self.hierarchy.digest}" if self.hierarchy else "flat"
         return f"{self.name}/{h}/{self.weights_digest}"
 
 
