@@ -127,4 +127,3 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             success[back[kept]] = True
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
     return LoopOutput(x_adv, success, iterations, gain)
-
