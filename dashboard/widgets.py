@@ -436,7 +436,7 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float], tit
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)) if title else None,
         height=height or 60 + 30 * len(names), margin=dict(l=4, r=40, t=32 if title else 4, b=4),  # r: "55.4%"
-        xaxis=dict(range=[0, top], tickformat=".0%", title=None),
+        xaxis=dict(range=[0, top], tickformat=".0%", title=None, nticks=4, tickangle=0),  # upright in narrow columns
         yaxis=dict(type="category", autorange="reversed", title=None),  # names like "3" stay labels
         showlegend=False, bargap=0.25,
     )
