@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 
-def counted(n: float, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1: "1 step", "20 steps"."""
-    return f"{n:g} {noun}" if n == 1 else f"{n:g} {noun}s"
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -32,14 +32,15 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     """The study's parameters (inside a form): a ``StudyConfig`` for ``level``, or None and why not."""
     left, mid, right = st.columns([2.2, 1, 1])
     eps = left.multiselect(
-        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[10, 20, 40], key=f"{prefix}_eps",
+        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[int(e) for e in DEFAULT_CONFIG.eps_255], key=f"{prefix}_eps",
         help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
-    steps = mid.number_input("LRP steps", value=20, step=1, key=f"{prefix}_steps",
+    steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
                              help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
                                   "them (the poster's ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
-    p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS), index=1, key=f"{prefix}_p",
+    p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
+                        index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
     step_rule = right.selectbox(
         "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
@@ -54,9 +55,12 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     pgd_random = c2.checkbox("PGD random start", False, key=f"{prefix}_pgd_random",
                              help="Start PGD at a uniformly random point of its ε-ball (seeded, so a rerun gives "
                                   "the same result) instead of at the image.")
-    pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(10), key=f"{prefix}_pgd_eps")
-    pgd_steps = c4.number_input("PGD steps", value=20, step=1, key=f"{prefix}_pgd_steps", help=_range("steps"))
-    pgd_alpha = c5.number_input("PGD step (0–255)", value=1.0, step=0.25, key=f"{prefix}_pgd_alpha",
+    pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(DEFAULT_CONFIG.pgd_eps_255),
+                           key=f"{prefix}_pgd_eps")
+    pgd_steps = c4.number_input("PGD steps", value=DEFAULT_CONFIG.pgd_steps, step=1, key=f"{prefix}_pgd_steps",
+                                help=_range("steps"))
+    pgd_alpha = c5.number_input("PGD step (0–255)", value=DEFAULT_CONFIG.pgd_alpha_255, step=0.25,
+                                key=f"{prefix}_pgd_alpha",
                                 help=f"How far each PGD step moves a pixel, on the 0–255 scale ({_range('step')}); "
                                      "steps × step must reach the budget for PGD to use all of it.")
     attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)

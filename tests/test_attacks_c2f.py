@@ -110,7 +110,8 @@ def test_keep_success_returns_the_last_iterate_that_met_the_goal():
             return StepOutcome(x_adv.mean(dim=(1, 2, 3)), met, torch.ones_like(x_adv))
 
         def success(self, x_adv, rows):
-            return (x_adv.mean(dim=(1, 2, 3)) - 0.52).abs() < 1e-3
+            mean = x_adv.mean(dim=(1, 2, 3))
+            return (mean - 0.52).abs() < 1e-3, (mean,)
 
     x = torch.full((2, 1, 2, 2), 0.5)
     plain = projected_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False)

@@ -77,10 +77,18 @@ def fooled(level: str, labels: C2FLabels, rows: torch.Tensor, coarse_logits: tor
 
 
 @torch.no_grad()
+def judged(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: torch.Tensor,
+           x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """``fooled`` at the images ``x`` of rows ``rows``, and the coarse and fine logits it was judged on
+    (for ``label_record``), from one forward pass of ``hc``."""
+    logits = hc.logits(x, labels.r_org[rows])
+    return fooled(level, labels, rows, *logits), logits
+
+
 def goal_met(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: torch.Tensor,
              x: torch.Tensor) -> torch.Tensor:
-    """``fooled`` at the images ``x`` of rows ``rows``, from one forward pass of ``hc``."""
-    return fooled(level, labels, rows, *hc.logits(x, labels.r_org[rows]))
+    """``fooled`` at the images ``x`` of rows ``rows`` (``judged`` without the logits)."""
+    return judged(hc, level, labels, rows, x)[0]
 
 
 def label_record(labels: C2FLabels, coarse_logits: torch.Tensor, fine_logits: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -88,9 +96,3 @@ def label_record(labels: C2FLabels, coarse_logits: torch.Tensor, fine_logits: to
     the coarse decision, and the fine decision within the original coarse class."""
     return {"r_org": labels.r_org, "r_adv": labels.r_adv, "f_org": labels.f_org, "f_adv": labels.f_adv,
             "coarse_after": coarse_logits.argmax(1), "fine_after": fine_logits.argmax(1)}
-
-
-@torch.no_grad()
-def record_at(hc: HierarchicalClassifier, x_adv: torch.Tensor, labels: C2FLabels) -> dict[str, torch.Tensor]:
-    """``label_record`` from one forward pass of ``hc`` at ``x_adv``."""
-    return label_record(labels, *hc.logits(x_adv, labels.r_org))

@@ -100,12 +100,9 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     x_adv = x.clone()
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     rows = all_rows  # the images still moving; ``xa``, ``logits``, ``aux`` are theirs at the current iterate
-    movable = valid.any(1)
-    if not bool(movable.all()):  # no other class to move to (a coarse class with one fine class): stay put
-        rows = all_rows[movable]
-        xa, logits, aux = _evaluated(forward, x[rows], rows, graph=steps > 0)
+    movable = valid.any(1)  # no other class to move to (a coarse class with one fine class): stay put
     for t in range(steps + 1):
-        still = rows[~goal(rows, logits.detach(), aux)]  # one synchronisation per step (on a GPU)
+        still = rows[~goal(rows, logits.detach(), aux) & movable[rows]]  # one synchronisation per step (on a GPU)
         if still.numel() == 0 or t == steps:
             break
         if still.numel() < rows.numel():  # the forward pass holds finished images: go again without them

@@ -37,7 +37,9 @@ class StepOutcome:
 class Objective(Protocol):
     def step(self, x_adv: torch.Tensor, rows: torch.Tensor) -> StepOutcome: ...
 
-    def success(self, x_adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+    def success(self, x_adv: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The goal met (n,) at ``x_adv``, and the model outputs it was judged on (e.g. logits, (n, K))."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class LoopOutput:
     success: torch.Tensor
     iterations: torch.Tensor
     gain: torch.Tensor  # (steps_run,) mean gain over the images updated at each step
+    outputs: tuple[torch.Tensor, ...]  # the objective's outputs at x_adv (its success pass: no second one)
 
 
 def random_start(x: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
@@ -99,7 +102,10 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         gains.append(outcome.gain.mean())
         met = outcome.success.view(-1, 1, 1, 1)
         step = direction(outcome.grad, step_rule)
-        if keep_success:
+        if keep_success and every and not early_stop:
+            met_at |= outcome.success
+            last_met = torch.where(met, current, last_met)
+        elif keep_success:
             met_at[rows] |= outcome.success
             last_met[rows] = torch.where(met, current, last_met[rows])
         if early_stop:  # images that met their goal stay put, and leave the loop
@@ -117,13 +123,15 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     x_adv = within_budget(x, x_adv, eps).contiguous()  # in the usual layout, whatever x's
-    success = objective.success(x_adv, all_rows)  # judged on the images as they are returned
+    success, outputs = objective.success(x_adv, all_rows)  # judged on the images as they are returned
     if keep_success:
         back = (met_at & ~success).nonzero().squeeze(1)  # one synchronisation per attack
         if back.numel():
             earlier = within_budget(x[back], last_met[back], eps).contiguous()
-            kept = objective.success(earlier, back)  # judged again as returned; a miss keeps the last iterate
+            kept, earlier_outputs = objective.success(earlier, back)  # judged as returned; a miss keeps the last
             x_adv[back[kept]] = earlier[kept]
             success[back[kept]] = True
+            for output, earlier_output in zip(outputs, earlier_outputs):
+                output[back[kept]] = earlier_output[kept]
     gain = torch.stack(gains) if gains else torch.zeros(0, device=x.device)
-    return LoopOutput(x_adv, success, iterations, gain)
+    return LoopOutput(x_adv, success, iterations, gain, outputs)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, record_at
+from core.attacks.c2f import C2FLabels, check_level, fooled, judged, label_record
 from core.attacks.pgd import default_alpha
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
@@ -50,7 +50,11 @@ def lrp_norms(relevance: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Te
 def lrp_loss(relevance: torch.Tensor, p: float) -> torch.Tensor:
     """``L = ||R_o^+||_p - ||R_a^+||_p - ||R_o^-||_p + ||R_a^-||_p`` per image (poster's L_C / L_F) from
     the maps ``relevance = (R_o, R_a)`` stacked as (2, N, C, H, W)."""
-    positive, negative = lrp_norms(relevance, p)
+    return loss_of_norms(*lrp_norms(relevance, p))
+
+
+def loss_of_norms(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """``lrp_loss`` from the norms ``lrp_norms`` gives, each (2, N)."""
     return (positive[0] - positive[1]) - (negative[0] - negative[1])
 
 
@@ -87,7 +91,7 @@ class _LRPObjective:
             return fooled("fine", self.labels, rows, self.hc.coarse(x_adv), head_logits)
 
     def success(self, x_adv, rows):
-        return goal_met(self.hc, self.level, self.labels, rows, x_adv)
+        return judged(self.hc, self.level, self.labels, rows, x_adv)
 
 
 def check_lrp_settings(composite: str, p: float, signed_inputs: str, init: str) -> None:
@@ -115,7 +119,7 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, step_rule=step_rule, keep_success=True,
                                movable=labels.attackable(level), progress=progress)
-        record = record_at(hc, out.x_adv, labels)
+        record = label_record(labels, *out.outputs)  # from the pass that judged success
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
               "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,
               "step_rule": step_rule, "random_start": random_start, "seed": seed}

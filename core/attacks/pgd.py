@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, goal_met, record_at
+from core.attacks.c2f import C2FLabels, check_level, fooled, judged, label_record
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
@@ -56,7 +56,8 @@ class _FlatObjective:
 
     @torch.no_grad()
     def success(self, x_adv, rows):
-        return self._met(self.model(x_adv), rows)
+        logits = self.model(x_adv)
+        return self._met(logits, rows), (logits,)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Tensor | None = None,
@@ -92,7 +93,7 @@ class _C2FObjective:
         return StepOutcome(gain, fooled(self.level, self.labels, rows, coarse.detach(), fine.detach()), grad)
 
     def success(self, x_adv, rows):
-        return goal_met(self.hc, self.level, self.labels, rows, x_adv)
+        return judged(self.hc, self.level, self.labels, rows, x_adv)
 
 
 def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 8 / 255,
@@ -110,7 +111,7 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
                                eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, movable=labels.attackable(level), progress=progress)
-        record = record_at(hc, out.x_adv, labels)
+        record = label_record(labels, *out.outputs)  # from the pass that judged success
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,
               "seed": seed, "early_stop": early_stop, "coarse_weight": coarse_weight}
     name = "PGDC" if level == "coarse" else "PGDF"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -102,7 +103,7 @@ class Hierarchy:
     def num_coarse(self) -> int:
         return len(self.groups)
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Short hash of the grouping and its names: two files with one name but other groups differ."""
         content = json.dumps([self.coarse_names, self.groups, self.fine_names, self.num_classes])

@@ -205,7 +205,7 @@ class StudyResult:
 
 def n_images(n: int) -> str:
     """``"1 image"``, ``"6 images"``."""
-    return f"{n} image{'' if n == 1 else 's'}"
+    return counted(n, "image")
 
 
 ROW_LABELS = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}

@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from core.attacks.c2f import C2FLabels
-from core.attacks.lrp_c2f import lrp_loss, lrp_norms
+from core.attacks.lrp_c2f import loss_of_norms, lrp_norms
 from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
 from core.explain.locks import model_lock
@@ -130,7 +130,8 @@ def _maps(_loaded, model_id: str, digest: str, _x: torch.Tensor, labels: tuple[i
     org, adv = study.relevance_pair(_loaded.model, _x.to(device), _c2f_labels(labels, device), level, rules)
     both = torch.stack([org, adv])
     positive, negative = lrp_norms(both, p)
-    terms = {"pos": positive[:, 0].tolist(), "neg": negative[:, 0].tolist(), "loss": float(lrp_loss(both, p)[0])}
+    terms = {"pos": positive[:, 0].tolist(), "neg": negative[:, 0].tolist(),
+             "loss": float(loss_of_norms(positive, negative)[0])}
     return (heatmap(org)[0], heatmap(adv)[0]), terms
 
 
