@@ -94,13 +94,13 @@ def model_availability() -> dict[str, dict]:
 
 
 def weights_input(name: str, *, key: str = "model") -> tuple[str | None, str | None]:
-    """Controls for a local state-dict file for model ``name``: ``(upload digest, path)`` or Nones.
+    """Controls in the sidebar for a local state-dict file for model ``name``: ``(upload digest, path)`` or Nones.
 
     An upload is written to a temporary file named by its content (core reads it with
     ``weights_only=True``); large files (torchvision's are 45-530 MB) can be named by path instead.
     """
     offline = model_availability().get(name, {}).get("offline", False)
-    with st.expander("Own weights (state-dict file)", expanded=not offline):
+    with st.sidebar.expander("Own weights (state-dict file)", expanded=not offline):
         st.caption("A PyTorch state dict for this architecture; read as tensors only, nothing is unpickled.")
         upload = st.file_uploader("Upload .pt / .pth", type=WEIGHT_TYPES, key=f"{key}_weights_{name}",
                                   max_upload_size=WEIGHTS_MAX_MB)
@@ -118,7 +118,9 @@ def weights_input(name: str, *, key: str = "model") -> tuple[str | None, str | N
 
 
 def model_picker(name: str, hierarchy: str | None = None, *, key: str = "model") -> LoadedModel:
-    """``weights_input`` then ``load_model``: the model ready to use, or the page stops with the reason."""
+    """``weights_input`` (in the sidebar) then ``load_model``: the model ready to use, or the page stops with
+    the reason, shown where it is called: call it outside ``with st.sidebar`` so that the reason stands in
+    the main area, where the page would be (in the sidebar it sat below the fold of an empty page)."""
     digest, path = weights_input(name, key=key)
     return load_model(name, hierarchy, digest, path)
 

@@ -182,7 +182,8 @@ def sidebar():
             "Coarse-to-fine hierarchy", models[name], key="c2f_hierarchy",
             help="Coarse score = log-sum-exp of the member classes' logits; the fine decision is taken among "
                  "the members of the chosen coarse class.")
-        loaded = W.model_picker(name, hierarchy, key="c2f")
+    loaded = W.model_picker(name, hierarchy, key="c2f")  # a refusal shows in the main area
+    with st.sidebar:
         h = loaded.info.hierarchy
         st.caption(f"{h.num_coarse} coarse classes: {', '.join(h.coarse_names)}.")
         st.subheader("Image")

@@ -40,7 +40,8 @@ def sidebar():
                 help="Derive a coarse-to-fine classifier: coarse score = log-sum-exp of its member classes' "
                      "logits, then the fine decision among the members of the chosen coarse class.",
             )
-        loaded = W.model_picker(name, hierarchy, key="explore")
+    loaded = W.model_picker(name, hierarchy, key="explore")  # a refusal shows in the main area
+    with st.sidebar:
         st.subheader("Image")
         image = W.pick_image(loaded.info, key="explore_image")
     return loaded, image
