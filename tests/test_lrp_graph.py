@@ -270,3 +270,80 @@ def test_sign_analysis_tracks_constants_and_shape_operations():
             and isinstance(modules[n.target], (nn.Conv2d, nn.Linear))}
     assert said == {"conv": False, "after.0": True, "after.1": False, "after.2": False, "after.3": True,
                     "after.4": False, "head": False}
+
+
+class _TwoReaders(nn.Module):
+    """The input read by two convolutions (one through indexing), and by a third only mixed with the
+    first one's output."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(8)
+        self.a, self.b, self.c = nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 1), nn.Conv2d(3, 4, 1)
+        self.head = nn.Linear(4 * 5 * 5 + 3 * 5 * 5, 2)
+
+    def forward(self, x):
+        mixed = self.c(x + torch.relu(self.a(x)))
+        return self.head(torch.cat([torch.relu(mixed).flatten(1), torch.relu(self.b(x.flip(3))).flatten(1)], 1))
+
+
+def test_z_beta_applies_to_every_layer_that_reads_the_input_on_either_engine():
+    from core.explain.lrp_graph import input_layer_names
+
+    model = ImageClassifier(_TwoReaders(), (0.4,) * 3, (0.3,) * 3).double().eval()
+    assert input_layer_names(model) == {"net.a", "net.b"}  # not net.c: it reads a layer's output too
+    x = torch.rand(2, 3, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    (_, maps, grad), (_, maps_z, grad_z) = _both_engines(model, x, torch.tensor([[0, 1], [1, 0]]))
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
+
+
+def _small_cnn(classes: int, seed: int, mean=(0.4, 0.5, 0.6)) -> nn.Module:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16, classes))
+    model = ImageClassifier(net, mean, (0.2, 0.25, 0.3)).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def test_an_assembled_fine_head_explains_each_image_as_its_own_network_alone_does():
+    """Each fine network's first layer gets z-beta (zennit's first-layer composite gave it only to the
+    first network's), on both engines; a group with no image in the batch is no obstacle."""
+    from c2f_toy import TOY
+    from core.explain import relevance
+    from core.models.hierarchy import HierarchicalClassifier
+
+    fines = [_small_cnn(len(g), 10 + i) for i, g in enumerate(TOY.groups)]
+    hc = HierarchicalClassifier.assembled(_small_cnn(3, 1), fines, TOY)
+    x = torch.rand(8, 3, 4, 4, generator=torch.Generator().manual_seed(3))
+    groups, targets = torch.tensor([0, 1, 1, 0, 1, 0, 1, 1]), torch.tensor([1, 2, 0, 0, 1, 1, 2, 0])
+    head = hc.fine_head(groups)  # no image of group 2
+    plain = relevance(head, x, targets, "lrp", composite="zplus_zbox")
+    with DifferentiableLRP(head, "zplus_zbox") as explain:
+        assert explain.engine is not None
+        logits, maps = explain(x.clone().requires_grad_(), targets[None])
+    for g in (0, 1):
+        rows = (groups == g).nonzero().squeeze(1)
+        own = relevance(fines[g], x[rows], targets[rows], "lrp", composite="zplus_zbox")
+        assert own.abs().sum() > 0
+        torch.testing.assert_close(plain[rows], own)
+        torch.testing.assert_close(maps[0, rows].detach(), own)
+        torch.testing.assert_close(logits[rows, : len(TOY.groups[g])].detach(), fines[g](x[rows]))
+    assert torch.isinf(logits[groups == 0, 2]).all()  # padding past M_0 = 2
+
+
+def test_assembled_networks_must_fit_the_hierarchy_and_normalise_alike():
+    from c2f_toy import TOY
+    from core.explain import relevance
+    from core.models.hierarchy import HierarchicalClassifier
+
+    x, groups = torch.rand(2, 3, 4, 4), torch.tensor([0, 1])
+    wrong_size = HierarchicalClassifier.assembled(_small_cnn(3, 1), [_small_cnn(2, 2), _small_cnn(2, 3),
+                                                                      _small_cnn(1, 4)], TOY)
+    with pytest.raises(AssertionError, match="Fine network 1 must give 3 logits"):
+        wrong_size.fine_head(groups)(x)
+    unlike = HierarchicalClassifier.assembled(_small_cnn(3, 1), [_small_cnn(2, 2), _small_cnn(3, 3, mean=(0.5,) * 3),
+                                                                  _small_cnn(1, 4)], TOY)
+    with pytest.raises(UnsupportedError, match="normalise their inputs differently"):
+        relevance(unlike.fine_head(groups), x, 0, "lrp", composite="zplus_zbox")

@@ -1,6 +1,6 @@
-"""Pixel bounds for the z-beta (ZBox) rule at the first layer.
+"""Pixel bounds for the z-beta (ZBox) rule at the layers that read the input.
 
-The first layer sees normalised pixels, so its bounds are the images of pixel values 0 and 1 under
+Those layers see normalised pixels, so their bounds are the images of pixel values 0 and 1 under
 the model's ``Normalize``: ``l = (0 - mean) / std``, ``h = (1 - mean) / std`` per channel.
 """
 from __future__ import annotations
@@ -13,12 +13,18 @@ from core.models.wrapper import Normalize
 
 
 def input_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel ``(l, h)``: pixel 0 and 1 through the model's ``Normalize`` (0 and 1 without one)."""
-    for module in model.modules():
-        if isinstance(module, Normalize):
-            return (0.0 - module.mean) / module.std, (1.0 - module.mean) / module.std
-    param = next(model.parameters())
-    return torch.zeros((), device=param.device), torch.ones((), device=param.device)
+    """Per-channel ``(l, h)``: pixel 0 and 1 through the model's ``Normalize`` (0 and 1 without one).
+    A model with several (an assembled C2F classifier's networks) must normalise alike."""
+    norms = [m for m in model.modules() if isinstance(m, Normalize)]
+    if not norms:
+        param = next(model.parameters())
+        return torch.zeros((), device=param.device), torch.ones((), device=param.device)
+    first = norms[0]
+    if any(not (torch.equal(n.mean, first.mean) and torch.equal(n.std, first.std)) for n in norms[1:]):
+        raise UnsupportedError("z-beta bounds the input layers' inputs by the images of pixel values 0 and 1, "
+                               "but this model's networks normalise their inputs differently: give them one "
+                               "mean and std.")
+    return (0.0 - first.mean) / first.std, (1.0 - first.mean) / first.std
 
 
 def fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:

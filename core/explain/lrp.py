@@ -4,7 +4,8 @@ Composites (``COMPOSITES``):
 - ``epsilon_plus_flat``: flat rule at the first layer, z+ in convolutions, epsilon in dense layers.
 - ``epsilon_gamma_box``: ZBox at the first layer, gamma in convolutions, epsilon in dense layers.
 - ``zplus_zbox``: the LRP poster's rules (seed 000): z+ in every hidden layer,
-  ``R_i = sum_j a_i w_ij^+ / sum_k a_k w_kj^+ R_j``, and z-beta (ZBox) at the input,
+  ``R_i = sum_j a_i w_ij^+ / sum_k a_k w_kj^+ R_j``, and z-beta (ZBox) at the input (every layer
+  that reads the pixels, ``lrp_graph.reading_input``),
   ``R_i = sum_j (a_i w_ij - l_i w_ij^+ - h_i w_ij^-) / sum_k (a_k w_kj - l_k w_kj^+ - h_k w_kj^-) R_j``,
   with ``l``, ``h`` the images of pixel values 0 and 1 under the model's normalisation. The z+
   formula presumes non-negative activations ``a``; where a hidden layer's input can be negative
@@ -27,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from zennit.attribution import Gradient
-from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, SpecialFirstLayerMapComposite, layer_map_base
+from zennit.composites import EpsilonGammaBox, EpsilonPlusFlat, LayerMapComposite, layer_map_base
 from zennit.core import Composite
 from zennit.rules import Pass, ZPlus
 from zennit.types import Linear
@@ -35,7 +36,7 @@ from zennit.types import Linear
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
 from core.explain.canonizers import default_canonizers
-from core.explain.lrp_graph import graph_lrp
+from core.explain.lrp_graph import graph_lrp, input_layer_names
 from core.explain.rules import (EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus,
                                 check_signed_inputs, without_explicit_rule)
 from core.models.wrapper import Normalize
@@ -45,18 +46,33 @@ COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
 INITS = ("onehot", "logit")
 
 
-class ZPlusZBox(SpecialFirstLayerMapComposite):
-    """The poster's composite: z-beta (ZBox) at the first layer, z+ in all later ones (rules.py)."""
+class ZPlusZBox(LayerMapComposite):
+    """The poster's composite: z-beta (ZBox) at the layers that read the input, z+ in all later ones
+    (rules.py). ``input_layers``: those layers' names (``lrp_graph.input_layer_names``); None takes
+    the first layer in module order, as zennit's ``SpecialFirstLayerMapComposite`` does."""
 
     def __init__(self, low, high, stabilizer=1e-6, layer_map=None, zero_bias=True, signed_inputs="split",
-                 canonizers=None):
+                 canonizers=None, input_layers: frozenset[str] | None = None):
         layer_map = (layer_map or []) + [(NORM_TYPES, ExplicitNorm(stabilizer=stabilizer))] + layer_map_base(
             stabilizer) + [
             (EXPLICIT_TYPES, ExplicitZPlus(stabilizer=stabilizer, zero_bias=zero_bias, inputs=signed_inputs)),
             (Linear, ZPlus(stabilizer=stabilizer, zero_params=["bias"] if zero_bias else None)),
         ]
-        first_map = [(EXPLICIT_TYPES, ExplicitZBox(low=low, high=high, stabilizer=stabilizer))]
-        super().__init__(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
+        self.zbox = ExplicitZBox(low=low, high=high, stabilizer=stabilizer)
+        self.input_layers = input_layers
+        super().__init__(layer_map=layer_map, canonizers=canonizers)
+
+    def mapping(self, ctx, name, module):
+        if isinstance(module, EXPLICIT_TYPES) and self._reads_input(ctx, name):
+            return self.zbox
+        return super().mapping(ctx, name, module)
+
+    def _reads_input(self, ctx: dict, name: str) -> bool:
+        if self.input_layers is not None:
+            return name in self.input_layers
+        first = not ctx.get("first_layer_visited", False)
+        ctx["first_layer_visited"] = True
+        return first
 
 
 def check_lrp_supported(model: nn.Module) -> None:
@@ -105,7 +121,7 @@ def make_composite(
         raise UnsupportedError(f"signed_inputs='as_written' is written for Conv2d and Linear layers; the model "
                                f"has a {type(other).__name__}: use signed_inputs='split'.")
     return ZPlusZBox(low=low, high=high, layer_map=passes, zero_bias=ignore_bias, signed_inputs=signed_inputs,
-                     canonizers=canon)
+                     canonizers=canon, input_layers=input_layer_names(model))
 
 
 def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> torch.Tensor:

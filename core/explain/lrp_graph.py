@@ -7,8 +7,9 @@ PyTorch's legacy vmap with a per-map loop for convolutions and padding. Here the
 once with ``torch.fx`` (layers that carry a rule are leaves), the forward pass runs once, and the
 graph is walked backwards carrying the T maps stacked as (T, N, ...):
 
-- ``Conv2d`` / ``Linear``: z-beta (ZBox) at the first one, z+ at all others (``rules.zbox``,
-  ``rules.zplus``), their denominators computed once for all T maps; where the graph shows a layer's
+- ``Conv2d`` / ``Linear``: z-beta (ZBox) at the layers that read the input (``input_layers``: the
+  first one of a chain, the first of every branch where the input feeds several), z+ at all others
+  (``rules.zbox``, ``rules.zplus``), their denominators computed once for all T maps; where the graph shows a layer's
   input is non-negative (it comes from a ReLU-type activation through pooling, reshaping, sums or
   products), z+ skips its ``x^-`` terms without looking at the values (no device synchronisation);
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
@@ -55,7 +56,7 @@ class _Trace:
     constants: dict[str, torch.Tensor]
     nonneg: frozenset[fx.Node]  # nodes whose value is >= 0 whatever the input (``nonneg_nodes``)
     modules: dict[str, nn.Module]  # the model's named submodules
-    first: fx.Node | None  # the first layer with an explicit rule (the input layer's z-beta)
+    input_layers: frozenset[fx.Node]  # the layers z-beta applies to (``reading_input``)
 
 
 class _Tracer(fx.Tracer):
@@ -76,10 +77,17 @@ def _unsupported(model: nn.Module) -> bool:
 
 
 def _trace(model: nn.Module) -> _Trace | None:
-    """The model's trace, or None where the engine cannot take it; found once per model."""
+    """The model's trace, or None where it cannot be traced; made once per model."""
     if model not in _traces:
-        _traces[model] = None if _unsupported(model) else _new_trace(model)
+        _traces[model] = _new_trace(model)
     return _traces[model]
+
+
+def input_layer_names(model: nn.Module) -> frozenset[str] | None:
+    """Names of the modules z-beta applies to (``reading_input``), or None where the model cannot be
+    traced (zennit's composites then take the first such layer in module order)."""
+    trace = _trace(model)
+    return None if trace is None else frozenset(node.target for node in trace.input_layers)
 
 
 def traced(model: nn.Module, tracer: fx.Tracer) -> tuple[fx.Graph, dict[str, torch.Tensor]]:
@@ -96,12 +104,29 @@ def traced(model: nn.Module, tracer: fx.Tracer) -> tuple[fx.Graph, dict[str, tor
 def _new_trace(model: nn.Module) -> _Trace | None:
     try:
         graph, constants = traced(model, _Tracer())
-    except (fx.proxy.TraceError, TypeError, NotImplementedError):
-        return None  # data-dependent control flow and the like: zennit's hooks take such models
+    except Exception:  # noqa: BLE001 -- data-dependent control flow and the like: zennit's hooks take such models
+        return None
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
-    first = next((n for n in graph.nodes if n.op == "call_module" and isinstance(modules[n.target], EXPLICIT_TYPES)),
-                 None)
-    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, first)
+    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules))
+
+
+def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
+    """Layers with an explicit rule that read the input with no such layer in between (only through
+    normalisation, indexing and the like): the first layer of a chain, and the first of every branch
+    where the input feeds several (the fine networks of an assembled C2F classifier)."""
+    from_input: set[fx.Node] = set()  # nodes computed from the input
+    behind: set[fx.Node] = set()  # ... and from some layer's output
+    found: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op != "placeholder" and not any(n in from_input for n in node.all_input_nodes):
+            continue
+        from_input.add(node)
+        if any(n in behind for n in node.all_input_nodes):
+            behind.add(node)
+        elif node.op == "call_module" and isinstance(modules[node.target], EXPLICIT_TYPES):
+            found.add(node)
+            behind.add(node)
+    return frozenset(found)
 
 
 NONNEG_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)
@@ -146,7 +171,7 @@ def _keeps_sign(node: fx.Node, module: nn.Module | None) -> bool:
 def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True, signed_inputs: str = "split",
               low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
-    trace = _trace(model)
+    trace = None if _unsupported(model) else _trace(model)
     return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
@@ -158,7 +183,7 @@ class GraphLRP:
         self.model, self.graph, self.constants, self.nonneg = model, trace.graph, trace.constants, trace.nonneg
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.signed_inputs = signed_inputs  # rules.zplus's ``inputs`` where the sign analysis cannot tell
-        self.modules, self.first = trace.modules, trace.first  # made once per model, with the trace
+        self.modules, self.input_layers = trace.modules, trace.input_layers  # made once per model, with the trace
 
     def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
         """Every node's value (the graph interpreted once) and, for nodes that pass relevance by their
@@ -223,7 +248,7 @@ class GraphLRP:
             if isinstance(module, NORM_TYPES):
                 return [(source, norm(module, env[source], r, self.stabilizer, out=env[node]))]
             if isinstance(module, EXPLICIT_TYPES):
-                if node is self.first:
+                if node in self.input_layers:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
                 inputs = "nonneg" if source in self.nonneg else self.signed_inputs
                 return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, inputs))]

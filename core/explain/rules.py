@@ -159,7 +159,7 @@ def zplus(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, stabilize
     _check(module)
     if inputs != "nonneg":
         check_signed_inputs(inputs)
-    split = inputs == "split" and (x.device.type != "cpu" or bool(x.min() < 0))
+    split = inputs == "split" and (x.device.type != "cpu" or x.numel() > 0 and bool(x.min() < 0))
     bias = None
     if module.bias is not None and not zero_bias:  # zennit keeps the positive bias
         bias = module.bias.detach().clamp(min=0).view(1, -1, *([1] * (x.dim() - 2)))

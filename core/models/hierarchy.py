@@ -157,21 +157,28 @@ class GroupMembers(nn.Module):
 
 
 class AssembledFine(nn.Module):
-    """Fine logits from separate fine networks, each image through the network of its own group."""
+    """Fine logits from separate fine networks, each image through the network of its own group,
+    padded with -inf to (N, max M_i). Every network runs, on no images where its group has none, so
+    the control flow does not depend on the data and ``torch.fx`` traces the module (the LRP graph
+    engine finds each network's input layer)."""
 
-    def __init__(self, fines: nn.ModuleList, groups: torch.Tensor, width: int):
+    def __init__(self, fines: nn.ModuleList, groups: torch.Tensor, sizes: Sequence[int]):
         super().__init__()
         self.fines = fines
         self.register_buffer("groups", groups)
-        self.width = width
+        self.sizes = tuple(sizes)  # M_i, the logits of fine network i
+        self.width = max(self.sizes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x.new_full((x.shape[0], self.width), float("-inf"))
-        for g in self.groups.unique().tolist():
-            rows = (self.groups == g).nonzero().squeeze(1)
-            logits = self.fines[g](x[rows])
-            out[rows, : logits.shape[1]] = logits
-        return out
+        parts, rows = [], []
+        for g, (net, size) in enumerate(zip(self.fines, self.sizes)):
+            r = (self.groups == g).nonzero().squeeze(1)
+            logits = net(x[r])
+            torch._assert(logits.shape[1] == size, f"Fine network {g} must give {size} logits, one per member "
+                                                   f"of coarse class {g}.")
+            parts.append(nn.functional.pad(logits, (0, self.width - size), value=float("-inf")))
+            rows.append(r)
+        return torch.cat(parts)[torch.cat(rows).argsort()]
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,7 @@ class HierarchicalClassifier(nn.Module):
         groups = torch.as_tensor(groups, dtype=torch.long, device=self.member_index.device).reshape(-1)
         if self.flat is not None:
             return nn.Sequential(self.flat, GroupMembers(self.member_index[groups], self.member_mask[groups]))
-        return AssembledFine(self.fines, groups, self.member_index.shape[1])
+        return AssembledFine(self.fines, groups, [len(g) for g in self.hierarchy.groups])
 
     def logits(self, x: torch.Tensor, groups: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Coarse logits (N, M) and fine logits of ``groups`` (default: the predicted coarse class)."""

@@ -22,12 +22,6 @@ class Normalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
-    def bounds(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images of pixel 0 and pixel 1 in normalised space, shaped like ``like`` (ZBox bounds)."""
-        low = ((0.0 - self.mean) / self.std).expand_as(like)
-        high = ((1.0 - self.mean) / self.std).expand_as(like)
-        return low, high
-
 
 class ImageClassifier(nn.Module):
     """A classifier on [0, 1] pixels: ``normalize`` then ``net``; returns logits (N, K)."""
