@@ -38,13 +38,13 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
                              help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
-                                  "them (the poster's ρ∞ = ε/255); DeepFool and PGD stop at their first success.")
+                                  "them (its perturbation then fills the ε-ball, as in the poster's Table 1); DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
     step_rule = right.selectbox(
         "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
-        help="sign: every pixel moves by the step size (fills the ε-ball, ρ∞ = ε/255); scaled: the pixel with "
+        help="sign: every pixel moves by the step size (fills the ε-ball, ‖η‖∞ = ε/255); scaled: the pixel with "
              "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
     c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1])
     deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",

@@ -142,9 +142,11 @@ def _weights_file(data: bytes, digest: str, name: str) -> Path:
 # ---------------------------------------------------------------- image
 
 
-def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY) -> LoadedImage | None:
+def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY,
+               errors=None) -> LoadedImage | None:
     """A gallery photo (``default`` preselected), an upload, or for MNIST models a bundled test digit (first),
-    loaded for ``info``'s input; None (with an error shown) if unusable."""
+    loaded for ``info``'s input; None if unusable, with the reason shown in ``errors`` (a placeholder in
+    the main area, where the page would be; in the sidebar it sat below the fold) or else here."""
     digits = info.takes_mnist_digits  # then the bundled test digits come first
     sources = ["MNIST digit", "Gallery", "Upload"] if digits else ["Gallery", "Upload"]
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source{'_digits' if digits else ''}")
@@ -170,7 +172,7 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
                 return None
             image = _upload(upload.getvalue(), upload.name, info.input_size, info.crop_fraction, info.channels)
     except ValueError as exc:
-        st.error(str(exc))
+        (errors or st).error(str(exc))
         return None
     st.caption(image_policy(image, info))
     return image
@@ -443,6 +445,16 @@ def probability_figure(names: Sequence[str], probabilities: Sequence[float], tit
         showlegend=False, bargap=0.25,
     )
     return fig
+
+
+FIGURE_CELL = 152  # px: Streamlit draws a Plotly chart at least 150 px wide, and a narrower column crops it
+
+
+def row_cells(widths: Sequence[int | None]) -> list:
+    """One row of cells, ``widths`` in px (None: the room left), that wraps onto further lines where the
+    page is narrow; ``st.columns`` would squeeze charts below 150 px and crop their right side."""
+    row = st.container(horizontal=True, gap="small")
+    return [row.container(width="stretch" if w is None else w) for w in widths]
 
 
 def show(fig: go.Figure, key: str | None = None) -> None:

@@ -180,7 +180,8 @@ def test_an_upload_that_is_not_an_image_shows_a_clear_error(cache_dir):
     at.radio(key="explore_image_source").set_value("Upload").run()
     at.file_uploader(key="explore_image_upload").set_value(("notes.jpg", b"just some text\n", "image/jpeg")).run()
     assert not at.exception
-    assert any("not an image Pillow can read" in e.value for e in at.error)
+    assert any("not an image Pillow can read" in e.value for e in at.main.error)  # where the page would be
+    assert not at.sidebar.error  # not below the fold of the sidebar, out of sight
     assert at.selectbox(key="explore_model").value == "efficientnet_lite0"  # the page is still alive
     assert not at.get("plotly_chart")
 

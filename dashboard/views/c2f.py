@@ -38,13 +38,15 @@ FOOLED = ":green[:material/check_circle: **Fooled**]"
 NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
 NAME_CHARS = 16
 TITLE_CHARS = 19  # a class name on its own title line (fits a map column at 1280 px)
-COLUMNS = [1, 1, 1, 1, 1.3]  # image | LRP org | LRP adv | perturbation (or decisions) | outcome
+CHART_CELL = 190  # px, the probability chart's cell (class names and bar labels beside the bars)
 
 HELP = r"""
 **The labels.** The coarse classifier $C$ decides a coarse class $r_{org} = C(x)$; its runner-up
-$r_{adv}$ (the most probable *other* coarse class) is where the coarse attacks push the image. The fine
+$r_{adv}$ (the most probable *other* coarse class) is the class the LRP attack builds evidence for. The fine
 classifier of that coarse class, $F^{r_{org}}$, decides $f_{org}$ among the members of $r_{org}$; its
-runner-up $f_{adv}$ (within $r_{org}$) is the fine attacks' direction.
+runner-up $f_{adv}$ (within $r_{org}$) plays that part at the fine level. DeepFool and PGD are untargeted:
+they may take the image to any other class. After every attack the maps are still those of the labels
+from before it, $r_{org}$ and $r_{adv}$ (or $f_{org}$ and $f_{adv}$), whatever class the image went to.
 
 **The LRP attack.** With $R_{org} = \mathrm{LRP}_C(x+\eta;\, r_{org})$ and
 $R_{adv} = \mathrm{LRP}_C(x+\eta;\, r_{adv})$, LRPC minimises
@@ -53,7 +55,9 @@ $r_{org}$ and builds evidence for $r_{adv}$ (and the reverse for the evidence ag
 pixel changed by at most $\varepsilon/255$; the image is fooled when $C(x+\eta) \ne r_{org}$. LRPF does the same on
 $F^{r_{org}}$ with $f_{org}$, $f_{adv}$, and counts only if the coarse class stays $r_{org}$.
 DeepFool (DFC/DFF) takes the smallest linearised step over the nearest decision boundary; PGD (PGDC/PGDF)
-takes signed gradient steps on the classification margin within its budget. All use the same goals.
+takes signed gradient steps that raise the cross-entropy of the original class within its budget (PGDF
+also keeps the coarse class). All count a success the same way: the decision changes (at the fine level,
+within the same coarse class).
 
 **The maps.** Relevance by the poster's rules: z⁺ in the hidden layers, z^β (ZBox) at the input
 (composite `zplus_zbox`), summed over colour channels. Red pixels speak for the class named above the map,
@@ -69,7 +73,8 @@ negative part comes from the input layer's z^β rule alone, or, all of it, from 
 $\|R^-\|_p = 0$ no pixel speaks against the class.
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
-them over a data set. The perturbation is shown amplified (grey = no change), with the factor under it:
+them over a data set. Being relative to the image, $\rho_\infty$ exceeds $\varepsilon/255$ where the image's
+brightest value is below 1, although $\|\eta\|_\infty \le \varepsilon/255$ always holds. The perturbation is shown amplified (grey = no change), with the factor under it:
 by default one factor for all rows, so their strengths compare; switch it off to see each one's pattern.
 """
 
@@ -183,11 +188,12 @@ def sidebar():
             help="Coarse score = log-sum-exp of the member classes' logits; the fine decision is taken among "
                  "the members of the chosen coarse class.")
     loaded = W.model_picker(name, hierarchy, key="c2f")  # a refusal shows in the main area
+    refusal = st.empty()  # ... and so does an unusable image's
     with st.sidebar:
         h = loaded.info.hierarchy
         st.caption(f"{h.num_coarse} coarse classes: {', '.join(h.coarse_names)}.")
         st.subheader("Image")
-        image = W.pick_image(loaded.info, key="c2f_image", default=DEFAULT_IMAGE)
+        image = W.pick_image(loaded.info, key="c2f_image", default=DEFAULT_IMAGE, errors=refusal)
     return loaded, image
 
 
@@ -273,7 +279,7 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
     h = loaded.info.hierarchy
     s, word = _symbols(level)
     st.subheader("Before the attack", anchor=False)
-    cols = st.columns(COLUMNS, gap="small")
+    cols = W.row_cells([W.FIGURE_CELL] * 3 + [None, CHART_CELL])  # image | LRP org | LRP adv | decisions | chart
     with cols[0]:
         W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT, title_lines=TITLE_LINES), key="c2f_before_input")
         st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
@@ -290,10 +296,11 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
             f"**Fine**, within {labels['r_org_name']}  \n"
             f"f_org = **{labels['f_org_name']}** ({labels['f_org_prob']:.1%})  \n"
             f"f_adv = {labels['f_adv_name']} ({labels['f_adv_prob']:.1%})",
-            help="r_org = C(x) is the coarse decision and r_adv its runner-up, where coarse attacks push the "
-                 "image. f_org is the fine decision among the members of r_org and f_adv its runner-up there, "
-                 "where fine attacks push it (keeping r_org).")
-        st.caption(f"The {word} attacks push {s}_org towards {s}_adv.")
+            help="r_org = C(x) is the coarse decision and r_adv its runner-up, the class LRPC builds evidence "
+                 "for. f_org is the fine decision among the members of r_org and f_adv its runner-up there, "
+                 "LRPF's class (keeping r_org). DeepFool and PGD are untargeted.")
+        st.caption(f"LRP{word[0].upper()} builds evidence for {s}_adv; DeepFool and PGD "
+                   f"are untargeted. The maps after each attack are still of {s}_org and {s}_adv.")
     with cols[4]:
         if level == "coarse":
             fig = W.probability_figure([_wrapped(n) for n in h.coarse_names], labels["coarse_probs"],
@@ -406,7 +413,7 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     titles = map_titles(level, labels)
     for i, row in enumerate(rows):
         st.markdown(row_heading(row), unsafe_allow_html=True)
-        cols = st.columns(COLUMNS, gap="small")
+        cols = W.row_cells([W.FIGURE_CELL] * 4 + [None])  # image | LRP org | LRP adv | perturbation | outcome
         with cols[0]:
             W.show(W.image_figure(row["adversarial"], "Adversarial<br>x + η", MAP_HEIGHT,
                                   title_lines=TITLE_LINES), key=f"c2f_row{i}_image")

@@ -16,6 +16,7 @@ from core.models import DEFAULT_MODEL, REGISTRY
 from dashboard import widgets as W
 
 RESULTS = "explore_results"
+MAP_CELL = 190  # px per picture: four fit in a row at 1280 px, two at 1024 (W.row_cells)
 
 
 def sidebar():
@@ -41,9 +42,10 @@ def sidebar():
                      "logits, then the fine decision among the members of the chosen coarse class.",
             )
     loaded = W.model_picker(name, hierarchy, key="explore")  # a refusal shows in the main area
+    refusal = st.empty()  # ... and so does an unusable image's
     with st.sidebar:
         st.subheader("Image")
-        image = W.pick_image(loaded.info, key="explore_image")
+        image = W.pick_image(loaded.info, key="explore_image", errors=refusal)
     return loaded, image
 
 
@@ -137,7 +139,7 @@ def results_section(results: dict[str, Any], image, preds) -> None:
     if shared and max(own) > 10 * min(own):
         st.caption(f":material/info: These maps differ in magnitude by up to {max(own) / min(own):.0e}×, so on "
                    "one scale the weaker ones look blank; untick the box to compare their patterns.")
-    cols = st.columns(max(len(explanations) + 1, 4), gap="small")
+    cols = W.row_cells([MAP_CELL] * (len(explanations) + 1))
     with cols[0]:
         W.show(W.image_figure(image.to_uint8(), "Input"), key="explore_result_input")
         st.caption(image.source_name or "upload")
