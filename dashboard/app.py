@@ -10,6 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; pages import dashboard.*
     sys.path.insert(0, str(ROOT))
 
+from dashboard import widgets as W  # noqa: E402 -- needs the path above
+
 st.set_page_config(page_title="xadv", layout="wide")
 
 PAGES = [
@@ -31,4 +33,5 @@ def sidebar_footer() -> None:
 
 page = st.navigation(PAGES)
 sidebar_footer()
+W.keep_page_settings(("explore_", "c2f_"))
 page.run()

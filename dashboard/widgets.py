@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -140,6 +141,19 @@ def _weights_file(data: bytes, digest: str, name: str) -> Path:
 
 
 # ---------------------------------------------------------------- image
+
+
+# Widgets whose values session state may not be given (uploads, download buttons): not kept.
+_NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table_json)$")
+
+
+def keep_page_settings(prefixes: tuple[str, ...]) -> None:
+    """Streamlit forgets a page's widget values while another page is shown; writing them back at the top
+    of every run (its documented workaround) keeps each page's model, image and settings, and so its
+    results, for when one comes back. An upload cannot be kept."""
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(prefixes) and not _NOT_SETTABLE.search(key):
+            st.session_state[key] = st.session_state[key]
 
 
 def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GALLERY,

@@ -245,6 +245,20 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
     assert "c2f_results" not in at.session_state and not at.session_state["c2f_results_other_level"]
 
 
+def test_a_visit_to_another_page_keeps_the_settings_and_the_results(cache_dir):
+    at = open_page("mnist_cnn")
+    at.radio(key="c2f_level").set_value("fine").run()
+    at.number_input(key="c2f_image_digit").set_value(3).run()
+    shown = outcomes(run_attacks(at, [20]))
+    assert len(shown) == 3
+    at.switch_page("views/explore.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="c2f_model").value == "mnist_cnn" and at.radio(key="c2f_level").value == "fine"
+    assert at.number_input(key="c2f_image_digit").value == 3 and at.multiselect(key="c2f_eps").value == [20]
+    assert outcomes(at) == shown  # the results are shown again, without running anything
+
+
 def test_reproduce_the_table_on_mnist_digits(cache_dir):
     at = open_page("mnist_cnn")
     assert at.radio(key="c2f_table_images_mnist").value == "mnist"
