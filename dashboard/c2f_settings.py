@@ -46,15 +46,16 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
         "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
         help="sign: every pixel moves by the step size (fills the ε-ball, ‖η‖∞ = ε/255); scaled: the pixel with "
              "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1.2, 1, 1, 1])
-    deepfool = c1.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
+    baselines = st.container(horizontal=True, gap="medium")  # wraps where the form is narrow
+    deepfool = baselines.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
                            help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
-    pgd = c2.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
+    pgd = baselines.checkbox("PGD baseline", True, key=f"{prefix}_pgd",
                       help="PGDC / PGDF: signed gradient steps on the cross-entropy of the original class, "
                            "stopped at the first success.")
-    pgd_random = c2.checkbox("PGD random start", False, key=f"{prefix}_pgd_random",
+    pgd_random = baselines.checkbox("PGD random start", False, key=f"{prefix}_pgd_random",
                              help="Start PGD at a uniformly random point of its ε-ball (seeded, so a rerun gives "
                                   "the same result) instead of at the image.")
+    c3, c4, c5 = st.columns(3)
     pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(DEFAULT_CONFIG.pgd_eps_255),
                            key=f"{prefix}_pgd_eps")
     pgd_steps = c4.number_input("PGD steps", value=DEFAULT_CONFIG.pgd_steps, step=1, key=f"{prefix}_pgd_steps",
