@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 import streamlit as st
 import torch
 
@@ -31,6 +32,18 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
         return [load_digit(i) for i in range(min(n_digits, split_size("test")))]
     return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
             for name in gallery_names()]
+
+
+def _beside_frame(result: study.StudyResult) -> Styler:
+    """Each row of the poster's layout twice, ours and then the poster's (in grey), in our columns; blank
+    where the poster has no such column, '–' where no attack succeeded."""
+    ours, theirs = result.table(), result.poster_table()
+    rows = {}
+    for r, label in ROW_LABELS.items():
+        rows[f"{label} · ours"] = {c: study.format_figure(r, v, "–") for c, v in ours[r].items()}
+        rows[f"{label} · poster"] = {c: "" if v is None else study.format_figure(r, v) for c, v in theirs[r].items()}
+    frame = pd.DataFrame(rows).T
+    return frame.style.apply(lambda row: ["color: #808080" if row.name.endswith("poster") else ""] * len(row), axis=1)
 
 
 def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
@@ -125,7 +138,6 @@ def show_table(stored: dict[str, Any]) -> None:
     result: study.StudyResult = stored["result"]
     level = result.config.level
     n = len(result.image_names)
-    # ours, then the poster's below: side by side at 1280 px both tables hid columns
     columns, cached = len(result.columns), stored["from_cache"]
     if cached == columns:
         ran = sum(column.result.seconds or 0.0 for column in result.columns)  # recorded when each attack ran
@@ -133,9 +145,12 @@ def show_table(stored: dict[str, Any]) -> None:
     else:
         timing = f"in {stored['seconds']:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
                                                      else "")
-    st.markdown(f"**Ours**: {stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)} "
-                f"({stored['images']}), {timing}")
-    st.dataframe(_table_frame(result.table()), key="c2f_table_ours")
+    relabelled = "; it labels its fine-level DeepFool column DFC" if level == "fine" else ""
+    st.markdown(f"**Ours** ({stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)}: "
+                f"{stored['images']}, {timing}) **beside the poster's Table {1 if level == 'coarse' else 2}** "
+                f"(grey rows: VGG-16, 393 ImageNet classes, validation set{relabelled}; blank where it has no such "
+                f"column)")
+    st.dataframe(_beside_frame(result), key="c2f_table_beside")
     for note in result.notes(missing="–"):
         st.caption(f":material/info: {note[0].upper()}{note[1:]}")
     if stored["outside"]:
@@ -147,11 +162,6 @@ def show_table(stored: dict[str, Any]) -> None:
         st.dataframe(stored["per_image"], key="c2f_table_per_image")
         st.markdown("ρ over all images, the failed attacks included:")
         st.dataframe(_table_frame(result.table(means="all")), key="c2f_table_over_all")
-    relabelled = " (it labels its fine-level DeepFool column DFC)" if level == "fine" else ""
-    st.markdown(f"**Poster, Table {1 if level == 'coarse' else 2}**: VGG-16, 393 ImageNet classes (validation "
-                f"set){relabelled}")
-    values = {r: {col: v[i] for col, v in study.POSTER[level].items()} for i, r in enumerate(study.ROWS)}
-    st.dataframe(_table_frame(values), key="c2f_table_poster")
     cfg = result.config
     st.caption(
         f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "

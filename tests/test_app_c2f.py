@@ -271,28 +271,32 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert not at.error, [e.value for e in at.error]
     stored = at.session_state["c2f_table"]
     assert stored["result"].image_names == [f"mnist_test_{i}" for i in range(4)]
-    ours, per_image, over_all, poster = at.dataframe  # the middle two in an expander
-    table = ours.value
+    beside, per_image, over_all = at.dataframe  # the last two in an expander
+    table = beside.value
     for column in stored["result"].columns:
         cells = per_image.value[column.name]
         assert list(cells.index) == stored["result"].image_names
         assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
         assert over_all.value.loc["ρ²_adv", column.name] == study.format_figure("rho_2", column.figures["rho_2_all"])
-    assert list(table.index) == ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
-    assert list(table.columns) == ["LRPC eps=10", "DFC"]
-    assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%)"])
-    assert all(v == "–" or 0 <= float(v) < 1 for v in table.loc["ρ²_adv"])
-    assert list(poster.value.columns) == list(study.POSTER["coarse"])
-    assert float(poster.value.loc["Fooling (%)", "LRPC eps=10"]) == pytest.approx(87.1)
+    labels = ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
+    assert list(table.index) == [f"{label} · {who}" for label in labels for who in ("ours", "poster")]
+    assert list(table.columns) == ["LRPC eps=10", "DFC"]  # the poster's figures beside ours, in our columns
+    for i, (row, label) in enumerate(zip(study.ROWS, labels)):
+        for name in table.columns:
+            assert table.loc[f"{label} · ours", name] == study.format_figure(row, stored["result"].table()[row][name],
+                                                                              "–")
+            assert table.loc[f"{label} · poster", name] == study.format_figure(row, study.POSTER["coarse"][name][i])
+    assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%) · ours"])
+    assert table.loc["Fooling (%) · poster", "LRPC eps=10"] == "87.1"  # Table 1 of the poster
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
     assert stored["result"].config.pgd_alpha_255 == 1.0
     assert stored["outside"] == {} and not any("in no coarse class" in c.value for c in at.caption)  # all digits
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
-    assert "(the first 4 MNIST test digits), in " in header
+    assert ": the first 4 MNIST test digits, in " in header and "beside the poster's Table 1" in header
     button.click().run()  # the same table again: every attack from the cache
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
-    assert "(the first 4 MNIST test digits), from the cache (the attacks took " in header
+    assert ": the first 4 MNIST test digits, from the cache (the attacks took " in header
 
 
 def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_dir, attack_calls):

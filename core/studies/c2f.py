@@ -178,15 +178,19 @@ class StudyResult:
     def format(self, markdown: bool = False) -> str:
         """The poster's table layout (plain text or markdown): ours, then the poster's own numbers."""
         names = [c.name for c in self.columns]
-        poster = POSTER[self.config.level]
-        theirs = {r: {n: poster[n][i] if n in poster else None for n in names} for i, r in enumerate(ROWS)}
         over = "successful attacks" if self.config.over == "success" else "all images"
         render = _markdown_table if markdown else _text_table
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
             render(names, self.table()), *(f"note: {note}" for note in self.notes()), "",
-            "Poster (VGG-16, ImageNet, 393 classes)", render(names, theirs),
+            "Poster (VGG-16, ImageNet, 393 classes)", render(names, self.poster_table()),
         ])
+
+    def poster_table(self) -> dict[str, dict[str, float | None]]:
+        """The poster's figures in the layout of ``table()``, for our columns (None where it has no such column)."""
+        poster = POSTER[self.config.level]
+        return {r: {c.name: poster[c.name][i] if c.name in poster else None for c in self.columns}
+                for i, r in enumerate(ROWS)}
 
     def notes(self, missing: str = "-") -> list[str]:
         """What our table alone does not say: columns whose successes do not all survive rounding to
