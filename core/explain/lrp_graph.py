@@ -57,6 +57,7 @@ class _Trace:
     nonneg: frozenset[fx.Node]  # nodes whose value is >= 0 whatever the input (``nonneg_nodes``)
     modules: dict[str, nn.Module]  # the model's named submodules
     input_layers: frozenset[fx.Node]  # the layers z-beta applies to (``reading_input``)
+    supported: bool  # every layer has an explicit rule here and needs no canonizer (``_unsupported``)
 
 
 class _Tracer(fx.Tracer):
@@ -107,7 +108,8 @@ def _new_trace(model: nn.Module) -> _Trace | None:
     except Exception:  # noqa: BLE001 -- data-dependent control flow and the like: zennit's hooks take such models
         return None
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
-    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules))
+    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules),
+                  not _unsupported(model))
 
 
 def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
@@ -171,8 +173,8 @@ def _keeps_sign(node: fx.Node, module: nn.Module | None) -> bool:
 def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True, signed_inputs: str = "split",
               low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
-    trace = None if _unsupported(model) else _trace(model)
-    return None if trace is None else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
+    trace = _trace(model)
+    return None if trace is None or not trace.supported else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
 class GraphLRP:
