@@ -21,6 +21,7 @@ from dashboard import widgets as W
 from dashboard.c2f_settings import LEVELS, attack_settings, p_text
 
 TABLE = "c2f_table"
+TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
 
 
@@ -90,9 +91,12 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
             images = _image_set(loaded, image, source, int(n_digits))
             described = {"mnist": f"the first {len(images)} MNIST test digits",
                          "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery"}
-            stored = run_table(loaded, images, config, described[source])
+            with W.unfinished_mark(TABLE_UNFINISHED, f"The table on {described[source]}"):
+                stored = run_table(loaded, images, config, described[source])
             if stored is not None:
                 st.session_state[TABLE] = stored
+    else:
+        W.report_unfinished(TABLE_UNFINISHED)
     if stored is not None:
         show_table(stored)
 

@@ -12,8 +12,9 @@ import io
 import re
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -532,6 +533,24 @@ def progress_callback(bar) -> Callable[[float, str], None]:
         bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message or None)
 
     return progress
+
+
+@contextmanager
+def unfinished_mark(key: str, what: str) -> Iterator[None]:
+    """Keeps ``what`` (a run's description) in the session while the run works. Changing a setting, pressing
+    Stop or opening another page ends the script inside the run, so the mark stays for ``report_unfinished``."""
+    st.session_state[key] = what
+    yield
+    del st.session_state[key]
+
+
+def report_unfinished(key: str) -> None:
+    """Says, once, that the run marked under ``key`` was cut short (it would otherwise vanish without a word)."""
+    what = st.session_state.pop(key, None)
+    if what:
+        st.warning(f"{what} did not finish: a setting was changed, Stop was pressed or another page was "
+                   "opened while it ran. The attacks that had finished are cached; run it again to see the results.",
+                   icon=":material/pause_circle:")
 
 
 def params_summary(params: dict[str, Any], shown: Sequence[str] | None = None) -> str:

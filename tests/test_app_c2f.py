@@ -259,6 +259,33 @@ def test_a_visit_to_another_page_keeps_the_settings_and_the_results(cache_dir):
     assert outcomes(at) == shown  # the results are shown again, without running anything
 
 
+def test_a_run_cut_short_is_reported_once_on_the_next_run(cache_dir, monkeypatch):
+    """Streamlit ends a run's script when a setting changes or Stop is pressed; here an attack raises instead."""
+    def cut_short(*args, **kwargs):
+        raise RuntimeError("cut short")
+
+    def unfinished(at: AppTest) -> list[str]:
+        return [w.value for w in at.warning if "did not finish" in w.value]
+
+    at = open_page("mnist_cnn")
+    for name in list(study.RUNNERS):
+        monkeypatch.setitem(study.RUNNERS, name, cut_short)
+    [button] = [b for b in at.button if b.label == "Run attacks"]
+    button.click().run()
+    assert at.exception and not unfinished(at)
+    at.radio(key="c2f_level").set_value("fine").run()
+    assert not at.exception, at.exception
+    [text] = unfinished(at)
+    assert text.startswith("The coarse-level attacks on mnist_test_0 did not finish: ")
+    at.run()
+    assert not unfinished(at) and "c2f_results" not in at.session_state  # said once; nothing half-made is shown
+    [button] = [b for b in at.button if b.label == "Run the table"]
+    button.click().run()
+    at.run()
+    assert [w[:45] for w in unfinished(at)] == ["The table on the first 20 MNIST test digits d"]
+    assert "c2f_table" not in at.session_state
+
+
 def test_reproduce_the_table_on_mnist_digits(cache_dir):
     at = open_page("mnist_cnn")
     assert at.radio(key="c2f_table_images_mnist").value == "mnist"

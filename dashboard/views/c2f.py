@@ -31,6 +31,7 @@ from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
+UNFINISHED = "c2f_unfinished"  # the run under way (W.unfinished_mark)
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 MAP_HEIGHT = 288
 TITLE_LINES = 2  # map titles name the class on a second line; the figures beside them keep the same room
@@ -565,8 +566,11 @@ def main() -> None:
     else:
         submitted, config = attack_form(level)
     if submitted:
-        stored = run_comparison(loaded, image, labels, config) | {"context": context}
+        with W.unfinished_mark(UNFINISHED, f"The {level}-level attacks on {image.source_name or 'the upload'}"):
+            stored = run_comparison(loaded, image, labels, config) | {"context": context}
         st.session_state[RESULTS] = stored
+    else:
+        W.report_unfinished(UNFINISHED)
 
     shown = stored["config"] if stored else DEFAULT_CONFIG  # the rules and p of the maps after
     with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
