@@ -3,6 +3,7 @@ derivative: same maps and same input gradients as zennit's hooks, derivative che
 import pytest
 import torch
 from torch import nn
+from zennit.layer import Sum
 
 from core import models
 from core.attacks.lrp_c2f import lrp_loss
@@ -188,10 +189,11 @@ class SplitNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
         self.branch = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 6 * 6, 3))
+        self.sum = Sum()
 
     def forward(self, x):
         a, b = self.stem(x).chunk(2, dim=1)
-        return self.head(torch.cat([a, self.branch(b) + b], dim=1))
+        return self.head(torch.cat([a, self.sum(torch.stack([self.branch(b), b], dim=-1))], dim=1))
 
 
 def split_net() -> nn.Module:
@@ -281,9 +283,10 @@ class _TwoReaders(nn.Module):
         torch.manual_seed(8)
         self.a, self.b, self.c = nn.Conv2d(3, 3, 3, padding=1), nn.Conv2d(3, 3, 1), nn.Conv2d(3, 4, 1)
         self.head = nn.Linear(4 * 5 * 5 + 3 * 5 * 5, 2)
+        self.sum = Sum()
 
     def forward(self, x):
-        mixed = self.c(x + torch.relu(self.a(x)))
+        mixed = self.c(self.sum(torch.stack([x, torch.relu(self.a(x))], dim=-1)))
         return self.head(torch.cat([torch.relu(mixed).flatten(1), torch.relu(self.b(x.flip(3))).flatten(1)], 1))
 
 
@@ -347,3 +350,79 @@ def test_assembled_networks_must_fit_the_hierarchy_and_normalise_alike():
                                                                   _small_cnn(1, 4)], TOY)
     with pytest.raises(UnsupportedError, match="normalise their inputs differently"):
         relevance(unlike.fine_head(groups), x, 0, "lrp", composite="zplus_zbox")
+
+
+class _Residual(nn.Module):
+    """A residual block and a context term broadcast over the pixels, summed with ``+`` (``as_layer`` False)
+    or with zennit's ``Sum`` layer over the stacked summands (the same weights)."""
+
+    def __init__(self, as_layer: bool):
+        super().__init__()
+        torch.manual_seed(13)
+        self.stem = nn.Conv2d(3, 6, 3, padding=1, bias=False)
+        self.inner = nn.Sequential(nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1, bias=False))
+        self.context = nn.Linear(6, 6, bias=False)
+        self.head = nn.Linear(6, 3, bias=False)
+        # pools get the z-rule (a mean's gradient would lose relevance at zeros); one each: zennit's hooks keep
+        # one input per module
+        self.pools = nn.ModuleList([nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d(1)])
+        self.sums = nn.ModuleList([Sum(), Sum()]) if as_layer else None
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        b = self.inner(h)
+        c = torch.relu(self.context(self.pools[0](h).flatten(1)))[:, :, None, None]  # (N, 6, 1, 1)
+        if self.sums is None:
+            s = h + b
+            s += c  # traced as a sum too
+        else:
+            s = self.sums[1](torch.stack([self.sums[0](torch.stack([h, b], dim=-1)), c.expand_as(h)], dim=-1))
+        return self.head(self.pools[1](torch.relu(s)).flatten(1))
+
+
+def _residual(as_layer: bool) -> nn.Module:
+    return ImageClassifier(_Residual(as_layer), (0.4,) * 3, (0.3,) * 3).double().eval()
+
+
+def test_a_sum_written_with_plus_gets_the_z_rule_of_a_sum_layer_and_conserves_relevance():
+    """Passed by its gradient, a sum would give each summand all of its relevance (here 3 summands, twice)."""
+    x = torch.rand(3, 3, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
+    targets = torch.tensor([[0, 1, 2], [2, 0, 1]])
+    used, logits, maps, grad = _maps_and_grad(_residual(False), x, targets, "auto")
+    _, logits_layer, maps_layer, grad_layer = _maps_and_grad(_residual(True), x, targets, "zennit")
+    assert used
+    torch.testing.assert_close(logits, logits_layer)
+    torch.testing.assert_close(maps, maps_layer)
+    torch.testing.assert_close(grad, grad_layer)
+    torch.testing.assert_close(maps.sum((2, 3, 4)), logits.gather(1, targets.T).T, rtol=1e-3, atol=0)  # bias-free
+
+
+class _Gated(nn.Module):
+    """A squeeze-and-excitation gate: the features times a function of themselves."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.gate, self.head = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.head((h * torch.sigmoid(self.gate(h.mean((2, 3))))[:, :, None, None]).mean((2, 3)))
+
+
+def test_lrp_refuses_products_of_branches_and_sums_that_zennits_hooks_would_copy():
+    from core.explain import relevance
+
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    gated = ImageClassifier(_Gated(), (0.5,) * 3, (0.5,) * 3).double().eval()
+    for run in (lambda m, **kw: relevance(m, x, 0, "lrp", **kw), lambda m, **kw: DifferentiableLRP(m, **kw)):
+        with pytest.raises(UnsupportedError, match=r"product, difference or quotient .*in net \(_Gated\)"):
+            run(gated, composite="zplus_zbox")
+        with pytest.raises(UnsupportedError, match=r"adds tensors .* with `\+` \(in net \(_Residual\)\).*Sum layer"):
+            run(_residual(False), composite="epsilon_plus_flat")  # zennit's hooks, not the graph engine
+    with_batchnorm = _residual(False)
+    with_batchnorm.net.inner.insert(2, nn.BatchNorm2d(6).double().eval())  # zennit's hooks (the graph engine refuses BN)
+    with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
+        relevance(with_batchnorm, x, 0, "lrp", composite="zplus_zbox")
+    with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
+        DifferentiableLRP(with_batchnorm, "zplus_zbox")
+    relevance(_residual(True), x, 0, "lrp", composite="epsilon_plus_flat")  # the Sum layer version runs

@@ -10,6 +10,7 @@ the model cannot be traced) and refuses such models with a clear message, before
 from __future__ import annotations
 
 import weakref
+from typing import Callable
 
 import torch.fx as fx
 from torch import nn
@@ -19,7 +20,7 @@ from zennit.core import collect_leaves
 from zennit.torchvision import ResNetCanonizer
 from zennit.types import BatchNorm, Linear
 
-from core.explain.lrp_graph import traced
+from core.explain.lrp_graph import module_stack, traced
 
 from core.errors import UnsupportedError
 
@@ -42,6 +43,14 @@ def default_canonizers(model: nn.Module) -> list:
     if any(isinstance(m, (BasicBlock, Bottleneck)) for m in modules):
         return [ResNetCanonizer()]
     return [SequentialMergeBatchNorm()]
+
+
+def sums_made_layers(canonizers: list) -> Callable[[fx.Node], bool]:
+    """Whether ``canonizers`` turn a sum node of a model's trace into zennit's ``Sum`` layer: the residual
+    sums of torchvision's ResNet blocks, with ``ResNetCanonizer``."""
+    if not any(isinstance(c, ResNetCanonizer) for c in canonizers):
+        return lambda node: False
+    return lambda node: any(issubclass(kind, (BasicBlock, Bottleneck)) for _, kind in module_stack(node))
 
 
 def misplaced_batchnorms(model: nn.Module) -> list[str]:

@@ -35,8 +35,8 @@ from zennit.types import Linear
 
 from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
-from core.explain.canonizers import default_canonizers
-from core.explain.lrp_graph import graph_lrp, input_layer_names
+from core.explain.canonizers import default_canonizers, sums_made_layers
+from core.explain.lrp_graph import check_branches, graph_lrp, input_layer_names
 from core.explain.rules import (EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus,
                                 check_signed_inputs, without_explicit_rule)
 from core.models.wrapper import Normalize
@@ -106,6 +106,7 @@ def make_composite(
     if not epsilon > 0 or not gamma >= 0:
         raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
     canon = default_canonizers(model) if canonizers is None else canonizers
+    check_branches(model, sums_made_layers(canon))
     if ignore_bias is None:
         ignore_bias = name == "zplus_zbox"
     zero = ["bias"] if ignore_bias else None

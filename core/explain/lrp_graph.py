@@ -12,7 +12,11 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   (``rules.zbox``, ``rules.zplus``), their denominators computed once for all T maps; where the graph shows a layer's
   input is non-negative (it comes from a ReLU-type activation through pooling, reshaping, sums or
   products), z+ skips its ``x^-`` terms without looking at the values (no device synchronisation);
-- residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``);
+- residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``); so does a sum written with ``+``
+  (or ``torch.add``) of two or more tensors computed from the input, ``R_i = a_i R / sum_k a_k``
+  (``branch_sums``; zennit's hooks would give every summand all of ``R`` and need a canonizer that
+  writes the sum as a ``Sum`` layer). A product, difference or quotient of two such tensors (a
+  squeeze-and-excitation gate, say) has no rule: ``check_branches`` refuses the model;
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
 - zero or constant padding: its gradient, taken directly (a crop, or zeros where it cropped);
 - every other node (flattening, stacking, concatenating, splitting, max pooling, the C2F heads'
@@ -36,6 +40,7 @@ import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
+from zennit.core import Stabilizer
 from zennit.types import Activation, AvgPool, BatchNorm
 
 from core.errors import UnsupportedError
@@ -57,6 +62,9 @@ class _Trace:
     nonneg: frozenset[fx.Node]  # nodes whose value is >= 0 whatever the input (``nonneg_nodes``)
     modules: dict[str, nn.Module]  # the model's named submodules
     input_layers: frozenset[fx.Node]  # the layers z-beta applies to (``reading_input``)
+    from_input: frozenset[fx.Node]  # nodes computed from the input (``computed_from_input``)
+    branch_sums: frozenset[fx.Node]  # sums of tensors computed from the input (``branch_arithmetic``)
+    branch_other: frozenset[fx.Node]  # other arithmetic on two such tensors: no LRP rule
     supported: bool  # every layer has an explicit rule here and needs no canonizer (``_unsupported``)
 
 
@@ -108,21 +116,53 @@ def _new_trace(model: nn.Module) -> _Trace | None:
     except Exception:  # noqa: BLE001 -- data-dependent control flow and the like: zennit's hooks take such models
         return None
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
-    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules),
-                  not _unsupported(model))
+    from_input = computed_from_input(graph)
+    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules), from_input,
+                  *branch_arithmetic(graph, from_input), not _unsupported(model))
+
+
+def computed_from_input(graph: fx.Graph) -> frozenset[fx.Node]:
+    """The input and every node computed from it (not parameters, buffers or constants alone)."""
+    found: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "placeholder" or any(n in found for n in node.all_input_nodes):
+            found.add(node)
+    return frozenset(found)
+
+
+SUM_FUNCTIONS, SUM_METHODS = {operator.add, torch.add}, {"add", "add_"}
+OTHER_FUNCTIONS = {operator.sub, torch.sub, operator.mul, torch.mul, operator.truediv, torch.div, operator.matmul,
+                   torch.matmul, torch.bmm, torch.einsum}
+OTHER_METHODS = {"sub", "sub_", "mul", "mul_", "div", "div_", "matmul"}
+
+
+def branch_arithmetic(graph: fx.Graph, from_input: frozenset[fx.Node]) -> tuple[frozenset[fx.Node], frozenset[fx.Node]]:
+    """Arithmetic nodes with two or more operands computed from the input: sums (``a + b``, residual
+    connections written with ``+``), and the rest (products, differences, quotients; sums with ``alpha``)."""
+    sums, other = set(), set()
+    for node in graph.nodes:
+        if len([a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node) and a in from_input]) < 2:
+            continue
+        function, method = node.op == "call_function", node.op == "call_method"
+        if (function and node.target in SUM_FUNCTIONS or method and node.target in SUM_METHODS) \
+                and "alpha" not in node.kwargs:
+            sums.add(node)
+        elif function and node.target in OTHER_FUNCTIONS | SUM_FUNCTIONS or method and node.target in (
+                OTHER_METHODS | SUM_METHODS):
+            other.add(node)
+    return frozenset(sums), frozenset(other)
 
 
 def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
     """Layers with an explicit rule that read the input with no such layer in between (only through
     normalisation, indexing and the like): the first layer of a chain, and the first of every branch
     where the input feeds several (the fine networks of an assembled C2F classifier)."""
-    from_input: set[fx.Node] = set()  # nodes computed from the input
-    behind: set[fx.Node] = set()  # ... and from some layer's output
+    from_input = computed_from_input(graph)
+    behind: set[fx.Node] = set()  # nodes computed from some layer's output
     found: set[fx.Node] = set()
     for node in graph.nodes:
-        if node.op != "placeholder" and not any(n in from_input for n in node.all_input_nodes):
+        if node not in from_input:
             continue
-        from_input.add(node)
         if any(n in behind for n in node.all_input_nodes):
             behind.add(node)
         elif node.op == "call_module" and isinstance(modules[node.target], EXPLICIT_TYPES):
@@ -174,6 +214,7 @@ def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = T
               low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
     trace = _trace(model)
+    check_branches(model, lambda node: True)
     return None if trace is None or not trace.supported else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
@@ -186,6 +227,7 @@ class GraphLRP:
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.signed_inputs = signed_inputs  # rules.zplus's ``inputs`` where the sign analysis cannot tell
         self.modules, self.input_layers = trace.modules, trace.input_layers  # made once per model, with the trace
+        self.from_input, self.branch_sums = trace.from_input, trace.branch_sums
 
     def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
         """Every node's value (the graph interpreted once) and, for nodes that pass relevance by their
@@ -203,7 +245,8 @@ class GraphLRP:
                 continue
             module = self.modules.get(node.target) if node.op == "call_module" else None
             local = {n: env[n] for n in node.all_input_nodes}
-            if getattr(module, "inplace", False):  # the rules read inputs: an in-place layer gets a copy
+            if getattr(module, "inplace", False) or node.op == "call_method" and node.target.endswith("_"):
+                # the rules read inputs: an in-place layer or method gets a copy
                 local = {n: v.clone() if isinstance(v, torch.Tensor) else v for n, v in local.items()}
             if node.op != "output" and not isinstance(module, _LEAVES):
                 local = aliases[node] = {n: _alias(v) for n, v in local.items()}
@@ -254,7 +297,17 @@ class GraphLRP:
                     return [(source, zbox(module, env[source], r, self.low, self.high, self.stabilizer))]
                 inputs = "nonneg" if source in self.nonneg else self.signed_inputs
                 return [(source, zplus(module, env[source], r, self.stabilizer, self.zero_bias, inputs))]
+        if node in self.branch_sums:
+            return self._sum_rule(node, env, r)
         return self._gradient(node, env[node], aliases[node], r)
+
+    def _sum_rule(self, node: fx.Node, env: dict, r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
+        """The z-rule of a sum of tensors computed from the input, ``R_i = a_i R / sum_k a_k`` (as a ``Sum``
+        layer gets); with ``zero_bias`` a constant term (a bias) takes no relevance, as in z+."""
+        parts = [n for n in (*node.args, *node.kwargs.values()) if isinstance(n, fx.Node) and n in self.from_input]
+        total = sum(env[n] for n in parts) if self.zero_bias else env[node]
+        s = r / Stabilizer.ensure(self.stabilizer)(total)
+        return [(n, _summed_to(env[n] * s, env[n].shape)) for n in parts]
 
     @staticmethod
     def _gradient(node: fx.Node, output: Any, inputs: dict[fx.Node, Any], r) -> list[tuple[fx.Node, torch.Tensor]]:
@@ -273,6 +326,55 @@ class GraphLRP:
                    for t in range(maps)]
         return [(n, torch.stack([g[i] for g in per_map])) for i, (n, _) in enumerate(sources)
                 if per_map[0][i] is not None]
+
+
+def _summed_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``t`` (T, ...) summed over the dimensions along which a tensor of ``shape`` was broadcast."""
+    lead = t.dim() - 1 - len(shape)
+    return t.sum_to_size(t.shape[0], *([1] * lead), *shape).reshape(t.shape[0], *shape)
+
+
+def check_branches(model: nn.Module, sums_ruled: Callable[[fx.Node], bool]) -> None:
+    """``UnsupportedError`` where two tensors computed from the input meet in arithmetic that LRP has no rule
+    for here: a product, difference or quotient, or a sum for which ``sums_ruled`` is False (zennit's hooks
+    give every summand of a sum written with ``+`` all of the sum's relevance). Untraceable models pass."""
+    trace = _trace(model)
+    if trace is None:
+        return
+    if trace.branch_other:
+        raise UnsupportedError(
+            f"LRP has no rule for a product, difference or quotient of two tensors that both depend on the input "
+            f"({_places(trace.branch_other)}; a squeeze-and-excitation gate, for instance): relevance would not be "
+            "conserved. Explain this model with a gradient method (saliency, integrated_gradients); of the attacks, "
+            "DeepFool and PGD run on it, the LRP attacks do not.")
+    unruled = [n for n in trace.branch_sums if not sums_ruled(n)]
+    if unruled:
+        raise UnsupportedError(
+            f"This model adds tensors that both depend on the input with `+` ({_places(unruled)}), and LRP runs "
+            "on it through zennit's hooks (it has BatchNorm layers, or another composite than zplus_zbox was "
+            "asked for), which would give every summand all of the sum's relevance. Write such a sum as a "
+            "zennit.layer.Sum layer over the stacked summands, as core.models.efficientnet_lite does, so that it "
+            "gets the z-rule.")
+
+
+def _places(nodes) -> str:
+    """Where the nodes are: the module whose ``forward`` has them (``nn_module_stack``), at most three named."""
+    names = sorted({_module_of(n) for n in nodes})
+    return "in " + ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _module_of(node: fx.Node) -> str:
+    stack = module_stack(node)
+    if not stack:
+        return "the model's forward"
+    path, kind = stack[-1]
+    return f"{path} ({kind.__name__})"
+
+
+def module_stack(node: fx.Node) -> list[tuple[str, type]]:
+    """(path, type) of the modules whose ``forward`` the traced node is in, outermost first."""
+    return [entry for entry in node.meta.get("nn_module_stack", {}).values()
+            if isinstance(entry, tuple) and isinstance(entry[1], type)]  # (path, type) in torch 2
 
 
 def _accumulate(total, part):
