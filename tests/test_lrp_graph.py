@@ -1,5 +1,7 @@
 """The graph engine for differentiable LRP (core.explain.lrp_graph) and the z+ rule's written-out
 derivative: same maps and same input gradients as zennit's hooks, derivative checked numerically."""
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -415,14 +417,31 @@ def test_lrp_refuses_products_of_branches_and_sums_that_zennits_hooks_would_copy
     x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
     gated = ImageClassifier(_Gated(), (0.5,) * 3, (0.5,) * 3).double().eval()
     for run in (lambda m, **kw: relevance(m, x, 0, "lrp", **kw), lambda m, **kw: DifferentiableLRP(m, **kw)):
-        with pytest.raises(UnsupportedError, match=r"product, difference or quotient .*in net \(_Gated\)"):
+        with pytest.raises(UnsupportedError, match=r"no rule here for `mul` in net \(_Gated\): a product"):
             run(gated, composite="zplus_zbox")
-        with pytest.raises(UnsupportedError, match=r"adds tensors .* with `\+` \(in net \(_Residual\)\).*Sum layer"):
+        with pytest.raises(UnsupportedError, match=r"adds tensors .*\(`add` in net \(_Residual\)\).*Sum layer"):
             run(_residual(False), composite="epsilon_plus_flat")  # zennit's hooks, not the graph engine
     with_batchnorm = _residual(False)
-    with_batchnorm.net.inner.insert(2, nn.BatchNorm2d(6).double().eval())  # zennit's hooks (the graph engine refuses BN)
+    with_batchnorm.net.inner.insert(2, nn.BatchNorm2d(6).double().eval())  # to zennit (the graph engine takes no BN)
     with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
         relevance(with_batchnorm, x, 0, "lrp", composite="zplus_zbox")
     with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
         DifferentiableLRP(with_batchnorm, "zplus_zbox")
     relevance(_residual(True), x, 0, "lrp", composite="epsilon_plus_flat")  # the Sum layer version runs
+    unruled = {"`linear` in net (_Functional)": _Functional(), "net.1 (LayerNorm)": nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 4, 4]), nn.Flatten(), nn.Linear(64, 2)), "net.3 (Softmax)":
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(64, 2), nn.Softmax(1))}
+    for place, net in unruled.items():
+        with pytest.raises(UnsupportedError, match=re.escape(f"no rule here for {place}:")):
+            DifferentiableLRP(ImageClassifier(net, (0.5,) * 3, (0.5,) * 3).double().eval())
+
+
+class _Functional(nn.Module):
+    """A linear layer called as a function of its own parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(2, 3 * 6 * 6))
+
+    def forward(self, x):
+        return nn.functional.linear(x.flatten(1), self.weight)

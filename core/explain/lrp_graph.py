@@ -16,7 +16,8 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   (or ``torch.add``) of two or more tensors computed from the input, ``R_i = a_i R / sum_k a_k``
   (``branch_sums``; zennit's hooks would give every summand all of ``R`` and need a canonizer that
   writes the sum as a ``Sum`` layer). A product, difference or quotient of two such tensors (a
-  squeeze-and-excitation gate, say) has no rule: ``check_branches`` refuses the model;
+  squeeze-and-excitation gate, say), a layer called as a function (``F.conv2d``), layer or group
+  normalisation and softmax have no rule: ``check_branches`` refuses the model;
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
 - zero or constant padding: its gradient, taken directly (a crop, or zeros where it cropped);
 - every other node (flattening, stacking, concatenating, splitting, max pooling, the C2F heads'
@@ -64,7 +65,7 @@ class _Trace:
     input_layers: frozenset[fx.Node]  # the layers z-beta applies to (``reading_input``)
     from_input: frozenset[fx.Node]  # nodes computed from the input (``computed_from_input``)
     branch_sums: frozenset[fx.Node]  # sums of tensors computed from the input (``branch_arithmetic``)
-    branch_other: frozenset[fx.Node]  # other arithmetic on two such tensors: no LRP rule
+    unruled: frozenset[fx.Node]  # nodes with no LRP rule here (``branch_arithmetic``)
     supported: bool  # every layer has an explicit rule here and needs no canonizer (``_unsupported``)
 
 
@@ -118,7 +119,7 @@ def _new_trace(model: nn.Module) -> _Trace | None:
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
     from_input = computed_from_input(graph)
     return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules), from_input,
-                  *branch_arithmetic(graph, from_input), not _unsupported(model))
+                  *branch_arithmetic(graph, modules, from_input), not _unsupported(model))
 
 
 def computed_from_input(graph: fx.Graph) -> frozenset[fx.Node]:
@@ -134,23 +135,35 @@ SUM_FUNCTIONS, SUM_METHODS = {operator.add, torch.add}, {"add", "add_"}
 OTHER_FUNCTIONS = {operator.sub, torch.sub, operator.mul, torch.mul, operator.truediv, torch.div, operator.matmul,
                    torch.matmul, torch.bmm, torch.einsum}
 OTHER_METHODS = {"sub", "sub_", "mul", "mul_", "div", "div_", "matmul"}
+# layers called as functions, and normalisations and softmax (what their modules call): no rule here
+UNRULED_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, F.linear, torch.conv2d, torch.addmm, torch.mm,
+                     torch.matmul, operator.matmul, torch.bmm, torch.einsum, F.layer_norm, F.group_norm,
+                     F.instance_norm, F.batch_norm, F.softmax, torch.softmax, F.log_softmax}
+UNRULED_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+                   nn.LocalResponseNorm, nn.Softmax, nn.LogSoftmax, nn.Softmax2d)  # fx's leaves among those
 
 
-def branch_arithmetic(graph: fx.Graph, from_input: frozenset[fx.Node]) -> tuple[frozenset[fx.Node], frozenset[fx.Node]]:
-    """Arithmetic nodes with two or more operands computed from the input: sums (``a + b``, residual
-    connections written with ``+``), and the rest (products, differences, quotients; sums with ``alpha``)."""
-    sums, other = set(), set()
+def branch_arithmetic(graph: fx.Graph, modules: dict[str, nn.Module],
+                      from_input: frozenset[fx.Node]) -> tuple[frozenset[fx.Node], frozenset[fx.Node]]:
+    """Sums of two or more tensors computed from the input (``a + b``, residual connections written with
+    ``+``), and the nodes LRP has no rule for: other arithmetic on two such tensors (products, differences,
+    quotients; sums with ``alpha``), and layers called as functions, normalisations and softmax."""
+    sums, unruled = set(), set()
     for node in graph.nodes:
-        if len([a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node) and a in from_input]) < 2:
-            continue
+        computed = [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node) and a in from_input]
         function, method = node.op == "call_function", node.op == "call_method"
-        if (function and node.target in SUM_FUNCTIONS or method and node.target in SUM_METHODS) \
+        if computed and (function and node.target in UNRULED_FUNCTIONS
+                         or node.op == "call_module" and isinstance(modules[node.target], UNRULED_MODULES)):
+            unruled.add(node)
+        elif len(computed) < 2:
+            continue
+        elif (function and node.target in SUM_FUNCTIONS or method and node.target in SUM_METHODS) \
                 and "alpha" not in node.kwargs:
             sums.add(node)
         elif function and node.target in OTHER_FUNCTIONS | SUM_FUNCTIONS or method and node.target in (
                 OTHER_METHODS | SUM_METHODS):
-            other.add(node)
-    return frozenset(sums), frozenset(other)
+            unruled.add(node)
+    return frozenset(sums), frozenset(unruled)
 
 
 def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
@@ -341,34 +354,37 @@ def check_branches(model: nn.Module, sums_ruled: Callable[[fx.Node], bool]) -> N
     trace = _trace(model)
     if trace is None:
         return
-    if trace.branch_other:
+    if trace.unruled:
         raise UnsupportedError(
-            f"LRP has no rule for a product, difference or quotient of two tensors that both depend on the input "
-            f"({_places(trace.branch_other)}; a squeeze-and-excitation gate, for instance): relevance would not be "
-            "conserved. Explain this model with a gradient method (saliency, integrated_gradients); of the attacks, "
-            "DeepFool and PGD run on it, the LRP attacks do not.")
+            f"LRP has no rule here for {_places(trace.unruled, trace.modules)}: a product, difference or quotient "
+            "of two tensors that both depend on the input (a squeeze-and-excitation gate, for instance), a layer "
+            "called as a function (give it as an nn.Conv2d or nn.Linear module), layer or group normalisation, or "
+            "softmax. "
+            "Relevance would not be conserved through it. Explain this model with a gradient method (saliency, "
+            "integrated_gradients); of the attacks, DeepFool and PGD run on it, the LRP attacks do not.")
     unruled = [n for n in trace.branch_sums if not sums_ruled(n)]
     if unruled:
         raise UnsupportedError(
-            f"This model adds tensors that both depend on the input with `+` ({_places(unruled)}), and LRP runs "
-            "on it through zennit's hooks (it has BatchNorm layers, or another composite than zplus_zbox was "
+            f"This model adds tensors that both depend on the input ({_places(unruled, trace.modules)}), and LRP "
+            "runs on it through zennit's hooks (it has BatchNorm layers, or another composite than zplus_zbox was "
             "asked for), which would give every summand all of the sum's relevance. Write such a sum as a "
             "zennit.layer.Sum layer over the stacked summands, as core.models.efficientnet_lite does, so that it "
             "gets the z-rule.")
 
 
-def _places(nodes) -> str:
-    """Where the nodes are: the module whose ``forward`` has them (``nn_module_stack``), at most three named."""
-    names = sorted({_module_of(n) for n in nodes})
-    return "in " + ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+def _places(nodes, modules: dict[str, nn.Module]) -> str:
+    """What the nodes are and where (at most three named): a layer by its path, an operation by the module
+    whose ``forward`` has it (``nn_module_stack``)."""
+    names = sorted({_place(n, modules) for n in nodes})
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def _module_of(node: fx.Node) -> str:
+def _place(node: fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        return f"{node.target} ({type(modules[node.target]).__name__})"
+    operation = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", node.name)
     stack = module_stack(node)
-    if not stack:
-        return "the model's forward"
-    path, kind = stack[-1]
-    return f"{path} ({kind.__name__})"
+    return f"`{operation}` in " + (f"{stack[-1][0]} ({stack[-1][1].__name__})" if stack else "the model's forward")
 
 
 def module_stack(node: fx.Node) -> list[tuple[str, type]]:
