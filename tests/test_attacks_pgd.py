@@ -67,3 +67,16 @@ def test_the_returned_images_hold_the_budget_exactly_where_x_plus_eps_rounds_pas
         assert ((held.double() - x.double()).abs() <= eps).all()  # in exact arithmetic
         assert ((held - x).abs().double() <= eps).all()  # and as float32 rounds the difference
         assert torch.equal(held != projected, past) and (held - projected).abs().max() < 1e-7  # where needed
+
+def test_a_budget_given_as_a_0d_tensor_is_that_number_without_a_warning():
+    import warnings
+
+    model = small_model()
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    y = model(x).argmax(1)
+    eps = torch.tensor(8 / 255)  # float32: the budget is the number it holds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = pgd(model, x, y, eps=eps, steps=4, random_start=False)
+    assert torch.equal(given.x_adv, pgd(model, x, y, eps=eps.item(), steps=4, random_start=False).x_adv)
+    assert (given.delta.abs() <= eps).all()

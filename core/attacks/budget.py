@@ -33,6 +33,7 @@ def project_linf(x: torch.Tensor, x_adv: torch.Tensor, eps: float) -> torch.Tens
 
 def largest_at_most(eps: float, dtype: torch.dtype) -> float:
     """The largest number of ``dtype`` that is ``<= eps`` (``eps`` itself rounds up in float32 for 10/255)."""
+    eps = float(eps)  # also a 0-d tensor
     limit = torch.tensor(eps, dtype=dtype)
     if limit.item() > eps:
         limit = torch.nextafter(limit, torch.tensor(-1.0, dtype=dtype))
