@@ -140,7 +140,7 @@ UNRULED_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, F.linear,
                      torch.matmul, operator.matmul, torch.bmm, torch.einsum, F.layer_norm, F.group_norm,
                      F.instance_norm, F.batch_norm, F.softmax, torch.softmax, F.log_softmax}
 UNRULED_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-                   nn.LocalResponseNorm, nn.Softmax, nn.LogSoftmax, nn.Softmax2d)  # fx's leaves among those
+X
 
 
 def branch_arithmetic(graph: fx.Graph, modules: dict[str, nn.Module],
