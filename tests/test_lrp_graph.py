@@ -445,3 +445,31 @@ class _Functional(nn.Module):
 
     def forward(self, x):
         return nn.functional.linear(x.flatten(1), self.weight)
+
+
+class _Rescaled(nn.Module):
+    """Pixels mapped to [-1, 1] by arithmetic before the first convolution (not by a ``Normalize``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Linear(4 * 4 * 4, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x * 2 - 1)).flatten(1))
+
+
+def test_z_beta_refuses_input_layers_that_read_more_than_the_normalised_pixels():
+    """Its bounds are the images of pixel values 0 and 1 under ``Normalize``: they bound nothing else."""
+    from core.explain import relevance
+
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    batchnorm_first = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    for net, reader in ((batchnorm_first, "net.1"), (_Rescaled(), "net.conv")):
+        model = ImageClassifier(net, (0.5,) * 3, (0.5,) * 3).double().eval()
+        for run in (lambda: relevance(model, x, 0, "lrp", composite="zplus_zbox"), lambda: DifferentiableLRP(model)):
+            with pytest.raises(UnsupportedError, match=rf"z-beta bounds .* {re.escape(reader)} reads something"):
+                run()
+    moved = nn.Sequential(nn.ZeroPad2d(1), nn.Flatten(), nn.Unflatten(1, (3, 8, 8)), nn.Conv2d(3, 4, 3), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(144, 2))  # padded and reshaped pixels are still pixels
+    with DifferentiableLRP(ImageClassifier(moved, (0.5,) * 3, (0.5,) * 3).double().eval()) as explain:
+        assert explain.engine is not None

@@ -1,7 +1,8 @@
 """Pixel bounds for the z-beta (ZBox) rule at the layers that read the input.
 
 Those layers see normalised pixels, so their bounds are the images of pixel values 0 and 1 under
-the model's ``Normalize``: ``l = (0 - mean) / std``, ``h = (1 - mean) / std`` per channel.
+the model's ``Normalize``: ``l = (0 - mean) / std``, ``h = (1 - mean) / std`` per channel. A model whose
+input layers read anything else (a BatchNorm or arithmetic on the pixels first) is refused.
 """
 from __future__ import annotations
 
@@ -9,12 +10,21 @@ import torch
 from torch import nn
 
 from core.errors import UnsupportedError
+from core.explain.lrp_graph import input_layers_off_the_pixels
 from core.models.wrapper import Normalize
 
 
 def input_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel ``(l, h)``: pixel 0 and 1 through the model's ``Normalize`` (0 and 1 without one).
     A model with several (an assembled C2F classifier's networks) must normalise alike."""
+    off = input_layers_off_the_pixels(model)
+    if off:
+        raise UnsupportedError(
+            f"z-beta bounds the input layers' inputs by the images of pixel values 0 and 1, but in this model "
+            f"{', '.join(off[:3])} read{'s' if len(off) == 1 else ''} something computed from the pixels in another "
+            "way (a BatchNorm or arithmetic before the first layer, say). Normalise the input with "
+            "core.models.wrapper.Normalize (ImageClassifier(net, mean, std)) and start the network with its first "
+            "convolution or linear layer.")
     norms = [m for m in model.modules() if isinstance(m, Normalize)]
     if not norms:
         param = next(model.parameters())
@@ -26,12 +36,3 @@ def input_bounds(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
                                "mean and std.")
     return (0.0 - first.mean) / first.std, (1.0 - first.mean) / first.std
 
-
-def fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
-    """Per-channel bound values shaped like ``input`` (channel-major when ``input`` is flattened)."""
-    values = bound.reshape(-1).to(input)
-    if input.dim() == 2:
-        if input.shape[1] % values.numel():
-            raise UnsupportedError(f"Cannot fit {values.numel()} channel bounds to a flat input of {input.shape[1]}.")
-        return values.repeat_interleave(input.shape[1] // values.numel()).expand_as(input)
-    return values.view(1, -1, *([1] * (input.dim() - 2))).expand_as(input)

@@ -140,7 +140,7 @@ UNRULED_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, F.linear,
                      torch.matmul, operator.matmul, torch.bmm, torch.einsum, F.layer_norm, F.group_norm,
                      F.instance_norm, F.batch_norm, F.softmax, torch.softmax, F.log_softmax}
 UNRULED_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-X
+                   nn.LocalResponseNorm, nn.Softmax, nn.LogSoftmax, nn.Softmax2d)  # fx keeps torch.nn's layers whole
 
 
 def branch_arithmetic(graph: fx.Graph, modules: dict[str, nn.Module],
@@ -182,6 +182,31 @@ def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[f
             found.add(node)
             behind.add(node)
     return frozenset(found)
+
+
+PIXEL_KEEPING_MODULES = (Normalize, nn.Identity, nn.Dropout, nn.Flatten, nn.Unflatten) + PAD_TYPES
+PIXEL_KEEPING_FUNCTIONS = {operator.getitem, torch.flatten, torch.cat, torch.stack, torch.flip, F.dropout}
+PIXEL_KEEPING_METHODS = {"view", "reshape", "flatten", "contiguous", "permute", "transpose", "squeeze", "unsqueeze",
+                         "flip", "expand", "repeat", "chunk", "split", "clone", "to", "float", "double"}
+
+
+def input_layers_off_the_pixels(model: nn.Module) -> list[str]:
+    """The input layers (``reading_input``) that read more than the pixels, normalised (``Normalize``),
+    moved, cropped or zero-padded (a BatchNorm or arithmetic on the way): z-beta's bounds, the images of
+    pixel values 0 and 1, do not bound what they read. Empty where the model cannot be traced."""
+    trace = _trace(model)
+    if trace is None:
+        return []
+    pixels: set[fx.Node] = set()
+    for node in trace.graph.nodes:
+        first = node.args[0] if node.args else None
+        sources = list(first) if isinstance(first, (list, tuple)) else [first]
+        keeps = (node.op == "call_module" and isinstance(trace.modules[node.target], PIXEL_KEEPING_MODULES)
+                 or node.op == "call_function" and node.target in PIXEL_KEEPING_FUNCTIONS
+                 or node.op == "call_method" and node.target in PIXEL_KEEPING_METHODS)
+        if node.op == "placeholder" or keeps and all(source in pixels for source in sources):
+            pixels.add(node)
+    return sorted(node.target for node in trace.input_layers if node.args[0] not in pixels)
 
 
 NONNEG_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)

@@ -33,7 +33,6 @@ from zennit.layer import Sum
 from zennit.types import Linear as LinearTypes
 
 from core.errors import UnsupportedError
-from core.explain.bounds import fit_bound
 from core.validate import check_choice
 
 
@@ -222,6 +221,15 @@ def _sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         out.addcmul_(a[t], b[t])
     return out
 
+def fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """Per-channel bound values shaped like ``input`` (channel-major when ``input`` is flattened)."""
+    values = bound.reshape(-1).to(input)
+    if input.dim() == 2:
+        if input.shape[1] % values.numel():
+            raise UnsupportedError(f"Cannot fit {values.numel()} channel bounds to a flat input of {input.shape[1]}.")
+        return values.repeat_interleave(input.shape[1] // values.numel()).expand_as(input)
+    return values.view(1, -1, *([1] * (input.dim() - 2))).expand_as(input)
+
 
 def zbox(module: nn.Module, x: torch.Tensor, relevance: torch.Tensor, low: torch.Tensor, high: torch.Tensor,
          stabilizer: float = 1e-6) -> torch.Tensor:
@@ -345,3 +353,4 @@ def _averaging_matrix(kind: str, *args) -> torch.Tensor:
 
 
 NORM_TYPES = (Sum, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
+
