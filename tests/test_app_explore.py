@@ -321,3 +321,15 @@ def test_colour_bar_ends_are_written_short_enough_for_a_narrow_column():
     assert [_compact(v) for v in (4.4e-5, 0.000105, 12.0, 2e10)] == ["4.4e-5", "0.00011", "12", "2e10"]
     bar = heatmap_figure(np.zeros((4, 4)), 3.7e-8, "map").data[0].colorbar
     assert list(bar.ticktext) == ["−3.7e-8", "0", "+3.7e-8"] and bar.len < 0.9
+
+
+def test_no_hierarchy_stays_chosen_over_reruns(cache_dir):
+    """app.py writes each page's widget values back on every run; a None option read back showed as no choice."""
+    at = start(cache_dir)
+    for _ in range(2):
+        hierarchy = at.selectbox(key="explore_hierarchy")
+        assert hierarchy.value == "none" and hierarchy.index == 0
+        at.run()
+    at.selectbox(key="explore_hierarchy").set_value("imagenet_c2f").run()
+    at.run()
+    assert at.selectbox(key="explore_hierarchy").value == "imagenet_c2f"

@@ -17,6 +17,7 @@ from dashboard import widgets as W
 
 RESULTS = "explore_results"
 MAP_CELL = 190  # px per picture: four fit in a row at 1280 px, two at 1024 (W.row_cells)
+NO_HIERARCHY = "none"  # the hierarchy choice that derives no coarse-to-fine classifier
 
 
 def sidebar():
@@ -32,15 +33,15 @@ def sidebar():
         )
         st.caption(REGISTRY[name].description + ("" if available[name]["offline"] else
                                                  " · no offline weights on this machine"))
-        hierarchy = None
+        choice = NO_HIERARCHY
         options = W.hierarchies_for(name)
-        if options:
-            hierarchy = st.selectbox(
-                "Coarse-to-fine hierarchy", [None, *options], key="explore_hierarchy",
-                format_func=lambda h: "none" if h is None else h,
+        if options:  # "none" as a string: a None value kept across runs would show as no choice at all
+            choice = st.selectbox(
+                "Coarse-to-fine hierarchy", [NO_HIERARCHY, *options], key="explore_hierarchy",
                 help="Derive a coarse-to-fine classifier: coarse score = log-sum-exp of its member classes' "
                      "logits, then the fine decision among the members of the chosen coarse class.",
             )
+        hierarchy = None if choice == NO_HIERARCHY else choice
     loaded = W.model_picker(name, hierarchy, key="explore")  # a refusal shows in the main area
     refusal = st.empty()  # ... and so does an unusable image's
     with st.sidebar:
