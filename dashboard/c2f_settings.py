@@ -32,13 +32,15 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     """The study's parameters (inside a form): a ``StudyConfig`` for ``level``, or None and why not."""
     left, mid, right = st.columns([2.2, 1, 1])
     eps = left.multiselect(
-        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[int(e) for e in DEFAULT_CONFIG.eps_255], key=f"{prefix}_eps",
+        "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[int(e) for e in DEFAULT_CONFIG.eps_255],
+        key=f"{prefix}_eps",
         help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
                              help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
-                                  "them (its perturbation then fills the ε-ball, as in the poster's Table 1); DeepFool and PGD stop at their first success.")
+                                  "them (its perturbation then fills the ε-ball, as in the poster's Table 1); "
+                                  "DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
                         help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")

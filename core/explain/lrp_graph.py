@@ -66,6 +66,7 @@ class _Trace:
     from_input: frozenset[fx.Node]  # nodes computed from the input (``computed_from_input``)
     branch_sums: frozenset[fx.Node]  # sums of tensors computed from the input (``branch_arithmetic``)
     unruled: frozenset[fx.Node]  # nodes with no LRP rule here (``branch_arithmetic``)
+    off_the_pixels: tuple[str, ...]  # input layers that read more than the pixels (``off_the_pixels``)
     supported: bool  # every layer has an explicit rule here and needs no canonizer (``_unsupported``)
 
 
@@ -118,8 +119,10 @@ def _new_trace(model: nn.Module) -> _Trace | None:
         return None
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
     from_input = computed_from_input(graph)
-    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, reading_input(graph, modules), from_input,
-                  *branch_arithmetic(graph, modules, from_input), not _unsupported(model))
+    input_layers = reading_input(graph, modules, from_input)
+    return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, input_layers, from_input,
+                  *branch_arithmetic(graph, modules, from_input), off_the_pixels(graph, modules, input_layers),
+                  not _unsupported(model))
 
 
 def computed_from_input(graph: fx.Graph) -> frozenset[fx.Node]:
@@ -131,9 +134,13 @@ def computed_from_input(graph: fx.Graph) -> frozenset[fx.Node]:
     return frozenset(found)
 
 
+def computed_operands(node: fx.Node, from_input: frozenset[fx.Node]) -> list[fx.Node]:
+    """The node's operands computed from the input, each as often as it is one."""
+    return [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node) and a in from_input]
+
+
 SUM_FUNCTIONS, SUM_METHODS = {operator.add, torch.add}, {"add", "add_"}
-OTHER_FUNCTIONS = {operator.sub, torch.sub, operator.mul, torch.mul, operator.truediv, torch.div, operator.matmul,
-                   torch.matmul, torch.bmm, torch.einsum}
+OTHER_FUNCTIONS = {operator.sub, torch.sub, operator.mul, torch.mul, operator.truediv, torch.div}
 OTHER_METHODS = {"sub", "sub_", "mul", "mul_", "div", "div_", "matmul"}
 # layers called as functions, and normalisations and softmax (what their modules call): no rule here
 UNRULED_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, F.linear, torch.conv2d, torch.addmm, torch.mm,
@@ -150,27 +157,25 @@ def branch_arithmetic(graph: fx.Graph, modules: dict[str, nn.Module],
     quotients; sums with ``alpha``), and layers called as functions, normalisations and softmax."""
     sums, unruled = set(), set()
     for node in graph.nodes:
-        computed = [a for a in (*node.args, *node.kwargs.values()) if isinstance(a, fx.Node) and a in from_input]
+        computed = computed_operands(node, from_input)
         function, method = node.op == "call_function", node.op == "call_method"
         if computed and (function and node.target in UNRULED_FUNCTIONS
                          or node.op == "call_module" and isinstance(modules[node.target], UNRULED_MODULES)):
             unruled.add(node)
         elif len(computed) < 2:
             continue
-        elif (function and node.target in SUM_FUNCTIONS or method and node.target in SUM_METHODS) \
-                and "alpha" not in node.kwargs:
-            sums.add(node)
-        elif function and node.target in OTHER_FUNCTIONS | SUM_FUNCTIONS or method and node.target in (
-                OTHER_METHODS | SUM_METHODS):
+        elif function and node.target in SUM_FUNCTIONS or method and node.target in SUM_METHODS:
+            (unruled if "alpha" in node.kwargs else sums).add(node)
+        elif function and node.target in OTHER_FUNCTIONS or method and node.target in OTHER_METHODS:
             unruled.add(node)
     return frozenset(sums), frozenset(unruled)
 
 
-def reading_input(graph: fx.Graph, modules: dict[str, nn.Module]) -> frozenset[fx.Node]:
+def reading_input(graph: fx.Graph, modules: dict[str, nn.Module],
+                  from_input: frozenset[fx.Node]) -> frozenset[fx.Node]:
     """Layers with an explicit rule that read the input with no such layer in between (only through
     normalisation, indexing and the like): the first layer of a chain, and the first of every branch
     where the input feeds several (the fine networks of an assembled C2F classifier)."""
-    from_input = computed_from_input(graph)
     behind: set[fx.Node] = set()  # nodes computed from some layer's output
     found: set[fx.Node] = set()
     for node in graph.nodes:
@@ -190,23 +195,26 @@ PIXEL_KEEPING_METHODS = {"view", "reshape", "flatten", "contiguous", "permute", 
                          "flip", "expand", "repeat", "chunk", "split", "clone", "to", "float", "double"}
 
 
-def input_layers_off_the_pixels(model: nn.Module) -> list[str]:
-    """The input layers (``reading_input``) that read more than the pixels, normalised (``Normalize``),
-    moved, cropped or zero-padded (a BatchNorm or arithmetic on the way): z-beta's bounds, the images of
-    pixel values 0 and 1, do not bound what they read. Empty where the model cannot be traced."""
+def input_layers_off_the_pixels(model: nn.Module) -> tuple[str, ...]:
+    """``off_the_pixels`` of the model's trace (found once per model); empty where it cannot be traced."""
     trace = _trace(model)
-    if trace is None:
-        return []
+    return () if trace is None else trace.off_the_pixels
+
+
+def off_the_pixels(graph: fx.Graph, modules: dict[str, nn.Module], input_layers: frozenset[fx.Node]) -> tuple[str, ...]:
+    """The input layers that read more than the pixels, normalised (``Normalize``), moved, cropped or
+    zero-padded (a BatchNorm or arithmetic on the way): z-beta's bounds, the images of pixel values 0 and
+    1, do not bound what they read."""
     pixels: set[fx.Node] = set()
-    for node in trace.graph.nodes:
+    for node in graph.nodes:
         first = node.args[0] if node.args else None
         sources = list(first) if isinstance(first, (list, tuple)) else [first]
-        keeps = (node.op == "call_module" and isinstance(trace.modules[node.target], PIXEL_KEEPING_MODULES)
+        keeps = (node.op == "call_module" and isinstance(modules[node.target], PIXEL_KEEPING_MODULES)
                  or node.op == "call_function" and node.target in PIXEL_KEEPING_FUNCTIONS
                  or node.op == "call_method" and node.target in PIXEL_KEEPING_METHODS)
         if node.op == "placeholder" or keeps and all(source in pixels for source in sources):
             pixels.add(node)
-    return sorted(node.target for node in trace.input_layers if node.args[0] not in pixels)
+    return tuple(sorted(node.target for node in input_layers if node.args[0] not in pixels))
 
 
 NONNEG_MODULES = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)
@@ -253,7 +261,9 @@ def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = T
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
     trace = _trace(model)
     check_branches(model, lambda node: True)
-    return None if trace is None or not trace.supported else GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
+    if trace is None or not trace.supported:
+        return None
+    return GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
 class GraphLRP:
@@ -342,7 +352,7 @@ class GraphLRP:
     def _sum_rule(self, node: fx.Node, env: dict, r: torch.Tensor) -> list[tuple[fx.Node, torch.Tensor]]:
         """The z-rule of a sum of tensors computed from the input, ``R_i = a_i R / sum_k a_k`` (as a ``Sum``
         layer gets); with ``zero_bias`` a constant term (a bias) takes no relevance, as in z+."""
-        parts = [n for n in (*node.args, *node.kwargs.values()) if isinstance(n, fx.Node) and n in self.from_input]
+        parts = computed_operands(node, self.from_input)
         total = sum(env[n] for n in parts) if self.zero_bias else env[node]
         s = r / Stabilizer.ensure(self.stabilizer)(total)
         return [(n, _summed_to(env[n] * s, env[n].shape)) for n in parts]

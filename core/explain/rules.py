@@ -221,6 +221,7 @@ def _sum_of_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         out.addcmul_(a[t], b[t])
     return out
 
+
 def fit_bound(bound: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     """Per-channel bound values shaped like ``input`` (channel-major when ``input`` is flattened)."""
     values = bound.reshape(-1).to(input)
@@ -353,4 +354,3 @@ def _averaging_matrix(kind: str, *args) -> torch.Tensor:
 
 
 NORM_TYPES = (Sum, nn.AdaptiveAvgPool2d, nn.AvgPool2d)
-

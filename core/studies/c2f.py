@@ -5,11 +5,12 @@ For one level (coarse or fine) the study runs LRPC/LRPF at each epsilon (0-255 s
 ``rho_2, rho_1, rho_inf`` (mean ``||eta||_p / ||x||_p``) and the fooling ratio. By default the
 perceptibility mean runs over the successful attacks (``over="success"``); the figures keep both
 means whichever is chosen (``rho_p_success``, ``rho_p_all``), and the fooling ratio of the
-adversarial images once rounded to 8 bits, as a PNG stores them (``fooling_pct_8bit``). LRP attacks run all their steps (the poster's Table 1
-gives LRPC rho_inf = eps/255: its perturbations fill the budget). PGD defaults (our choice, the poster gives none): budget
-10/255, steps of 1/255, 20 steps, each image stopped at its first success, so its perturbation is
-what the success needed. Budgets are taken in ascending order, each once. An all-black image is
-refused up front: its rho_p = ||eta||_p / ||x||_p is undefined.
+adversarial images once rounded to 8 bits, as a PNG stores them (``fooling_pct_8bit``). LRP attacks
+run all their steps (the poster's Table 1 gives LRPC rho_inf = eps/255: its perturbations fill the
+budget). PGD defaults (our choice, the poster gives none): budget 10/255, steps of 1/255, 20 steps,
+each image stopped at its first success, so its perturbation is what the success needed. Budgets are
+taken in ascending order, each once. An all-black image is refused up front: its
+rho_p = ||eta||_p / ||x||_p is undefined.
 """
 from __future__ import annotations
 

@@ -75,7 +75,8 @@ $\|R^-\|_p = 0$ no pixel speaks against the class.
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
 them over a data set. Being relative to the image, $\rho_\infty$ exceeds $\varepsilon/255$ where the image's
-brightest value is below 1, although $\|\eta\|_\infty \le \varepsilon/255$ always holds. The perturbation is shown amplified (grey = no change), with the factor under it:
+brightest value is below 1, although $\|\eta\|_\infty \le \varepsilon/255$ always holds. The perturbation is
+shown amplified (grey = no change), with the factor under it:
 by default one factor for all rows, so their strengths compare; switch it off to see each one's pattern.
 """
 
