@@ -428,23 +428,28 @@ def test_lrp_refuses_products_of_branches_and_sums_that_zennits_hooks_would_copy
     with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
         DifferentiableLRP(with_batchnorm, "zplus_zbox")
     relevance(_residual(True), x, 0, "lrp", composite="epsilon_plus_flat")  # the Sum layer version runs
-    unruled = {"`linear` in net (_Functional)": _Functional(), "net.1 (LayerNorm)": nn.Sequential(
+    unruled = {"`linear` in net (_Functional)": _Functional(), "`matmul` in net (_Functional)": _Functional(True),
+               "`softmax` in net (_Functional)": _Functional(softmax=True), "net.1 (LayerNorm)": nn.Sequential(
         nn.Conv2d(3, 4, 3), nn.LayerNorm([4, 4, 4]), nn.Flatten(), nn.Linear(64, 2)), "net.3 (Softmax)":
         nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(64, 2), nn.Softmax(1))}
     for place, net in unruled.items():
-        with pytest.raises(UnsupportedError, match=re.escape(f"no rule here for {place}:")):
+        with pytest.raises(UnsupportedError, match=r"no rule here for (.*, )?" + re.escape(place) + "[,:]"):
             DifferentiableLRP(ImageClassifier(net, (0.5,) * 3, (0.5,) * 3).double().eval())
 
 
 class _Functional(nn.Module):
-    """A linear layer called as a function of its own parameters."""
+    """A linear layer called as a function of its own parameters, or as the method ``matmul`` of its input
+    (``as_method``), optionally followed by the method ``softmax``."""
 
-    def __init__(self):
+    def __init__(self, as_method: bool = False, softmax: bool = False):
         super().__init__()
+        self.as_method, self.softmax = as_method, softmax
         self.weight = nn.Parameter(torch.randn(2, 3 * 6 * 6))
 
     def forward(self, x):
-        return nn.functional.linear(x.flatten(1), self.weight)
+        x = x.flatten(1)
+        logits = x.matmul(self.weight.T) if self.as_method else nn.functional.linear(x, self.weight)
+        return logits.softmax(1) if self.softmax else logits
 
 
 class _Rescaled(nn.Module):

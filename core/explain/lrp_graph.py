@@ -16,8 +16,8 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   (or ``torch.add``) of two or more tensors computed from the input, ``R_i = a_i R / sum_k a_k``
   (``branch_sums``; zennit's hooks would give every summand all of ``R`` and need a canonizer that
   writes the sum as a ``Sum`` layer). A product, difference or quotient of two such tensors (a
-  squeeze-and-excitation gate, say), a layer called as a function (``F.conv2d``), layer or group
-  normalisation and softmax have no rule: ``check_branches`` refuses the model;
+  squeeze-and-excitation gate, say), a layer called as a function (``F.conv2d``, ``x.matmul(w)``), layer
+  or group normalisation and softmax have no rule: ``check_branches`` refuses the model;
 - activations and ``Normalize``: relevance passes unchanged (zennit's ``Pass``);
 - zero or constant padding: its gradient, taken directly (a crop, or zeros where it cropped);
 - every other node (flattening, stacking, concatenating, splitting, max pooling, the C2F heads'
@@ -141,11 +141,12 @@ def computed_operands(node: fx.Node, from_input: frozenset[fx.Node]) -> list[fx.
 
 SUM_FUNCTIONS, SUM_METHODS = {operator.add, torch.add}, {"add", "add_"}
 OTHER_FUNCTIONS = {operator.sub, torch.sub, operator.mul, torch.mul, operator.truediv, torch.div}
-OTHER_METHODS = {"sub", "sub_", "mul", "mul_", "div", "div_", "matmul"}
+OTHER_METHODS = {"sub", "sub_", "mul", "mul_", "div", "div_"}
 # layers called as functions, and normalisations and softmax (what their modules call): no rule here
 UNRULED_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose2d, F.linear, torch.conv2d, torch.addmm, torch.mm,
                      torch.matmul, operator.matmul, torch.bmm, torch.einsum, F.layer_norm, F.group_norm,
                      F.instance_norm, F.batch_norm, F.softmax, torch.softmax, F.log_softmax}
+UNRULED_METHODS = {"matmul", "mm", "bmm", "addmm", "softmax", "log_softmax"}  # ``x.matmul(w)``, ``x.softmax(1)``
 UNRULED_MODULES = (nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
                    nn.LocalResponseNorm, nn.Softmax, nn.LogSoftmax, nn.Softmax2d)  # fx keeps torch.nn's layers whole
 
@@ -159,7 +160,7 @@ def branch_arithmetic(graph: fx.Graph, modules: dict[str, nn.Module],
     for node in graph.nodes:
         computed = computed_operands(node, from_input)
         function, method = node.op == "call_function", node.op == "call_method"
-        if computed and (function and node.target in UNRULED_FUNCTIONS
+        if computed and (function and node.target in UNRULED_FUNCTIONS or method and node.target in UNRULED_METHODS
                          or node.op == "call_module" and isinstance(modules[node.target], UNRULED_MODULES)):
             unruled.add(node)
         elif len(computed) < 2:
