@@ -1,5 +1,6 @@
 """Coarse-to-fine hierarchy: the shipped ImageNet hierarchy and the derived/assembled classifiers."""
 import json
+import re
 
 import pytest
 import torch
@@ -25,11 +26,15 @@ def test_imagenet_hierarchy_has_the_posters_coarse_classes_and_valid_disjoint_me
     assert 1 in h.groups[0] and 285 not in members  # goldfish is a fish, Egyptian cat in no group
 
 
-def test_validate_rejects_overlap_and_bad_indices():
-    with pytest.raises(InputError, match="two coarse"):
+def test_validate_rejects_overlap_repeats_and_bad_indices():
+    with pytest.raises(InputError, match="Hierarchy 'h': classes \\[1\\] appear in two coarse"):
         Hierarchy("h", ("a", "b"), ((0, 1), (1, 2)), (("x", "y"), ("y", "z"))).validate(3)
     with pytest.raises(InputError, match="outside"):
         Hierarchy("h", ("a",), ((0, 5),), (("x", "y"),)).validate(3)
+    with pytest.raises(InputError, match="coarse class 'a' lists classes \\[0\\] twice"):  # C_a would count it twice
+        Hierarchy("h", ("a", "b"), ((0, 0, 1), (2,)), (("x", "x", "y"), ("z",))).validate(3)
+    with pytest.raises(InputError, match="names two coarse classes 'a'"):
+        Hierarchy("h", ("a", "a"), ((0, 1), (2,)), (("x", "y"), ("z",))).validate(3)
 
 
 def test_validate_rejects_a_hierarchy_made_for_another_number_of_classes():
@@ -64,6 +69,32 @@ def test_a_hierarchy_file_of_ones_own_is_read_checked_and_told_apart_from_a_name
             Hierarchy.named(str(path))
     with pytest.raises(InputError, match="or give the path of a hierarchy file"):
         Hierarchy.named("parity")
+
+
+@pytest.mark.parametrize("members, names, why", [
+    ([0, 2.7, 4, 6, 8], list("02468"), "a member index must be a JSON integer, got 2.7"),
+    ([0, True, 4, 6, 8], list("02468"), "a member index must be a JSON integer, got True"),
+    (["0", 2, 4, 6, 8], list("02468"), "a member index must be a JSON integer, got '0'"),
+    ([0, 2, 4, 6, 8], "02468", "members and member_names must be JSON lists, got '02468'"),
+    ([0, 2, 4, 6, 8], [0, 2, 4, 6, 8], "a member name must be a JSON string, got 0"),
+])
+def test_a_hierarchy_file_takes_integers_and_strings_as_they_are_written(tmp_path, members, names, why):
+    """Nothing is converted: 2.7 is not class 2, ``true`` not class 1, "02468" not five names."""
+    coarse = [{"name": "even", "members": members, "member_names": names},
+              {"name": "odd", "members": [1, 3, 5, 7, 9], "member_names": list("13579")}]
+    with pytest.raises(InputError, match=re.escape(f"parity.json is not a hierarchy file (TypeError: {why})")):
+        Hierarchy.named(str(write_hierarchy(tmp_path / "parity.json", coarse)))
+
+
+def test_a_hierarchy_file_too_deep_infinite_or_huge_gets_a_message(tmp_path, monkeypatch):
+    deep, infinite, huge = tmp_path / "deep.json", tmp_path / "infinite.json", tmp_path / "huge.json"
+    deep.write_text('{"coarse": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    infinite.write_text('{"coarse": [{"name": "a", "members": [0, Infinity], "member_names": ["0", "1"]}]}')
+    huge.write_text(" " * 300_000 + '{"coarse": []}')
+    monkeypatch.setattr("core.models.hierarchy.MAX_FILE_BYTES", 300_000)
+    for path, why in ((deep, "RecursionError"), (infinite, "got inf"), (huge, "300,014 bytes, over the 300,000")):
+        with pytest.raises(InputError, match=f"{path.name} is not a hierarchy file .*{why}"):
+            Hierarchy.named(str(path))
 
 
 def toy_flat(num_classes=7, seed=0) -> nn.Module:

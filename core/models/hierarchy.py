@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,22 @@ from torch import nn
 from core.errors import InputError
 
 HIERARCHY_DIR = Path(__file__).resolve().parents[2] / "assets" / "hierarchies"
+MAX_FILE_BYTES = 16_000_000  # the shipped ImageNet hierarchy has 23 kB
+
+
+def _typed(value, kind: type, what: str, optional: bool = False):
+    """``value`` if it is a JSON value of type ``kind`` (a JSON integer for ``int``, not a float or a
+    boolean); ``TypeError`` naming ``what`` otherwise."""
+    if optional and value is None or isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{what} must be a JSON {'integer' if kind is int else 'string'}, got {value!r}")
+
+
+def _listed(value) -> list:
+    """``value`` if it is a JSON list; ``TypeError`` otherwise (a string would be read letter by letter)."""
+    if isinstance(value, list):
+        return value
+    raise TypeError(f"members and member_names must be JSON lists, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -42,16 +59,19 @@ class Hierarchy:
         class indices], "member_names"}, ...]}`` (the format of assets/hierarchies)."""
         path = Path(path)
         try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"{path.stat().st_size:,} bytes, over the {MAX_FILE_BYTES:,} a hierarchy file may have")
             data = json.loads(path.read_text())
             coarse = data["coarse"]
             hierarchy = cls(
-                name=str(data.get("name", path.stem)),
-                coarse_names=tuple(str(c["name"]) for c in coarse),
-                groups=tuple(tuple(int(i) for i in c["members"]) for c in coarse),
-                fine_names=tuple(tuple(str(n) for n in c["member_names"]) for c in coarse),
-                num_classes=data.get("num_classes"),
+                name=_typed(data.get("name", path.stem), str, "name"),
+                coarse_names=tuple(_typed(c["name"], str, "a coarse class's name") for c in coarse),
+                groups=tuple(tuple(_typed(i, int, "a member index") for i in _listed(c["members"])) for c in coarse),
+                fine_names=tuple(tuple(_typed(n, str, "a member name") for n in _listed(c["member_names"]))
+                                 for c in coarse),
+                num_classes=_typed(data.get("num_classes"), int, "num_classes", optional=True),
             )
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{path.name} is not a hierarchy file ({type(exc).__name__}: {exc}); see "
                              "assets/hierarchies/mnist_c2f.json for the format.") from exc
         if len(hierarchy.groups) < 2:
@@ -79,7 +99,8 @@ class Hierarchy:
 
     def validate(self, num_classes: int) -> None:
         """The hierarchy was made for a flat classifier with ``num_classes`` classes (where its file says
-        for how many), every member index is a valid flat class and no class is in two groups."""
+        for how many), every member index is a valid flat class, no class is in two groups or twice in one,
+        and no two coarse classes share a name."""
         def misfit(why: str) -> InputError:
             fitting = ", ".join(shipped_hierarchies(num_classes)) or "none"
             return InputError(f"Hierarchy {self.name!r} does not fit a model with {num_classes} classes: {why}. "
@@ -87,16 +108,22 @@ class Hierarchy:
 
         if self.num_classes is not None and self.num_classes != num_classes:
             raise misfit(f"it groups the classes of a {self.num_classes}-class model")
+        named = [n for n, k in Counter(self.coarse_names).items() if k > 1]
+        if named:
+            raise InputError(f"Hierarchy {self.name!r} names two coarse classes {named[0]!r}.")
         seen: set[int] = set()
         for name, group in zip(self.coarse_names, self.groups):
             if not group:
-                raise InputError(f"Coarse class {name!r} has no members.")
+                raise InputError(f"Hierarchy {self.name!r}: coarse class {name!r} has no members.")
             bad = [i for i in group if not 0 <= i < num_classes]
             if bad:
                 raise misfit(f"coarse class {name!r} has indices outside 0..{num_classes - 1} ({bad[:5]})")
+            repeated = sorted(i for i, k in Counter(group).items() if k > 1)
+            if repeated:  # its coarse logit would count the class twice
+                raise InputError(f"Hierarchy {self.name!r}: coarse class {name!r} lists classes {repeated[:5]} twice.")
             twice = seen.intersection(group)
             if twice:
-                raise InputError(f"Classes {sorted(twice)[:5]} appear in two coarse groups.")
+                raise InputError(f"Hierarchy {self.name!r}: classes {sorted(twice)[:5]} appear in two coarse groups.")
             seen.update(group)
 
     @property
