@@ -38,10 +38,12 @@ def check_images_for(model: nn.Module, x: torch.Tensor) -> None:
                          f"{param.device}: give the images as x.to({param.device.type!r}, {param.dtype}).")
 
 
-def check_model_outputs(bad: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+def check_model_outputs(bad: torch.Tensor, rows: torch.Tensor | None = None,
+                        what: str = "The model gives NaN or infinite outputs", advice: str = "") -> None:
     """A clear error naming the images where ``bad`` (n,) is True (``rows``: their places in the batch):
-    the model gives NaN or infinite outputs there, and an attack would move nothing, or everything."""
+    by default, the model gives NaN or infinite outputs there, and an attack would move nothing, or
+    everything; ``what`` says what went wrong instead, ``advice`` what to change."""
     if bool(bad.any()):  # one synchronisation
         where = bad.nonzero().squeeze(1) if rows is None else rows[bad]
         shown = ", ".join(str(i) for i in where[:10].tolist())
-        raise InputError(f"The model gives NaN or infinite outputs for image(s) {shown} of the batch (counting from 0).")
+        raise InputError(f"{what} for image(s) {shown} of the batch (counting from 0).{advice}")

@@ -6,7 +6,7 @@ from torch import nn
 from c2f_toy import TOY, toy_c2f, toy_images
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool, deepfool_c2f
-from core.attacks.lrp_c2f import lrp_loss, lrpc, lrpf
+from core.attacks.lrp_c2f import lrp_loss, lrp_norms, lrpc, lrpf
 from core.attacks.pgd import pgd, pgd_c2f
 from core.errors import InputError
 from core.explain import relevance
@@ -128,6 +128,29 @@ def test_lrp_loss_matches_the_posters_formula_by_hand():
     assert lrp_loss(torch.stack([r_org, r_adv]), 2.0).item() == pytest.approx(0.0)
     r_adv2 = torch.tensor([[[[0.0, -1.0]]]])
     assert lrp_loss(torch.stack([r_org, r_adv2]), 2.0).item() == pytest.approx(3 - 0 - 4 + 1)
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0, 30.0, 1e6])
+def test_lrp_norms_of_small_relevance_hold_for_large_p_with_their_gradient(p):
+    """Relevance values of 1e-5 (as on the shipped model) to the power 30 vanish in float32: the norm
+    and its gradient must not (the float64 reference; for p = 1e6 the norm lies within n^(1/p) of the
+    largest value)."""
+    torch.manual_seed(0)
+    maps = torch.randn(2, 3, 3, 8, 8) * 1e-5
+    x = maps.clone().requires_grad_()
+    positive, negative = lrp_norms(x, p)
+    (positive - 2 * negative).sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad != 0).any()
+    if p == 1e6:
+        largest = maps.clamp(min=0).flatten(2).amax(2)
+        assert (positive >= largest * (1 - 1e-6)).all() and (positive <= largest * 192 ** (1 / p) * (1 + 1e-6)).all()
+        return
+    x64 = maps.double().requires_grad_()
+    norms64 = [torch.linalg.vector_norm(t.flatten(2), ord=p, dim=2) for t in (x64.clamp(min=0), x64.clamp(max=0))]
+    (norms64[0] - 2 * norms64[1]).sum().backward()
+    torch.testing.assert_close(positive.double(), norms64[0], rtol=1e-5, atol=0)
+    torch.testing.assert_close(negative.double(), norms64[1], rtol=1e-5, atol=0)
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-4 * x64.grad.abs().max().item())
 
 
 @pytest.mark.parametrize("attack", [lrpc, lrpf])

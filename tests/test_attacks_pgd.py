@@ -80,3 +80,25 @@ def test_a_budget_given_as_a_0d_tensor_is_that_number_without_a_warning():
         given = pgd(model, x, y, eps=eps, steps=4, random_start=False)
     assert torch.equal(given.x_adv, pgd(model, x, y, eps=eps.item(), steps=4, random_start=False).x_adv)
     assert (given.delta.abs() <= eps).all()
+
+
+class _RootOfPixels(nn.Module):
+    """Logits of the square roots of the pixels: finite everywhere, gradient infinite at a 0 pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(3 * 4 * 4, 2)
+
+    def forward(self, x):
+        return self.head(x.sqrt().flatten(1))
+
+
+def test_an_undefined_gradient_is_refused_naming_the_image_not_turned_into_a_still_image():
+    """``sign`` makes a NaN gradient 0, so the image would stay put and count as a plain miss."""
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 4, 4) * 0.5 + 0.25
+    x[1, 0, 0, 0] = 0.0  # image 1 has a dark pixel: d sqrt / dx = inf there
+    model = _RootOfPixels().eval()
+    with pytest.raises(InputError, match=r"gradient was NaN or infinite at some step for image\(s\) 1 of the batch"):
+        pgd(model, x, torch.zeros(3, dtype=torch.long), eps=8 / 255, alpha=2 / 255, steps=3)
+    pgd(model, x[[0, 2]], torch.zeros(2, dtype=torch.long), eps=8 / 255, alpha=2 / 255, steps=3)

@@ -9,7 +9,9 @@ With ``early_stop`` an image is frozen at the first iterate that meets its goal.
 as torchattacks does (same iterates); the returned images are then moved by an ulp or so where
 rounding left them past the budget (``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and
 their success is judged on them as returned (usual layout), so it agrees with a fresh forward pass of
-the batch. A NaN or infinite objective at the first step is refused (``check_model_outputs``).
+the batch. A NaN or infinite objective at the first step is refused (``check_model_outputs``), and
+so is an attack whose gradient was NaN or infinite at any step (``sign`` would have made it 0: the
+image would silently stay put), once it has run.
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         rows = all_rows[movable]
     met_at = torch.zeros(n, dtype=torch.bool, device=x.device) if keep_success else None
     last_met = x.clone() if keep_success else None
+    broken = torch.zeros(n, dtype=torch.bool, device=x.device)  # a NaN or infinite gradient at some step
     gains = []
     for t in range(steps if eps > 0 else 0):  # a budget of 0 leaves nothing to move
         if rows.numel() == 0:
@@ -100,6 +103,7 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
         if t == 0:  # once per attack
             check_model_outputs(~torch.isfinite(outcome.gain), rows)
         gains.append(outcome.gain.mean())
+        broken[rows] |= ~torch.isfinite(outcome.grad).flatten(1).all(1)
         met = outcome.success.view(-1, 1, 1, 1)
         step = direction(outcome.grad, step_rule)
         if keep_success and every and not early_stop:
@@ -122,6 +126,9 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             iterations[rows] += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
+    check_model_outputs(broken, what="The attack's gradient was NaN or infinite at some step",
+                        advice=" The model's gradient may be undefined there (a square root at 0, say), or the "
+                               "attack's settings exceed what the float type holds.")
     x_adv = within_budget(x, x_adv, eps).contiguous()  # in the usual layout, whatever x's
     success, outputs = objective.success(x_adv, all_rows)  # judged on the images as they are returned
     if keep_success:

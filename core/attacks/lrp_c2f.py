@@ -31,6 +31,8 @@ with it); the maps' shape weighs more where relevance is not conserved, as on Ef
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from core.attacks.c2f import C2FLabels, check_level, fooled, judged, label_record
@@ -46,9 +48,16 @@ from core.validate import check_choice, check_images_for
 
 
 def lrp_norms(relevance: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(||R^+||_p, ||R^-||_p)`` of every map of ``relevance`` (2, N, C, H, W), each (2, N)."""
+    """``(||R^+||_p, ||R^-||_p)`` of every map of ``relevance`` (2, N, C, H, W), each (2, N). Computed as
+    ``m ||t / m||_p`` with ``m = max |t|`` (equal, by homogeneity, also in its gradient): relevance values
+    of 1e-5 raised to a power p of 30 or more vanish in float32, and the norm with them."""
     def norms(t: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vector_norm(t.flatten(2), ord=p, dim=2)
+        t = t.flatten(2)
+        if p in (1, math.inf):
+            return torch.linalg.vector_norm(t, ord=p, dim=2)
+        largest = t.abs().amax(dim=2, keepdim=True)
+        return largest.squeeze(2) * torch.linalg.vector_norm(t / largest.clamp_min(torch.finfo(t.dtype).tiny),
+                                                             ord=p, dim=2)
 
     return norms(relevance.clamp(min=0)), norms(relevance.clamp(max=0))
 
