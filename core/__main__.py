@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UnsupportedError, WeightsUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: no output written (results computed so far stay in the result cache)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ def explain(args) -> int:
     from core.explain.explanation import explain as run_explain
     from core.models import load, top_k
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # before the work, not after it
+        raise InputError(f"--out {out} is a file; give a folder for the explanation's files.")
     started = time.perf_counter()
     loaded = load(args.model, weights_path=args.weights)
     info = loaded.info
@@ -64,13 +69,15 @@ def explain(args) -> int:
     predictions = top_k(loaded.model, image.tensor.to(loaded.device), info.class_names, k=5)[0]
     cache = None if args.no_cache else ResultCache()
     explanation = run_explain(loaded, image, args.method, args.target, parse_params(args.param), cache)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"{Path(image.source_name or 'image').stem}_{args.method}"
     files = explanation.files(predictions, timings={"load_seconds": load_seconds,
                                                     "total_seconds": time.perf_counter() - started})
-    for name, data in files.items():
-        (out / f"{stem}_{name}").write_bytes(data)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / f"{stem}_{name}").write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"Cannot write the explanation's files to --out {out}: {exc}") from exc
     top = predictions[0]
     print(f"top-1: {top.name} ({top.probability:.1%}); explained class {explanation.target} "
           f"({explanation.target_name}) with {args.method} in {explanation.seconds:.2f}s"
@@ -96,7 +103,7 @@ def open_images(spec: str, **kwargs) -> list:
         try:
             images.append(load_image(path, **kwargs))
         except InputError as exc:
-            print(f"skipped {path.name}: {exc}")
+            print(f"skipped {path.name}: {exc}", file=sys.stderr)
     if not images:
         raise InputError(f"No readable images in {folder}.")
     return images
@@ -117,7 +124,7 @@ def _blank(image) -> bool:
     from core.metrics import blank_images
 
     if blank_images(image.tensor).any():
-        print(f"skipped {image.source_name}: all black, so rho_p = ||eta||_p / ||x||_p is undefined")
+        print(f"skipped {image.source_name}: all black, so rho_p = ||eta||_p / ||x||_p is undefined", file=sys.stderr)
         return True
     return False
 
@@ -149,6 +156,7 @@ def c2f_eval(args) -> int:
 
     from core.cache import ResultCache
     from core.models import load
+    from core.provenance import provenance
     from core.studies.c2f import StudyConfig, evaluate, outside_hierarchy
 
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
@@ -164,7 +172,7 @@ def c2f_eval(args) -> int:
     out = Path(args.out)
     _check_writable(out)  # before the run, not after minutes of it
     for caveat in config.caveats():
-        print(f"note: {caveat}")
+        print(f"note: {caveat}", file=sys.stderr)
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
     images = [im for im in open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
@@ -176,9 +184,10 @@ def c2f_eval(args) -> int:
     outside = outside_hierarchy(loaded.model, x, names, info.class_names, args.batch_size)
     for name, top in outside.items():
         print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
-              "attacked in the strongest group")
+              "attacked in the strongest group", file=sys.stderr)
     started = time.perf_counter()
-    with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed, about {remaining} left") as bar:
+    with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed, about {remaining} left",
+              mininterval=0.1 if sys.stderr.isatty() else 10) as bar:  # a log file gets a line per 10 s
         def progress(fraction: float, message: str) -> None:
             bar.set_description(message[:60])
             bar.update(int(fraction * 1000) - bar.n)
@@ -188,11 +197,32 @@ def c2f_eval(args) -> int:
                           cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
                           progress=progress)
     print(result.format(markdown=args.markdown))
-    report = result.to_dict() | {"model": info.model_id, "seconds": time.perf_counter() - started}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dumps(report))
+    report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
+    _write_atomically(out, dumps(report), rerun="the attacks are cached, so a rerun takes seconds" if
+                      not args.no_cache else "")
     print(f"wrote {out}")
     return 0
+
+
+def _write_atomically(out: Path, text: str, rerun: str = "") -> None:
+    """``text`` to ``out`` (a link: to its target) through a temporary file beside it, so a failed write
+    (a full disk) leaves an earlier file there whole; a device or pipe is written as it is. A failure
+    becomes an ``InputError`` (``rerun``: what a rerun costs)."""
+    target = out.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not target.is_file():
+            target.write_text(text)
+        else:
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                partial.write_text(text)
+                os.replace(partial, target)
+            finally:
+                with contextlib.suppress(OSError):  # gone after the replace
+                    partial.unlink()
+    except OSError as exc:
+        raise InputError(f"Cannot write --out {out}: {exc}" + (f" ({rerun})." if rerun else ".")) from exc
 
 
 def train(args) -> int:

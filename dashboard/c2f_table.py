@@ -14,6 +14,7 @@ import torch
 import core
 from core.data import LoadedImage, gallery_names, load_digit, load_gallery, split_size
 from core.metrics import perceptibility
+from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
@@ -120,8 +121,8 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
     per_image = _per_image_frame(result, x)
-    report = result.to_dict() | {"model": info.model_id, "images_description": description, "seconds": seconds,
-                                 "top1_outside_hierarchy": outside}
+    report = result.to_dict() | provenance(info, loaded.device) | {
+        "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside}
     return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
             "images": description, "seconds": seconds, "outside": outside, "from_cache": from_cache,
             "per_image": per_image,

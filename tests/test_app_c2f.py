@@ -179,6 +179,7 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     report = json.loads(files["comparison.json"])
     assert [a["perturbation_amplification"] for a in report["attacks"]] == pytest.approx([0.5 / peak for peak in peaks])
     assert [a["column"] for a in report["attacks"]] == names and report["level"] == "coarse"
+    assert report["hierarchy"]["name"] == "mnist_c2f" and "torch" in report["versions"]  # what made it
     assert report["labels"]["r_org_name"] in MNIST.coarse_names
     r_org = MNIST.coarse_names.index(report["labels"]["r_org_name"])
     for attack in report["attacks"]:  # the within-r_org name is the r_org member the result's index points at
@@ -317,6 +318,9 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert table.loc["Fooling (%) · poster", "LRPC eps=10"] == "87.1"  # Table 1 of the poster
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
+    report = json.loads(stored["json"])  # as c2f-eval writes it, with what made it
+    assert report["batch_size"] == study.BATCH_SIZE and len(report["image_digests"]) == 4
+    assert report["hierarchy"]["name"] == "mnist_c2f" and "zennit" in report["versions"]
     assert stored["result"].config.pgd_alpha_255 == 1.0
     assert stored["outside"] == {} and not any("in no coarse class" in c.value for c in at.caption)  # all digits
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))

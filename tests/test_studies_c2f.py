@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from core.cache import ResultCache
+from core.data.images import load_image
 from core.data.mnist import mnist_split
 from core.errors import InputError
 from core.models import load
@@ -52,7 +53,12 @@ def test_text_and_markdown_layouts_show_ours_beside_the_poster(mnist):
     assert "PGDF" in text and "0.0078" in text and "95.7" in text  # the poster's PGDF column
     markdown = result.format(markdown=True).splitlines()
     tables = [line for line in markdown if line.startswith("| rho_adv^2")]
-    assert len(tables) == 2 and markdown[1].startswith("| Algorithm | PGDF |")
+    assert len(tables) == 2 and markdown[2].startswith("| Algorithm | PGDF |")
+    lines = ["", *markdown, ""]  # a table must have a blank line before and after it (else a note line
+    for before, line, after in zip(lines, lines[1:], lines[2:]):  # under it is read as another row)
+        if line.startswith("|"):
+            assert before.startswith("|") or before == "", before
+            assert after.startswith("|") or after == "", after
 
 
 def test_an_empty_batch_is_refused_with_a_message(mnist):
@@ -136,14 +142,40 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     out = tmp_path / "new" / "folder" / "r.json"
     code = main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "pgd",
                  "--pgd-steps", "3", "--pgd-alpha", "2", "--lrp-init", "onehot", "--no-cache", "--out", str(out)])
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr()
     assert code == 0
-    assert "skipped black.png: all black" in printed and "PGDC" in printed
-    assert "note: PGD's 3 steps of 2/255 can move a pixel by at most 6/255" in printed
-    assert "belongs to no coarse class" not in printed  # mnist_c2f holds every digit
+    assert "PGDC" in printed.out and "note: PGD's" not in printed.out and "skipped" not in printed.out  # the table
+    assert "skipped black.png: all black" in printed.err
+    assert "note: PGD's 3 steps of 2/255 can move a pixel by at most 6/255" in printed.err
+    assert "belongs to no coarse class" not in printed.err  # mnist_c2f holds every digit
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png", "digit1.png"] and "mnist_c2f" in report["model"]
     assert report["config"]["lrp_init"] == "onehot" and report["config"]["pgd_alpha_255"] == 2.0
+    # what made the figures: the batch size (it moves them), which images, hierarchy, weights, versions
+    info = mnist[0].info
+    digit1 = load_image(folder / "digit1.png", size=info.input_size, crop_fraction=info.crop_fraction,
+                        channels=info.channels)
+    assert report["batch_size"] == 4 and report["image_digests"][1] == digit1.digest
+    assert report["hierarchy"]["name"] == "mnist_c2f" and report["hierarchy"]["digest"] in report["model"]
+    assert "mnist_cnn" in report["weights"] and report["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert report["created"].endswith("+00:00") and report["device"] == "cpu"
+
+
+def test_c2f_eval_leaves_an_earlier_results_file_whole_when_the_write_fails(mnist, tmp_path, capsys, monkeypatch):
+    from core.__main__ import main
+
+    out = tmp_path / "r.json"
+    out.write_text("earlier results")
+
+    def disk_full(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("core.commands.os.replace", disk_full)
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", "gallery", "--attacks", "pgd", "--pgd-steps", "1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot write --out" in err and "No space left" in err and "a rerun takes seconds" in err
+    assert out.read_text() == "earlier results" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_message(tmp_path, capsys):

@@ -163,9 +163,12 @@ class StudyResult:
     config: StudyConfig
     image_names: list[str]
     columns: list[Column] = field(default_factory=list)
+    image_digests: list[str] | None = None
+    batch_size: int = BATCH_SIZE  # another batch size can give other perturbations (``evaluate``)
 
     def to_dict(self) -> dict[str, Any]:
         return {"level": self.config.level, "config": self.config.__dict__, "images": self.image_names,
+                "image_digests": self.image_digests, "batch_size": self.batch_size,
                 "perceptibility_over": self.config.over, "columns": [c.to_dict() for c in self.columns],
                 "poster": POSTER[self.config.level]}
 
@@ -181,10 +184,12 @@ class StudyResult:
         names = [c.name for c in self.columns]
         over = "successful attacks" if self.config.over == "success" else "all images"
         render = _markdown_table if markdown else _text_table
+        gap = [""] if markdown else []  # markdown needs blank lines around a table
+        notes = [f"note: {note}" for note in self.notes()]
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
-            render(names, self.table()), *(f"note: {note}" for note in self.notes()), "",
-            "Poster (VGG-16, ImageNet, 393 classes)", render(names, self.poster_table()),
+            *gap, render(names, self.table()), *(gap if notes else []), *notes, "",
+            "Poster (VGG-16, ImageNet, 393 classes)", *gap, render(names, self.poster_table()),
         ])
 
     def poster_table(self) -> dict[str, dict[str, float | None]]:
@@ -337,4 +342,5 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
         rounded = 100.0 * fooling_ratio(survives_8bit(hc, result, config.level, batch_size))
         columns.append(Column(name, result, figures(result, x, config.over) | {"fooling_pct_8bit": rounded}))
         part(1.0, "done")
-    return StudyResult(config, list(image_names), columns)
+    return StudyResult(config, list(image_names), columns, None if image_digests is None else list(image_digests),
+                       batch_size)

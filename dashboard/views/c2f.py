@@ -22,6 +22,7 @@ from core.explain.heatmap import colorize, heatmap, perturbation_image, png_byte
 from core.explain.locks import model_lock
 from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY
+from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
@@ -467,8 +468,8 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
                             "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
             "result": result.to_dict(),
         })
-    report = {
-        "model": loaded.info.model_id, "image": image.source_name, "image_digest": image.digest, "level": level,
+    report = provenance(loaded.info, loaded.device) | {
+        "image": image.source_name, "image_digest": image.digest, "level": level,
         "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_top")},
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},

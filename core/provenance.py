@@ -1,0 +1,30 @@
+"""Where a written result comes from: the model, its weights and hierarchy, the device, the package
+versions and the time, so a results file read later says what made it."""
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+import torch
+
+PACKAGES = ("xadv", "torch", "torchvision", "zennit", "numpy")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(info, device: torch.device | str) -> dict[str, Any]:
+    """The record for a result made with the model ``info`` (``ModelInfo``) on ``device``."""
+    hierarchy = info.hierarchy
+    return {
+        "model": info.model_id, "model_name": info.name, "weights": info.weights_source,
+        "hierarchy": None if hierarchy is None else {"name": hierarchy.name, "digest": hierarchy.digest},
+        "device": str(device), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"python": platform.python_version()} | {p: _version(p) for p in PACKAGES},
+    }
