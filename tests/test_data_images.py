@@ -311,3 +311,19 @@ def test_as_saved_8bit_rounds_to_the_levels_a_png_stores():
     image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
     png = Image.open(io.BytesIO(encode(Image.fromarray(to_uint8(image)), "PNG")))
     torch.testing.assert_close(torch.from_numpy(np.asarray(png)).permute(2, 0, 1).float() / 255, as_saved_8bit(image))
+
+
+@pytest.mark.parametrize("mode, values, message", [
+    ("F", (3.7, 194.0), r"Float image values must lie in \[0, 1\], got \[3.7, 194\]"),
+    ("I", (0, 70000), "holds values from 0 to 70000; integer images are read as 16-bit"),
+    ("I", (-5, 100), "holds values from -5 to 100"),
+])
+def test_float_and_32_bit_images_out_of_their_range_are_refused_not_clipped(mode, values, message):
+    """A float TIFF of 3.7 to 194 was all white after clipping; one of 0 to 70000 would be clipped too."""
+    image = Image.new(mode, (4, 4), values[0])
+    image.putpixel((1, 1), values[1])
+    with pytest.raises(InputError, match=message):
+        load_image(encode(image, "TIFF"), size=4, crop_fraction=1.0)
+    inside = Image.new(mode, (4, 4), 0.25 if mode == "F" else 16384)
+    torch.testing.assert_close(load_image(encode(inside, "TIFF"), size=4, crop_fraction=1.0, channels=1).tensor,
+                               torch.full((1, 1, 4, 4), 0.25 if mode == "F" else 16384 / 65535))

@@ -16,9 +16,9 @@ Policy (every source goes through the same steps):
   ``original_size`` is the size after it.
 * Modes: RGBA, LA, PA, RGBa, La and P with transparency are composited over
   white; P, CMYK, YCbCr, LAB, HSV (and other colour modes) become RGB; 16-bit
-  ('I;16', 'I;16B', 'I') is divided by 65535 without passing through 8 bits and
-  clipped to [0, 1]; 'F' must be finite and is clipped to [0, 1]; '1' and 'L'
-  are replicated to 3 channels when ``channels=3``.  With ``channels=1`` colour
+  ('I;16', 'I;16B', and 32-bit 'I' holding 0 to 65535) is divided by 65535 without
+  passing through 8 bits; 'F' must be finite and in [0, 1]; other values are refused,
+  not clipped; '1' and 'L' are replicated to 3 channels when ``channels=3``.  With ``channels=1`` colour
   becomes luma, 0.299 R + 0.587 G + 0.114 B (ITU-R 601-2), computed in float.
   Pillow itself reduces 48-bit RGB files to 8 bits per channel; pass a uint16
   array to keep them exact.
@@ -266,9 +266,12 @@ def _mode_pixels(image: Image.Image) -> np.ndarray:
     else:
         target = _CONVERSIONS.get(image.mode, image.mode if image.mode in _KEPT_MODES else "RGB")
     array = np.asarray(image if target == image.mode else image.convert(target))
-    if target == "I":
+    if target == "I":  # 32-bit integers: read as 16-bit values
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise InputError(f"This 32-bit integer image holds values from {array.min()} to {array.max()}; "
+                             "integer images are read as 16-bit, 0 to 65535: save it as an 8- or 16-bit image.")
         array = array / 65535.0
-    pixels = _unit_float(array, clip=True)
+    pixels = _unit_float(array, clip=target != "F")  # a float image out of [0, 1] is refused, not clipped
     return pixels if pixels.ndim == 3 else pixels[:, :, None]
 
 
