@@ -98,8 +98,12 @@ def open_images(spec: str, **kwargs) -> list:
         return [load_image(folder, **kwargs)]
     if not folder.is_dir():
         raise InputError(f"{spec} is neither a folder of images, an image file, nor 'gallery'.")
-    images = []
+    images, seen = [], {}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.resolve() in seen:  # a link to a file already taken: the same image, counted once
+            print(f"skipped {path.name}: the same file as {seen[path.resolve()]}", file=sys.stderr)
+            continue
+        seen[path.resolve()] = path.name
         try:
             images.append(load_image(path, **kwargs))
         except InputError as exc:

@@ -64,7 +64,8 @@ def test_a_hierarchy_file_of_ones_own_is_read_checked_and_told_apart_from_a_name
                           (write_hierarchy(tmp_path / "one.json", parity[:1]), "at least 2 coarse classes"),
                           (write_hierarchy(tmp_path / "names.json", [parity[0], dict(parity[1], member_names=["1"])]),
                            "'odd' has 5 members but 1 member names"),
-                          (tmp_path / "missing.json", "No hierarchy file at")):
+                          (tmp_path / "missing.json", "No hierarchy file at"),
+                          (tmp_path, "is a folder; give the hierarchy file in it")):
         with pytest.raises(InputError, match=message):
             Hierarchy.named(str(path))
     with pytest.raises(InputError, match="or give the path of a hierarchy file"):

@@ -109,7 +109,7 @@ def test_unsafe_or_wrong_files_are_refused(tmp_path):
                         (pickled, "not a PyTorch state-dict.*Unsupported global"),
                         (wrong, "does not match the mnist_cnn architecture"),
                         (fewer_classes, r"2 tensors have other shapes, e.g. .*\(5,\) \(expected \(10,\)\)"),
-                        (broken, "NaN or infinite weights")):
+                        (broken, "NaN or infinite weights"), (tmp_path, "is a folder; give the weights file in it")):
         with pytest.raises(WeightsUnavailableError, match=match) as refused:
             load("mnist_cnn", weights_path=path)
         assert "False" not in str(refused.value)  # never torch's advice to load it with weights_only=False

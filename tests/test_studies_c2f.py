@@ -139,6 +139,7 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     for i in range(2):
         Image.fromarray((x[i, 0] * 255).round().byte().numpy()).save(folder / f"digit{i}.png")
     Image.new("L", (28, 28)).save(folder / "black.png")
+    (folder / "digit1_link.png").symlink_to(folder / "digit1.png")  # one image, attacked once
     out = tmp_path / "new" / "folder" / "r.json"
     code = main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "pgd",
                  "--pgd-steps", "3", "--pgd-alpha", "2", "--lrp-init", "onehot", "--no-cache", "--out", str(out)])
@@ -146,6 +147,7 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     assert code == 0
     assert "PGDC" in printed.out and "note: PGD's" not in printed.out and "skipped" not in printed.out  # the table
     assert "skipped black.png: all black" in printed.err
+    assert "skipped digit1_link.png: the same file as digit1.png" in printed.err
     assert "note: PGD's 3 steps of 2/255 can move a pixel by at most 6/255" in printed.err
     assert "belongs to no coarse class" not in printed.err  # mnist_c2f holds every digit
     report = json.loads(out.read_text())

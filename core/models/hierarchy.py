@@ -60,7 +60,8 @@ class Hierarchy:
         path = Path(path)
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"{path.stat().st_size:,} bytes, over the {MAX_FILE_BYTES:,} a hierarchy file may have")
+                raise ValueError(f"{path.stat().st_size:,} bytes, over the {MAX_FILE_BYTES:,} a hierarchy file "
+                                 "may have")
             data = json.loads(path.read_text())
             coarse = data["coarse"]
             hierarchy = cls(
@@ -88,6 +89,8 @@ class Hierarchy:
         path = HIERARCHY_DIR / f"{name}.json"
         if not path.is_file():
             own = Path(name).expanduser()
+            if own.is_dir():
+                raise InputError(f"{own} is a folder; give the hierarchy file in it.")
             if own.suffix == ".json" or own.is_file():
                 if not own.is_file():
                     raise InputError(f"No hierarchy file at {own}.")

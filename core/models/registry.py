@@ -202,6 +202,8 @@ def _load_failure(exc: Exception) -> str:
 
 def read_state_dict(path: Path) -> dict:
     """A state dict of tensors from ``path``; anything else is refused with a clear message."""
+    if path.is_dir():
+        raise WeightsUnavailableError(f"{path} is a folder; give the weights file in it.")
     if not path.is_file():
         raise WeightsUnavailableError(f"Weights file {path} does not exist.")
     try:
