@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deepfool-steps", type=int, default=50, help="most DeepFool steps")
     p.add_argument("--deepfool-overshoot", type=float, default=0.02, help="DeepFool's overshoot")
     p.add_argument("--deepfool-candidates", type=int, default=10,
-                   help="classes DeepFool considers, the top ones at the start")
+                   help="classes other than the original one that DeepFool considers: the top ones at the start "
+                        "(the reference code's num_classes, which counts the original, is this plus 1)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale")
     p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
