@@ -18,8 +18,9 @@ Policy (every source goes through the same steps):
   white; P, CMYK, YCbCr, LAB, HSV (and other colour modes) become RGB; 16-bit
   ('I;16', 'I;16B', and 32-bit 'I' holding 0 to 65535) is divided by 65535 without
   passing through 8 bits; 'F' must be finite and in [0, 1]; other values are refused,
-  not clipped; '1' and 'L' are replicated to 3 channels when ``channels=3``.  With ``channels=1`` colour
-  becomes luma, 0.299 R + 0.587 G + 0.114 B (ITU-R 601-2), computed in float.
+  not clipped; '1' and 'L' are replicated to 3 channels when ``channels=3``.  With
+  ``channels=1`` colour becomes luma, 0.299 R + 0.587 G + 0.114 B (ITU-R 601-2),
+  computed in float.
   Pillow itself reduces 48-bit RGB files to 8 bits per channel; pass a uint16
   array to keep them exact.
 * Geometry: the shorter side is resized to ``round(size / crop_fraction)`` with
