@@ -193,7 +193,7 @@ def c2f_eval(args) -> int:
     with tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed} elapsed, about {remaining} left",
               mininterval=0.1 if sys.stderr.isatty() else 10) as bar:  # a log file gets a line per 10 s
         def progress(fraction: float, message: str) -> None:
-            bar.set_description(message[:60])
+            bar.set_description(message[:60], refresh=False)  # drawn by update, at most every mininterval
             bar.update(int(fraction * 1000) - bar.n)
 
         result = evaluate(loaded.model, x, config, image_names=names,
