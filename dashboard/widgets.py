@@ -490,12 +490,25 @@ SCALE_PERCENTILES = (90.0, 95.0, 99.0, 99.5, 99.9, 100.0)
 
 
 def scale_percentile_slider(key: str, default: float = 99.5) -> float:
-    """Where the colour scale ends: a percentile of |relevance| (100 = the largest value)."""
-    return st.select_slider(
+    """Where the colour scale ends: a percentile of |relevance| (100 = the largest value). Moving it
+    while the page computes (an attack, say) does not cut that short, as a widget would: the slider
+    sits in a fragment, whose reruns Streamlit queues behind a running script, and the fragment then
+    reruns the page with the new value."""
+    drawn = f"_drawn_{key}"
+    st.session_state[drawn] = st.session_state.get(key, default)  # the value this run of the page draws with
+    _percentile_fragment(key, default, drawn)
+    return st.session_state[key]
+
+
+@st.fragment
+def _percentile_fragment(key: str, default: float, drawn: str) -> None:
+    value = st.select_slider(
         "Colour scale ends at percentile of |relevance|", SCALE_PERCENTILES, value=default, key=key,
         format_func=lambda p: f"{p:g}",
         help="A few extreme pixels can make a map look blank at 100 (the maximum); lower percentiles "
              "saturate those pixels and show the rest. Only the display and the PNG change, not the data.")
+    if value != st.session_state[drawn]:  # moved: a fragment rerun, after any running script has ended
+        st.rerun(scope="app")
 
 
 # ---------------------------------------------------------------- downloads, progress

@@ -187,3 +187,25 @@ def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     shot = artifacts / "c2f_mnist.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
+
+
+def test_moving_the_colour_scale_during_attacks_does_not_cut_them_short(new_page):
+    """A display setting, moved while the attacks run (three LRPC budgets, DFC and PGDC on
+    EfficientNet-Lite0, many seconds on a CPU), waits for them and then redraws: no "did not finish"."""
+    from playwright.sync_api import expect
+
+    page = new_page(1600)
+    page.get_by_role("link", name="Coarse-to-fine attacks").click()
+    run = page.get_by_role("button", name="Run attacks")
+    run.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-c2f_before_org .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    run.click()
+    page.wait_for_timeout(2000)
+    assert page.locator(".st-key-c2f_row0_org").count() == 0, "the attacks ended before the slider moved"
+    slider = page.locator(".st-key-c2f_scale_percentile input[type=range]")
+    slider.focus()
+    slider.press("ArrowRight")  # 99.5 -> 99.9
+    page.locator(".st-key-c2f_row4_org .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # PGDC's row
+    expect(page.get_by_text("the 99.9th percentile", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("did not finish", exact=False)).to_have_count(0)
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
