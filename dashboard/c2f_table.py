@@ -39,19 +39,21 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[L
 def _beside_frame(result: study.StudyResult) -> Styler:
     """Each row of the poster's layout twice, ours and then the poster's (in grey), in our columns; blank
     where the poster has no such column, '–' where no attack succeeded."""
-    ours, theirs = result.table(), result.poster_table()
-    rows = {}
-    for r, label in ROW_LABELS.items():
-        rows[f"{label} · ours"] = {c: study.format_figure(r, v, "–") for c, v in ours[r].items()}
-        rows[f"{label} · poster"] = {c: "" if v is None else study.format_figure(r, v) for c, v in theirs[r].items()}
-    frame = pd.DataFrame(rows).T
+    ours, theirs = _cells(result.table()), _cells(result.poster_table(), missing="")
+    frame = pd.DataFrame({f"{label} · {who}": cells[label] for label in ours
+                          for who, cells in (("ours", ours), ("poster", theirs))}).T
     return frame.style.apply(lambda row: ["color: #808080" if row.name.endswith("poster") else ""] * len(row), axis=1)
 
 
+def _cells(values: dict[str, dict[str, float | None]], missing: str = "–") -> dict[str, dict[str, str]]:
+    """The poster's layout as text, by row label: ρ with 4 decimals, fooling with 1, ``missing`` where there
+    is no figure (no attack succeeded, or the poster has no such column)."""
+    return {ROW_LABELS[r]: {c: study.format_figure(r, v, missing) for c, v in row.items()} for r, row in values.items()}
+
+
 def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
-    """The poster's layout as text: ρ with 4 decimals, fooling with 1, '–' where no attack succeeded."""
-    return pd.DataFrame({ROW_LABELS[r]: {c: study.format_figure(r, v, "–") for c, v in row.items()}
-                         for r, row in values.items()}).T
+    """The poster's layout as a table of text (``_cells``)."""
+    return pd.DataFrame(_cells(values)).T
 
 
 def table_section(loaded, image: LoadedImage, level: str) -> None:
