@@ -151,7 +151,8 @@ _NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table
 def keep_page_settings(prefixes: tuple[str, ...]) -> None:
     """Streamlit forgets a page's widget values while another page is shown; writing them back at the top
     of every run (its documented workaround) keeps each page's model, image and settings, and so its
-    results, for when one comes back. An upload cannot be kept."""
+    results, for when one comes back. An uploader's file cannot be written back (``_kept_upload``
+    keeps it instead)."""
     for key in list(st.session_state):
         if isinstance(key, str) and key.startswith(prefixes) and not _NOT_SETTABLE.search(key):
             st.session_state[key] = st.session_state[key]
@@ -181,16 +182,35 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
                                 format_func=gallery_description, key=f"{key}_gallery")
             image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
         else:
-            upload = st.file_uploader("Upload an image", type=IMAGE_TYPES, key=f"{key}_upload")
+            upload = _kept_upload(key)
             if upload is None:
                 st.info("Choose an image file (PNG, JPEG, GIF, BMP, TIFF or WebP).")
                 return None
-            image = _upload(upload.getvalue(), upload.name, info.input_size, info.crop_fraction, info.channels)
+            image = _upload(upload[1], upload[0], info.input_size, info.crop_fraction, info.channels)
     except ValueError as exc:
         (errors or st).error(str(exc))
         return None
     st.caption(image_policy(image, info))
     return image
+
+
+def _kept_upload(key: str) -> tuple[str, bytes] | None:
+    """The uploaded image's ``(name, bytes)``, kept in session state: Streamlit empties an uploader that was
+    not drawn on the last run (after a page change, or a switch to another source), so the file would be
+    lost. A file the user removes (the uploader's x) is forgotten; another upload replaces it."""
+    widget, kept, held = f"{key}_upload", f"{key}_kept_upload", f"{key}_upload_held"
+    drawn_last_run = widget in st.session_state  # checked before the widget is drawn again
+    upload = st.file_uploader("Upload an image", type=IMAGE_TYPES, key=widget)
+    if upload is not None:
+        st.session_state[kept] = (upload.name, upload.getvalue())
+        st.session_state[held] = True
+        return st.session_state[kept]
+    if drawn_last_run and st.session_state.get(held):  # it held the file last run: the user removed it
+        st.session_state.pop(kept, None)
+    st.session_state[held] = False
+    if kept in st.session_state:
+        st.caption(f"Using {st.session_state[kept][0]}, uploaded earlier; upload another file to replace it.")
+    return st.session_state.get(kept)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -209,3 +209,39 @@ def test_moving_the_colour_scale_during_attacks_does_not_cut_them_short(new_page
     expect(page.get_by_text("the 99.9th percentile", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("did not finish", exact=False)).to_have_count(0)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
+
+
+def test_an_upload_survives_a_page_change_and_a_removed_one_is_forgotten(new_page):
+    """Streamlit empties an uploader that was not drawn on the last run; the page keeps the file itself."""
+    from playwright.sync_api import expect
+    from PIL import Image
+
+    from tests.image_bytes import encode
+
+    photo = encode(Image.new("RGB", (400, 300), (200, 40, 40)), "PNG")
+    page = new_page(1600)
+    page.get_by_role("button", name="Explain").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
+    uploader = page.locator(".st-key-explore_image_upload")
+    uploader.locator("input[type=file]").set_input_files(
+        files=[{"name": "mine.png", "mimeType": "image/png", "buffer": photo}])
+    used = page.get_by_text("Original 400×300 px", exact=False)
+    expect(used).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+
+    page.get_by_role("link", name="Coarse-to-fine attacks").click()
+    page.get_by_role("button", name="Run attacks").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.get_by_role("link", name="Explore").click()
+    expect(page.get_by_text("Using mine.png, uploaded earlier", exact=False)).to_be_visible(
+        timeout=EXPLAIN_TIMEOUT_MS)
+    expect(used).to_be_visible()
+    page.locator(".st-key-explore_image_source").get_by_text("Gallery").click()
+    expect(used).to_have_count(0, timeout=60_000)
+    page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
+    expect(used).to_be_visible(timeout=60_000)
+
+    uploader.locator("input[type=file]").set_input_files(
+        files=[{"name": "mine.png", "mimeType": "image/png", "buffer": photo}])
+    uploader.locator("[data-testid=stFileChipDeleteBtn] button").click()
+    expect(page.get_by_text("Choose an image file", exact=False)).to_be_visible(timeout=60_000)
+    expect(used).to_have_count(0)
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
