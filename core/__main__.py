@@ -17,6 +17,15 @@ class _WithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def count(text: str) -> int:
+    """An argument type for counts (steps, candidates, batch size): an integer of at least 1, so that
+    argparse's message names the option."""
+    value = int(text)  # a ValueError becomes argparse's "invalid count value"
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"],
                    help="the table's columns")
     p.add_argument("--eps", nargs="+", type=float, default=[10, 20, 40], help="LRP budgets, 0-255 scale")
-    p.add_argument("--lrp-steps", type=int, default=20, help="LRP attack steps (all taken unless --lrp-early-stop)")
+    p.add_argument("--lrp-steps", type=count, default=20, help="LRP attack steps (all taken unless --lrp-early-stop)")
     p.add_argument("--lrp-alpha", type=float, default=None,
                    help="LRP step size, 0-255 scale (default: 2.5 eps / steps)")
     p.add_argument("--lrp-early-stop", action="store_true",
@@ -65,19 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lrp-init", choices=["logit", "onehot"], default="logit",  # lrp.INITS
                    help="output relevance R^L of the LRP maps the attack's loss is of: the target's logit, or 1 "
                         "(the poster's delta_ic)")
-    p.add_argument("--deepfool-steps", type=int, default=50, help="most DeepFool steps")
+    p.add_argument("--deepfool-steps", type=count, default=50, help="most DeepFool steps")
     p.add_argument("--deepfool-overshoot", type=float, default=0.02, help="DeepFool's overshoot")
-    p.add_argument("--deepfool-candidates", type=int, default=10,
+    p.add_argument("--deepfool-candidates", type=count, default=10,
                    help="classes other than the original one that DeepFool considers: the top ones at the start "
                         "(the reference code's num_classes, which counts the original, is this plus 1)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale")
-    p.add_argument("--pgd-steps", type=int, default=20, help="most PGD steps; it stops at its first success")
+    p.add_argument("--pgd-steps", type=count, default=20, help="most PGD steps; it stops at its first success")
     p.add_argument("--pgd-random-start", action="store_true",
                    help="start PGD at a uniformly random point of its budget's ball (seeded) instead of the image")
     p.add_argument("--over", choices=["success", "all"], default="success",
                    help="images the perceptibility mean runs over")
-    p.add_argument("--batch-size", type=int, default=4,  # core.studies.c2f.BATCH_SIZE (not imported: torch)
+    p.add_argument("--batch-size", type=count, default=4,  # core.studies.c2f.BATCH_SIZE (not imported: torch)
                    help="images attacked together (another batch size sums in another order; signed steps can "
                         "amplify that into other perturbations and, rarely, another outcome: compare runs at the "
                         "same batch size)")
@@ -96,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_of_memory(exc: BaseException) -> int:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"error: out of memory ({first[:200]}). Ask for less at once: a smaller --batch-size (c2f-eval), or "
+          "fewer n_steps, an internal_batch_size or fewer n_baselines (explain).", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -103,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UnsupportedError, WeightsUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # numpy's and the CPU allocator's; torch's "out of memory" is a RuntimeError
+        return _out_of_memory(exc)
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
+            raise
+        return _out_of_memory(exc)
     except KeyboardInterrupt:
         print("interrupted: no output written (results computed so far stay in the result cache)", file=sys.stderr)
         return 130

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -69,7 +70,7 @@ def explain(args) -> int:
     predictions = top_k(loaded.model, image.tensor.to(loaded.device), info.class_names, k=5)[0]
     cache = None if args.no_cache else ResultCache()
     explanation = run_explain(loaded, image, args.method, args.target, parse_params(args.param), cache)
-    stem = f"{Path(image.source_name or 'image').stem}_{args.method}"
+    stem = explain_stem(image.source_name, args.method, explanation.target, args.param)
     files = explanation.files(predictions, timings={"load_seconds": load_seconds,
                                                     "total_seconds": time.perf_counter() - started})
     try:
@@ -85,6 +86,19 @@ def explain(args) -> int:
     for name in files:
         print(f"wrote {out / f'{stem}_{name}'}")
     return 0
+
+
+def explain_stem(source_name: str | None, method: str, target: int, param_pairs: list[str]) -> str:
+    """How ``explain`` names its files: the image (``cat.png`` -> ``cat-png``, so ``cat.jpg`` differs; a
+    gallery name as it is), the method, the class, and a digest of any ``--param``. Another image, class or
+    parameter so gets other files; the same request writes the same files again."""
+    image = Path(source_name or "image")
+    name = f"{image.stem}-{image.suffix[1:]}" if image.suffix else image.name
+    stem = f"{name}_{method}_class{target}"
+    if param_pairs:
+        params = json.dumps(parse_params(param_pairs), sort_keys=True)
+        stem += "_" + hashlib.sha256(params.encode()).hexdigest()[:8]
+    return stem
 
 
 def open_images(spec: str, **kwargs) -> list:
@@ -171,8 +185,6 @@ def c2f_eval(args) -> int:
                          deepfool_candidates=args.deepfool_candidates, pgd_eps_255=args.pgd_eps,
                          pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
                          pgd_random_start=args.pgd_random_start, over=args.over)  # checked before anything is loaded
-    if args.batch_size < 1:
-        raise InputError("--batch-size must be at least 1.")
     out = Path(args.out)
     _check_writable(out)  # before the run, not after minutes of it
     for caveat in config.caveats():

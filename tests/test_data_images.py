@@ -310,7 +310,7 @@ def test_as_saved_8bit_rounds_to_the_levels_a_png_stores():
     # exactly what the PNG download (to_uint8) holds
     image = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0))
     png = Image.open(io.BytesIO(encode(Image.fromarray(to_uint8(image)), "PNG")))
-    torch.testing.assert_close(torch.from_numpy(np.asarray(png)).permute(2, 0, 1).float() / 255, as_saved_8bit(image))
+    torch.testing.assert_close(torch.from_numpy(np.array(png)).permute(2, 0, 1).float() / 255, as_saved_8bit(image))
 
 
 @pytest.mark.parametrize("mode, values, message", [

@@ -189,8 +189,10 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
     assert main(["c2f-eval", "--hierarchy", "mnist_c2f", "--out", str(tmp_path / "new" / "r.json"), "--no-cache"]) == 2
     assert "does not fit a model with 1000 classes" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()  # a refused run leaves no folder behind
-    assert main(["c2f-eval", "--pgd-steps", "0", "--out", str(tmp_path / "r.json")]) == 2
-    assert "pgd steps must be at least 1" in capsys.readouterr().err
+    for flag in ("--pgd-steps", "--lrp-steps", "--deepfool-candidates", "--batch-size"):
+        with pytest.raises(SystemExit) as refused:  # argparse's refusal, which names the option
+            main(["c2f-eval", flag, "0", "--out", str(tmp_path / "r.json")])
+        assert refused.value.code == 2 and f"argument {flag}: must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import math
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,25 +31,54 @@ from core.validate import check_choice
 _POSITIONAL = {"model", "x", "target", "name"}
 
 
-def method_defaults(method: str) -> dict[str, Any]:
-    """The keyword parameters of ``method`` and their defaults (LRP: its composite's too)."""
+def _parameters(method: str) -> dict[str, tuple[Any, tuple[type, ...]]]:
+    """name -> (default, accepted types) of ``method``'s keyword parameters (LRP: its composite's too); the
+    types are the annotation's (``int | None`` -> int, NoneType), else the default's."""
     check_choice("method", method, METHODS)
     functions = [METHODS[method]] + ([make_composite] if method == "lrp" else [])
-    defaults: dict[str, Any] = {}
+    found: dict[str, tuple[Any, tuple[type, ...]]] = {}
     for fn in functions:
+        hints = typing.get_type_hints(fn)
         for p in inspect.signature(fn).parameters.values():
             if p.name not in _POSITIONAL and p.default is not inspect.Parameter.empty and p.name != "canonizers":
-                defaults[p.name] = p.default
-    return defaults
+                hint = hints.get(p.name)
+                found[p.name] = (p.default, typing.get_args(hint) or (hint,) if hint else (type(p.default),))
+    return found
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The keyword parameters of ``method`` and their defaults (LRP: its composite's too)."""
+    return {name: default for name, (default, _) in _parameters(method).items()}
+
+
+_KIND_WORDS = {bool: "true or false", int: "an integer", float: "a finite number", str: "a name",
+               type(None): "null"}
+
+
+def _typed(method: str, name: str, value: Any, kinds: tuple[type, ...]) -> Any:
+    """``value`` if it has one of ``kinds`` (an integer counts as a float): a JSON ``"False"`` or ``2.5``
+    steps would otherwise reach the method as a truthy string or a float captum rejects in its own words."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if (value is None and type(None) in kinds) or (isinstance(value, bool) and bool in kinds) \
+            or (number and isinstance(value, int) and int in kinds) or (isinstance(value, str) and str in kinds):
+        return value
+    if number and float in kinds and math.isfinite(value):
+        return float(value)
+    if not set(kinds) & set(_KIND_WORDS):  # a tensor baseline and the like: the method checks it
+        return value
+    wanted = " or ".join(_KIND_WORDS[k] for k in kinds if k in _KIND_WORDS)
+    raise InputError(f"The {method} parameter {name} takes {wanted}, got {value!r}.")
 
 
 def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    """Defaults overridden by ``params``; an unknown name is an error naming the valid ones."""
-    defaults = method_defaults(method)
-    unknown = set(params or {}) - set(defaults)
+    """Defaults overridden by ``params``, each of its parameter's type; an unknown name is an error naming
+    the valid ones."""
+    parameters = _parameters(method)
+    unknown = set(params or {}) - set(parameters)
     if unknown:
-        raise InputError(f"Unknown parameter(s) {sorted(unknown)} for {method}; valid: {sorted(defaults)}.")
-    return {**defaults, **(params or {})}
+        raise InputError(f"Unknown parameter(s) {sorted(unknown)} for {method}; valid: {sorted(parameters)}.")
+    given = {name: _typed(method, name, value, parameters[name][1]) for name, value in (params or {}).items()}
+    return {**method_defaults(method), **given}
 
 
 def classifier(loaded: LoadedModel) -> nn.Module:

@@ -11,6 +11,8 @@ uniform noise), or a tensor. DeepLIFT SHAP takes a set of baselines: ``"black_wh
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from captum.attr import DeepLiftShap, IntegratedGradients, Saliency
 from captum.attr._core import deep_lift
@@ -23,6 +25,9 @@ from core.errors import InputError
 deep_lift.SUPPORTED_NON_LINEAR.setdefault(nn.ReLU6, deep_lift.nonlinear)
 
 BASELINES = ("black", "white", "gray", "uniform")
+# More path points change nothing visible in float32, and Gauss-Legendre's nodes cost O(n^3) to find
+# (numpy's leggauss): 10^4 steps take minutes and 10^8 would ask for petabytes.
+MAX_IG_STEPS = 1000
 SHAP_BASELINES = ("black_white", "uniform")
 
 
@@ -55,14 +60,15 @@ def shap_baselines(x: torch.Tensor, baselines: str | torch.Tensor, n_baselines: 
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: torch.Tensor, abs: bool = True) -> torch.Tensor:
-    return Saliency(model).attribute(x, target=target, abs=abs)
+    # an input that already requires gradients: captum would otherwise set the flag on the caller's tensor, and warn
+    return Saliency(model).attribute(x.detach().requires_grad_(), target=target, abs=abs)
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, baseline="black",
                          n_steps: int = 50, method: str = "gausslegendre", internal_batch_size: int | None = None,
                          seed: int = 0) -> torch.Tensor:
-    if n_steps < 1:
-        raise InputError("Integrated gradients needs n_steps >= 1.")
+    if not 1 <= n_steps <= MAX_IG_STEPS:
+        raise InputError(f"Integrated gradients takes 1 to {MAX_IG_STEPS} steps (n_steps), got {n_steps}.")
     return IntegratedGradients(model).attribute(
         x, baselines=baseline_like(x, baseline, seed), target=target, n_steps=n_steps, method=method,
         internal_batch_size=internal_batch_size,
@@ -71,4 +77,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor
 
 def deeplift_shap(model: nn.Module, x: torch.Tensor, target: torch.Tensor, baselines="black_white",
                   n_baselines: int = 8, seed: int = 0) -> torch.Tensor:
-    return DeepLiftShap(model).attribute(x, baselines=shap_baselines(x, baselines, n_baselines, seed), target=target)
+    baselines = shap_baselines(x, baselines, n_baselines, seed)
+    with warnings.catch_warnings():  # captum's notice that it hooks the activations while it runs
+        warnings.filterwarnings("ignore", message="Setting forward, backward hooks", category=UserWarning)
+        return DeepLiftShap(model).attribute(x, baselines=baselines, target=target)
