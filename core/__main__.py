@@ -105,13 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _out_of_memory(exc: BaseException) -> int:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"error: out of memory ({first[:200]}). Ask for less at once: a smaller --batch-size (c2f-eval), or "
-          "fewer n_steps, an internal_batch_size or fewer n_baselines (explain).", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -119,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UnsupportedError, WeightsUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except MemoryError as exc:  # numpy's and the CPU allocator's; torch's "out of memory" is a RuntimeError
-        return _out_of_memory(exc)
-    except RuntimeError as exc:
-        if "out of memory" not in str(exc) and "can't allocate memory" not in str(exc):
+    except (MemoryError, RuntimeError) as exc:  # numpy's MemoryError; torch's "out of memory" is a RuntimeError
+        said = str(exc).strip()
+        if isinstance(exc, RuntimeError) and "out of memory" not in said and "can't allocate memory" not in said:
             raise
-        return _out_of_memory(exc)
+        print(f"error: out of memory ({said.splitlines()[0][:200] if said else type(exc).__name__}). Ask for less "
+              "at once: a smaller --batch-size (c2f-eval), or fewer n_steps, an internal_batch_size or fewer "
+              "n_baselines (explain).", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: no output written (results computed so far stay in the result cache)", file=sys.stderr)
         return 130

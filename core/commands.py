@@ -69,8 +69,9 @@ def explain(args) -> int:
     load_seconds = time.perf_counter() - started
     predictions = top_k(loaded.model, image.tensor.to(loaded.device), info.class_names, k=5)[0]
     cache = None if args.no_cache else ResultCache()
-    explanation = run_explain(loaded, image, args.method, args.target, parse_params(args.param), cache)
-    stem = explain_stem(image.source_name, args.method, explanation.target, args.param)
+    params = parse_params(args.param)
+    explanation = run_explain(loaded, image, args.method, args.target, params, cache)
+    stem = explain_stem(image.source_name, args.method, explanation.target, params)
     files = explanation.files(predictions, timings={"load_seconds": load_seconds,
                                                     "total_seconds": time.perf_counter() - started})
     try:
@@ -88,16 +89,15 @@ def explain(args) -> int:
     return 0
 
 
-def explain_stem(source_name: str | None, method: str, target: int, param_pairs: list[str]) -> str:
+def explain_stem(source_name: str | None, method: str, target: int, params: dict[str, Any]) -> str:
     """How ``explain`` names its files: the image (``cat.png`` -> ``cat-png``, so ``cat.jpg`` differs; a
     gallery name as it is), the method, the class, and a digest of any ``--param``. Another image, class or
     parameter so gets other files; the same request writes the same files again."""
     image = Path(source_name or "image")
     name = f"{image.stem}-{image.suffix[1:]}" if image.suffix else image.name
     stem = f"{name}_{method}_class{target}"
-    if param_pairs:
-        params = json.dumps(parse_params(param_pairs), sort_keys=True)
-        stem += "_" + hashlib.sha256(params.encode()).hexdigest()[:8]
+    if params:
+        stem += "_" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
     return stem
 
 

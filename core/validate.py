@@ -9,6 +9,13 @@ from torch import nn
 from core.errors import InputError
 
 
+def has_json_type(value: object, kinds: tuple[type, ...]) -> bool:
+    """Whether a value read from JSON has one of ``kinds`` (``type(None)`` for null). A boolean is no
+    number here, as in JSON, although Python's ``bool`` is an ``int``."""
+    return any(value is None if kind is type(None) else isinstance(value, kind) and (
+        kind is bool or not isinstance(value, bool)) for kind in kinds)
+
+
 def check_choice(what: str, value: object, known: Sequence[str]) -> None:
     """A clear error when ``value`` is not one of the ``known`` names of ``what``."""
     if value not in known:

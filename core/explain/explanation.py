@@ -26,7 +26,7 @@ from core.explain.heatmap import colorize, heatmap, png_bytes, shared_scale
 from core.explain.lrp import make_composite
 from core.models.predict import Prediction, top_k
 from core.models.registry import LoadedModel
-from core.validate import check_choice
+from core.validate import check_choice, has_json_type
 
 _POSITIONAL = {"model", "x", "target", "name"}
 
@@ -58,12 +58,11 @@ _KIND_WORDS = {bool: "true or false", int: "an integer", float: "a finite number
 def _typed(method: str, name: str, value: Any, kinds: tuple[type, ...]) -> Any:
     """``value`` if it has one of ``kinds`` (an integer counts as a float): a JSON ``"False"`` or ``2.5``
     steps would otherwise reach the method as a truthy string or a float captum rejects in its own words."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if (value is None and type(None) in kinds) or (isinstance(value, bool) and bool in kinds) \
-            or (number and isinstance(value, int) and int in kinds) or (isinstance(value, str) and str in kinds):
+    if float in kinds and has_json_type(value, (int, float)):
+        if math.isfinite(value):
+            return float(value)
+    elif has_json_type(value, kinds):
         return value
-    if number and float in kinds and math.isfinite(value):
-        return float(value)
     if not set(kinds) & set(_KIND_WORDS):  # a tensor baseline and the like: the method checks it
         return value
     wanted = " or ".join(_KIND_WORDS[k] for k in kinds if k in _KIND_WORDS)
@@ -77,8 +76,8 @@ def resolve_params(method: str, params: dict[str, Any] | None) -> dict[str, Any]
     unknown = set(params or {}) - set(parameters)
     if unknown:
         raise InputError(f"Unknown parameter(s) {sorted(unknown)} for {method}; valid: {sorted(parameters)}.")
-    given = {name: _typed(method, name, value, parameters[name][1]) for name, value in (params or {}).items()}
-    return {**method_defaults(method), **given}
+    return {name: _typed(method, name, params[name], kinds) if name in (params or {}) else default
+            for name, (default, kinds) in parameters.items()}
 
 
 def classifier(loaded: LoadedModel) -> nn.Module:

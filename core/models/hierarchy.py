@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from core.errors import InputError
+from core.validate import has_json_type
 
 HIERARCHY_DIR = Path(__file__).resolve().parents[2] / "assets" / "hierarchies"
 MAX_FILE_BYTES = 16_000_000  # the shipped ImageNet hierarchy has 23 kB
@@ -31,7 +32,7 @@ MAX_FILE_BYTES = 16_000_000  # the shipped ImageNet hierarchy has 23 kB
 def _typed(value, kind: type, what: str, optional: bool = False):
     """``value`` if it is a JSON value of type ``kind`` (a JSON integer for ``int``, not a float or a
     boolean); ``TypeError`` naming ``what`` otherwise."""
-    if optional and value is None or isinstance(value, kind) and not isinstance(value, bool):
+    if has_json_type(value, (kind, type(None)) if optional else (kind,)):
         return value
     raise TypeError(f"{what} must be a JSON {'integer' if kind is int else 'string'}, got {value!r}")
 
