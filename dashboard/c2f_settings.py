@@ -18,6 +18,12 @@ def p_text(p: float) -> str:
     return "∞" if math.isinf(p) else f"{p:g}"
 
 
+def poster_name(text: str) -> str:
+    """Column names on the page as the poster writes them: "LRPC eps=10" -> "LRPC ε=10" (the JSON, the
+    file names and the command line keep the ASCII name)."""
+    return text.replace(" eps=", " ε=")
+
+
 P_OPTIONS = {p_text(p): p for p in (1.0, 2.0, math.inf)}
 LIMITS = {"steps": (1, 200), "step": (0.25, 64.0)}  # the form's ranges of step counts and of PGD's step (0-255)
 

@@ -19,7 +19,7 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings, p_text
+from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
 
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
@@ -48,7 +48,8 @@ def _beside_frame(result: study.StudyResult) -> Styler:
 def _cells(values: dict[str, dict[str, float | None]], missing: str = "–") -> dict[str, dict[str, str]]:
     """The poster's layout as text, by row label: ρ with 4 decimals, fooling with 1, ``missing`` where there
     is no figure (no attack succeeded, or the poster has no such column)."""
-    return {ROW_LABELS[r]: {c: study.format_figure(r, v, missing) for c, v in row.items()} for r, row in values.items()}
+    return {ROW_LABELS[r]: {poster_name(c): study.format_figure(r, v, missing) for c, v in row.items()}
+            for r, row in values.items()}
 
 
 def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
@@ -136,8 +137,8 @@ def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame
     cells = {}
     for column in result.columns:
         rho = perceptibility(column.result.delta, x, math.inf).tolist()
-        cells[column.name] = [f"{'✓' if fooled else '✗'} · ρ∞ {r:.4f}"
-                              for fooled, r in zip(column.result.success.tolist(), rho)]
+        cells[poster_name(column.name)] = [f"{'✓' if fooled else '✗'} · ρ∞ {r:.4f}"
+                                           for fooled, r in zip(column.result.success.tolist(), rho)]
     return pd.DataFrame(cells, index=result.image_names)
 
 
@@ -159,7 +160,7 @@ def show_table(stored: dict[str, Any]) -> None:
                 f"column)")
     st.dataframe(_beside_frame(result), key="c2f_table_beside")
     for note in result.notes(missing="–"):
-        st.caption(f":material/info: {note[0].upper()}{note[1:]}")
+        st.caption(f":material/info: {poster_name(note[0].upper() + note[1:])}")
     if stored["outside"]:
         listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
         st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "

@@ -117,7 +117,9 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert attack_calls == ["lrp", "deepfool", "pgd"]
     stored = at.session_state["c2f_results"]
     names = [row["name"] for row in stored["rows"]]
-    assert names == ["LRPC eps=10", "DFC", "PGDC"]
+    assert names == ["LRPC eps=10", "DFC", "PGDC"]  # the JSON's names; the page writes ε, as the poster does:
+    assert [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**After ")] == [
+        "After LRPC ε=10", "After DFC", "After PGDC"]
 
     figures = charts(at)
     peaks = [float(row["result"].delta.abs().max()) for row in stored["rows"]]
@@ -301,21 +303,23 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert stored["result"].image_names == [f"mnist_test_{i}" for i in range(4)]
     beside, per_image, over_all = at.dataframe  # the last two in an expander
     table = beside.value
+    shown = {"LRPC eps=10": "LRPC ε=10", "DFC": "DFC"}  # the page writes ε as the poster does
     for column in stored["result"].columns:
-        cells = per_image.value[column.name]
+        cells = per_image.value[shown[column.name]]
         assert list(cells.index) == stored["result"].image_names
         assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
-        assert over_all.value.loc["ρ²_adv", column.name] == study.format_figure("rho_2", column.figures["rho_2_all"])
+        assert over_all.value.loc["ρ²_adv", shown[column.name]] == study.format_figure("rho_2",
+                                                                                      column.figures["rho_2_all"])
     labels = ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
     assert list(table.index) == [f"{label} · {who}" for label in labels for who in ("ours", "poster")]
-    assert list(table.columns) == ["LRPC eps=10", "DFC"]  # the poster's figures beside ours, in our columns
+    assert list(table.columns) == list(shown.values())  # the poster's figures beside ours, in our columns
     for i, (row, label) in enumerate(zip(study.ROWS, labels)):
-        for name in table.columns:
-            assert table.loc[f"{label} · ours", name] == study.format_figure(row, stored["result"].table()[row][name],
-                                                                              "–")
-            assert table.loc[f"{label} · poster", name] == study.format_figure(row, study.POSTER["coarse"][name][i])
+        for name, title in shown.items():
+            assert table.loc[f"{label} · ours", title] == study.format_figure(row, stored["result"].table()[row][name],
+                                                                               "–")
+            assert table.loc[f"{label} · poster", title] == study.format_figure(row, study.POSTER["coarse"][name][i])
     assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%) · ours"])
-    assert table.loc["Fooling (%) · poster", "LRPC eps=10"] == "87.1"  # Table 1 of the poster
+    assert table.loc["Fooling (%) · poster", "LRPC ε=10"] == "87.1"  # Table 1 of the poster
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
     report = json.loads(stored["json"])  # as c2f-eval writes it, with what made it

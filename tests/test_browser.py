@@ -181,7 +181,7 @@ def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     assert "amplified" in delta.evaluate("el => el.layout.annotations[0].text")
     box = rows[0].bounding_box()
     assert box and 150 < box["width"] and 150 < box["height"] < 600
-    expect(page.get_by_text("After LRPC eps=10")).to_be_visible()
+    expect(page.get_by_text("After LRPC ε=10")).to_be_visible()
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.wait_for_timeout(1000)
     shot = artifacts / "c2f_mnist.png"

@@ -27,7 +27,7 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard import widgets as W
-from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text
+from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text, poster_name
 from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
@@ -368,8 +368,8 @@ def magnitude_note(before, rows: list[dict[str, Any]], percentile: float, level:
     """A hint when one scale makes some maps look blank (their own scales differ by more than 10×)."""
     s, _ = _symbols(level)
     targets = (f"{s}_org", f"{s}_adv")
-    named = [(f"{when}, {target}", m) for when, maps in [("before", before)] + [(row["name"], row["maps"]) for row in rows]
-             for target, m in zip(targets, maps)]
+    shown = [("before", before)] + [(poster_name(row["name"]), row["maps"]) for row in rows]
+    named = [(f"{when}, {target}", m) for when, maps in shown for target, m in zip(targets, maps)]
     own = [(shared_scale([m], percentile), name) for name, m in named]
     (low, weak), (high, strong) = min(own), max(own)
     if high <= 10 * low:
@@ -389,7 +389,7 @@ def row_heading(row: dict[str, Any]) -> str:
                   f"{params['alpha'] * 255:g}/255{' · random start' if params.get('random_start') else ''}")
     else:
         detail = f"up to {counted(params['steps'], 'step')} · overshoot {params['overshoot']:g}"
-    return f"**After {row['name']}** &nbsp; <small>{detail}</small>"
+    return f"**After {poster_name(row['name'])}** &nbsp; <small>{detail}</small>"
 
 
 def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: dict[str, Any], level: str,
