@@ -4,10 +4,12 @@ Coarse level: ``r_org = C(x)``, ``r_adv = argmax_{i != r_org} C_i(x)``; goal ``C
 Fine level: ``f_org = F^{r_org}(x)``, ``f_adv = argmax_{j != f_org} F^{r_org}_j(x)``; goal
 ``F^{r_org}(x + eta) != f_org`` while ``C(x + eta) = r_org``. Every attack on a C2F model uses
 these labels and these goals, so its success means the same thing in every column of a table.
+The LRP attacks may be aimed at another adversarial class than the runner-up (``aimed``, our
+extension; the poster's is the runner-up): it changes whose evidence they build, not their goal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -60,6 +62,35 @@ class C2FLabels:
         """Which images (N,) have a runner-up at ``level``: at the fine level not those whose coarse class
         has one fine class, which no fine-level attack can fool (the attacks leave them unchanged)."""
         return self.adversarial(level) != self.original(level)
+
+
+def aimed(hc: HierarchicalClassifier, labels: C2FLabels, level: str, target: int | torch.Tensor | None) -> C2FLabels:
+    """``labels`` with the adversarial class of ``level`` set to ``target``: a coarse class (``r_adv``) or
+    a fine class's position within r_org's members (``f_adv``), one for all images or one per image.
+    None keeps the runner-up. A target must be another class than the image's original one."""
+    if target is None:
+        return labels
+    original = labels.original(level)
+    t = torch.as_tensor(target, device=original.device)
+    if t.dtype in (torch.bool, torch.uint8) or t.is_floating_point() or t.is_complex() or t.dim() > 1:
+        raise InputError(f"The target must be a class index (an integer, or one per image), got {target!r}.")
+    t = t.long().expand_as(original) if t.dim() == 0 else t.long()
+    if t.shape != original.shape:
+        raise InputError(f"Give one target for all images or one per image ({original.numel()}), got {t.numel()}.")
+    if level == "coarse":
+        classes, what = torch.full_like(original, hc.hierarchy.num_coarse), "coarse classes"
+    else:
+        classes, what = hc.member_mask.sum(1).to(original.device)[labels.r_org], "fine classes in its coarse class"
+    outside = (t < 0) | (t >= classes)
+    if outside.any():
+        i = int(outside.nonzero()[0])
+        raise InputError(f"Target {int(t[i])} of image {i + 1} is not among its {int(classes[i])} {what} "
+                         f"(0..{int(classes[i]) - 1}).")
+    same = t == original
+    if same.any():
+        i = int(same.nonzero()[0])
+        raise InputError(f"Target {int(t[i])} of image {i + 1} is its original class: aim at another one.")
+    return replace(labels, **{"r_adv" if level == "coarse" else "f_adv": t})
 
 
 def check_level(level: str) -> None:

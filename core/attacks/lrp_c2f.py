@@ -35,7 +35,7 @@ import math
 
 import torch
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, judged, label_record
+from core.attacks.c2f import C2FLabels, aimed, check_level, fooled, judged, label_record
 from core.attacks.pgd import default_alpha
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
@@ -122,14 +122,16 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
             alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
             init: str = "logit", ignore_bias: bool | None = None, signed_inputs: str = "split",
             early_stop: bool = False, step_rule: str = "sign", random_start: bool = False, seed: int = 0,
-            progress: Progress | None = None) -> AttackResult:
-    """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units."""
+            target: int | torch.Tensor | None = None, progress: Progress | None = None) -> AttackResult:
+    """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units.
+    ``target``: the adversarial class whose evidence the loss builds, r_adv (a coarse class) or f_adv (a
+    position within r_org's fine classes); None: the runner-up, as in the poster (``c2f.aimed``)."""
     check_level(level)
     check_lrp_settings(composite, p, signed_inputs, init)
     check_images_for(hc, x)
     alpha = default_alpha(eps, steps) if alpha is None else alpha
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
-        labels = C2FLabels.of(hc, x)
+        labels = aimed(hc, C2FLabels.of(hc, x), level, target)
         objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias, signed_inputs)
         out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, step_rule=step_rule, keep_success=True,
@@ -137,7 +139,8 @@ def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
         record = label_record(labels, *out.outputs)  # from the pass that judged success
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
               "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,
-              "step_rule": step_rule, "random_start": random_start, "seed": seed}
+              "step_rule": step_rule, "random_start": random_start, "seed": seed,
+              "target": None if target is None else torch.as_tensor(target).tolist()}
     return AttackResult("LRPC" if level == "coarse" else "LRPF", out.x_adv, out.x_adv - x.detach(), out.success,
                         out.iterations, params, record, {"lrp_loss": -out.gain})
 
