@@ -414,3 +414,28 @@ def test_uploaded_weights_with_nan_are_refused_and_nothing_is_drawn_with_them(ca
     assert not at.exception, at.exception
     assert any("nan.pt holds NaN or infinite weights" in e.value for e in at.main.error)  # where the page would be
     assert not any("nan%" in m.value for m in at.markdown)  # no decisions drawn from NaN outputs
+
+
+def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    runner_up = re.search(r"r_adv = (.+?) \(", decisions(at)).group(1)
+    [picker] = [s for s in at.selectbox if s.key.startswith("c2f_target_coarse_")]
+    assert picker.value is None  # the poster's runner-up by default
+    [other] = [i for i in picker.options if i != picker.format_func(None)]  # mnist_c2f: 3 coarse classes
+    chosen = next(n for n in MNIST.coarse_names if other.startswith(n))
+    assert chosen != runner_up
+    picker.set_value(MNIST.coarse_names.index(chosen)).run()
+    assert re.search(rf"r_adv = {chosen} \(\d+\.\d%\) · chosen", decisions(at))
+    assert chosen in charts(at)["c2f_before_adv"]["layout"]["title"]["text"]  # the map is the target's
+    run_attacks(at, [10])
+    lrp_row, df_row, _ = at.session_state["c2f_results"]["rows"]
+    target = MNIST.coarse_names.index(chosen)
+    assert lrp_row["params"]["target"] == target and int(lrp_row["result"].labels["r_adv"][0]) == target
+    assert "target" not in df_row["params"]  # DeepFool and PGD stay untargeted
+    headings = [m.value for m in at.markdown if m.value.startswith("**After ")]
+    assert f"aimed at {chosen}" in headings[0] and "aimed at" not in headings[1]
+    calls = len(attack_calls)
+    at.selectbox(key=picker.key).set_value(None).run()  # back to the runner-up: not the aimed results
+    assert "c2f_results" not in at.session_state and re.search(rf"r_adv = {runner_up} \(\d+\.\d%\)  ", decisions(at))
+    at.selectbox(key=picker.key).set_value(target).run()  # and to the target again: they come back
+    assert at.session_state["c2f_results"]["rows"][0]["params"]["target"] == target and len(attack_calls) == calls

@@ -31,7 +31,7 @@ from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_te
 from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
-OTHER_LEVEL = "c2f_results_other_level"  # the results of the level not shown, for a switch back
+OTHER_LEVEL = "c2f_results_other_level"  # results of the other level or target, for a switch back
 UNFINISHED = "c2f_unfinished"  # the run under way (W.unfinished_mark)
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 MAP_HEIGHT = 288
@@ -46,7 +46,9 @@ HELP = r"""
 **The labels.** The coarse classifier $C$ decides a coarse class $r_{org} = C(x)$; its runner-up
 $r_{adv}$ (the most probable *other* coarse class) is the class the LRP attack builds evidence for. The fine
 classifier of that coarse class, $F^{r_{org}}$, decides $f_{org}$ among the members of $r_{org}$; its
-runner-up $f_{adv}$ (within $r_{org}$) plays that part at the fine level. DeepFool and PGD are untargeted:
+runner-up $f_{adv}$ (within $r_{org}$) plays that part at the fine level. The runner-up is the poster's
+choice: under the level you can aim the LRP attack at another class instead (the maps are then of that
+class, and success still means the label changed). DeepFool and PGD are untargeted:
 they may take the image to any other class. After every attack the maps are still those of the labels
 from before it, $r_{org}$ and $r_{adv}$ (or $f_{org}$ and $f_{adv}$), whatever class the image went to.
 
@@ -115,8 +117,45 @@ def _labels(_loaded, model_id: str, _image: LoadedImage, digest: str) -> dict[st
         "f_org_name": members[f_org], "f_adv_name": members[f_adv],
         "r_org_prob": float(cp[r_org]), "r_adv_prob": float(cp[r_adv]),
         "f_org_prob": float(fp[f_org]), "f_adv_prob": float(fp[f_adv]),
-        "coarse_probs": [float(p) for p in cp], "fine_top": [(members[j], float(fp[j])) for j in top],
+        "coarse_probs": [float(p) for p in cp], "fine_probs": [float(p) for p in fp[: len(members)]],
+        "fine_top": [(members[j], float(fp[j])) for j in top], "target": None,
     }
+
+
+def _level_classes(labels: dict[str, Any], level: str, h) -> tuple[tuple[str, ...], list[float], int, int]:
+    """The classes of ``level`` (coarse, or the fine classes of r_org), their probabilities, and the
+    positions of the original class and of its runner-up among them."""
+    if level == "coarse":
+        return h.coarse_names, labels["coarse_probs"], labels["r_org"], labels["r_adv"]
+    return h.fine_names[labels["r_org"]], labels["fine_probs"], labels["f_org"], labels["f_adv"]
+
+
+def target_picker(labels: dict[str, Any], level: str, h) -> int | None:
+    """The LRP attack's adversarial class: None for the runner-up (the poster's r_adv / f_adv), or
+    another class of the level the user picks (most probable first)."""
+    names, probs, original, runner_up = _level_classes(labels, level, h)
+    if runner_up == original:  # a coarse class with one fine class: nothing to aim at
+        return None
+    s, word = _symbols(level)
+    others = sorted((i for i in range(len(names)) if i not in (original, runner_up)), key=lambda i: -probs[i])
+    key = f"c2f_target_{level}_{labels['r_org']}" + (f"_{labels['f_org']}" if level == "fine" else "")
+    return st.selectbox(
+        f"LRP{word[0].upper()} target {s}_adv", [None, *others], key=key,
+        format_func=lambda i: (f"{names[runner_up]}: the runner-up, as in the poster" if i is None
+                               else f"{names[i]} ({probs[i]:.1%})"),
+        help=f"The class whose evidence LRP{word[0].upper()} builds. The poster takes the runner-up; pick another "
+             f"{word} class to aim the attack elsewhere. Its success is still judged as the poster's (the {word} "
+             f"class changes), DeepFool and PGD stay untargeted, and every map is of {s}_org and this class.")
+
+
+def aimed_labels(labels: dict[str, Any], level: str, target: int | None, h) -> dict[str, Any]:
+    """``labels`` with the adversarial class of ``level`` set to ``target`` (None: as they are)."""
+    if target is None:
+        return labels
+    names, probs, _, _ = _level_classes(labels, level, h)
+    s, _ = _symbols(level)
+    return labels | {f"{s}_adv": target, f"{s}_adv_name": names[target], f"{s}_adv_prob": probs[target],
+                     "target": target}
 
 
 def _label_tuple(labels: dict[str, Any]) -> tuple[int, int, int, int]:
@@ -218,6 +257,8 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
             progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
 
         progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
+        if attack == "lrp" and labels["target"] is not None:
+            params = params | {"target": labels["target"]}
         try:
             result = study.run_attack(hc, x, attack, config.level, params, model_id=info.model_id,
                                       image_digests=[image.digest], cache=cache, batch_size=1, progress=part)
@@ -292,16 +333,18 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
             W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES), key=f"c2f_before_{which}")
             st.caption(map_caption(level, which, m, terms, p))
     with cols[3]:
+        chosen = {lv: " · chosen" if labels["target"] is not None and lv == level else "" for lv in LEVELS}
         st.markdown(
             f"**Coarse** C(x)  \n"
             f"r_org = **{labels['r_org_name']}** ({labels['r_org_prob']:.1%})  \n"
-            f"r_adv = {labels['r_adv_name']} ({labels['r_adv_prob']:.1%})  \n"
+            f"r_adv = {labels['r_adv_name']} ({labels['r_adv_prob']:.1%}){chosen['coarse']}  \n"
             f"**Fine**, within {labels['r_org_name']}  \n"
             f"f_org = **{labels['f_org_name']}** ({labels['f_org_prob']:.1%})  \n"
-            f"f_adv = {labels['f_adv_name']} ({labels['f_adv_prob']:.1%})",
+            f"f_adv = {labels['f_adv_name']} ({labels['f_adv_prob']:.1%}){chosen['fine']}",
             help="r_org = C(x) is the coarse decision and r_adv its runner-up, the class LRPC builds evidence "
                  "for. f_org is the fine decision among the members of r_org and f_adv its runner-up there, "
-                 "LRPF's class (keeping r_org). DeepFool and PGD are untargeted.")
+                 "LRPF's class (keeping r_org). DeepFool and PGD are untargeted. \"chosen\": the LRP attack's "
+                 "target picked above instead of the runner-up.")
         st.caption(f"LRP{word[0].upper()} builds evidence for {s}_adv; DeepFool and PGD "
                    f"are untargeted. The maps after each attack are still of {s}_org and {s}_adv.")
     with cols[4]:
@@ -379,11 +422,14 @@ def magnitude_note(before, rows: list[dict[str, Any]], percentile: float, level:
             "comparison; lower the percentile to see their patterns.")
 
 
-def row_heading(row: dict[str, Any]) -> str:
+def row_heading(row: dict[str, Any], target_name: str) -> str:
+    """The row's attack and settings; an LRP attack's ``target_name`` where it was aimed at a chosen class."""
     params = row["params"]
     if row["attack"] == "lrp":
         steps = f"{'up to ' if params.get('early_stop') else ''}{counted(params['steps'], params['step_rule'] + ' step')}"
         detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p_text(params['p'])}"
+        if params.get("target") is not None:
+            detail += f" · aimed at {target_name}"
     elif row["attack"] == "pgd":
         detail = (f"ε = {_fmt_eps(params['eps'] * 255)} · up to {counted(params['steps'], 'step')} of "
                   f"{params['alpha'] * 255:g}/255{' · random start' if params.get('random_start') else ''}")
@@ -415,7 +461,7 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
     pictures = stored["pictures"][same]
     titles = map_titles(level, labels)
     for i, row in enumerate(rows):
-        st.markdown(row_heading(row), unsafe_allow_html=True)
+        st.markdown(row_heading(row, labels[f"{_symbols(level)[0]}_adv_name"]), unsafe_allow_html=True)
         cols = W.row_cells([W.FIGURE_CELL] * 4 + [None])  # image | LRP org | LRP adv | perturbation | outcome
         with cols[0]:
             W.show(W.image_figure(row["adversarial"], "Adversarial<br>x + η", MAP_HEIGHT,
@@ -470,7 +516,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         })
     report = provenance(loaded.info, loaded.device) | {
         "image": image.source_name, "image_digest": image.digest, "level": level,
-        "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_top")},
+        "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_probs", "fine_top")},
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
         "relevance": {"method": "lrp", **stored["config"].lrp_rules(), "summed_over": "channels"}, "attacks": attacks,
@@ -517,8 +563,8 @@ def attack_form(level: str) -> tuple[bool, study.StudyConfig | None]:
 
 
 def _results_for(context: tuple) -> dict[str, Any] | None:
-    """The shown results if they are of ``context`` (model, image digest, level). When only the level
-    changed, the other level's results are kept aside, so switching back shows them again."""
+    """The shown results if they are of ``context`` (model, image digest, level, LRP target). When only the
+    level or the target changed, the other results are kept aside, so switching back shows them again."""
     stored = st.session_state.get(RESULTS)
     if stored is not None and stored["context"] == context:
         return stored
@@ -552,12 +598,15 @@ def main() -> None:
         percentile = W.scale_percentile_slider("c2f_scale_percentile")
 
     labels = _labels(loaded, info.model_id, image, image.digest)
+    with left:
+        target = target_picker(labels, level, info.hierarchy)
+    labels = aimed_labels(labels, level, target, info.hierarchy)
     top1 = W.predictions(loaded, image, k=1)[0]
     if not any(top1.index in g for g in info.hierarchy.groups):
         st.caption(f":material/info: The flat classifier's top-1, {top1.name} ({top1.probability:.1%}), belongs to no "
                    f"coarse class of {info.hierarchy.name}; the coarse decision is the covered group with the "
                    "most probability.")
-    context = (info.model_id, image.digest, level)
+    context = (info.model_id, image.digest, level, target)
     stored = _results_for(context)
     before_slot = st.container()
     st.subheader("Attacks", anchor=False)
