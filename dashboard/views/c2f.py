@@ -134,10 +134,10 @@ def target_picker(labels: dict[str, Any], level: str, h) -> int | None:
     """The LRP attack's adversarial class: None for the runner-up (the poster's r_adv / f_adv), or
     another class of the level the user picks (most probable first)."""
     names, probs, original, runner_up = _level_classes(labels, level, h)
-    if runner_up == original:  # a coarse class with one fine class: nothing to aim at
+    others = sorted((i for i in range(len(names)) if i not in (original, runner_up)), key=lambda i: -probs[i])
+    if not others:  # two classes (or a coarse class with one fine class): nothing else to aim at
         return None
     s, word = _symbols(level)
-    others = sorted((i for i in range(len(names)) if i not in (original, runner_up)), key=lambda i: -probs[i])
     key = f"c2f_target_{level}_{labels['r_org']}" + (f"_{labels['f_org']}" if level == "fine" else "")
     return st.selectbox(
         f"LRP{word[0].upper()} target {s}_adv", [None, *others], key=key,
