@@ -439,3 +439,16 @@ def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir
     assert "c2f_results" not in at.session_state and re.search(rf"r_adv = {runner_up} \(\d+\.\d%\)  ", decisions(at))
     at.selectbox(key=picker.key).set_value(target).run()  # and to the target again: they come back
     assert at.session_state["c2f_results"]["rows"][0]["params"]["target"] == target and len(attack_calls) == calls
+
+
+def test_the_lrp_loss_curve_of_each_lrp_row_starts_at_the_loss_before_the_attack(cache_dir):
+    at = run_attacks(open_page("mnist_cnn"), [10, 40])
+    rows = at.session_state["c2f_results"]["rows"]
+    curves = charts(at)["c2f_loss_curves"]["data"]
+    assert [c["name"] for c in curves] == ["LRPC ε=10", "LRPC ε=40"]  # DeepFool and PGD have no LRP loss
+    before = number(outcomes(at)[0], r"LRP loss L_C \(p = 2\): ([-\d.e+]+) →")  # 3 significant digits
+    for curve, row in zip(curves, rows):
+        assert curve["y"] == pytest.approx(row["result"].history["lrp_loss"].tolist())
+        assert len(curve["y"]) == int(row["result"].iterations[0])  # one point per step taken
+        assert curve["y"][0] == pytest.approx(before, rel=1e-2)  # iterate 0 is the input
+    assert curves[1]["y"][-1] < curves[1]["y"][0]  # the attack lowers its loss

@@ -12,6 +12,7 @@ import io
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -474,7 +475,27 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
         with cols[4]:
             st.markdown(outcome_text(row, labels, level, loss_line(level, before_terms, row["terms"], p)))
+    curves = loss_curves_figure(rows, level, p)
+    if curves is not None:
+        st.markdown("**The LRP loss at each step** (the loss of each iterate before its step; the returned image's "
+                    "is under its row)")
+        W.show(curves, key="c2f_loss_curves")
     downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile)
+
+
+def loss_curves_figure(rows: list[dict[str, Any]], level: str, p: float) -> go.Figure | None:
+    """The LRP loss of every iterate of each LRP row (``history["lrp_loss"]``; iterate 0 is the input), one
+    line per row; None without LRP rows."""
+    lrp = [row for row in rows if row["attack"] == "lrp"]
+    if not lrp:
+        return None
+    fig = go.Figure([go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=poster_name(row["name"]),
+                                hovertemplate="iterate %{x}: %{y:.3g}<extra></extra>")
+                     for row in lrp for curve in [row["result"].history["lrp_loss"].tolist()]])
+    fig.update_layout(height=260, margin=dict(l=4, r=4, t=8, b=4), legend=dict(orientation="h", y=1, yanchor="bottom"),
+                      xaxis_title="iterate (0: the input)",
+                      yaxis_title=f"{'L_C' if level == 'coarse' else 'L_F'} (p = {p_text(p)})")
+    return fig
 
 
 def perturbation_pictures(rows: list[dict[str, Any]], same: bool) -> list[tuple[np.ndarray, float]]:
