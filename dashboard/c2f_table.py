@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from pandas.io.formats.style import Styler
 import streamlit as st
 import torch
@@ -26,6 +25,7 @@ from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
+CHARTED = {"rho_2": "ρ₂ = mean ‖η‖₂ / ‖x‖₂", "fooling_pct": "Fooling (%)"}  # the rows drawn beside the table
 
 
 def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[LoadedImage]:
@@ -47,21 +47,21 @@ def _beside_frame(result: study.StudyResult) -> Styler:
     return frame.style.apply(lambda row: ["color: #808080" if row.name.endswith("poster") else ""] * len(row), axis=1)
 
 
-def _beside_figure(result: study.StudyResult) -> go.Figure:
-    """rho_2 (log scale: DeepFool's are orders of magnitude smaller) and the fooling ratio of each column,
-    ours beside the poster's (no poster bar where it has no such column)."""
+def _beside_figure(result: study.StudyResult, row: str) -> go.Figure:
+    """One row of the table (``CHARTED``) per column, ours beside the poster's (no poster bar where it
+    has no such column); rho on a log scale, where DeepFool's are orders of magnitude smaller."""
     names = [poster_name(c.name) for c in result.columns]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("ρ₂ = mean ‖η‖₂ / ‖x‖₂", "Fooling (%)"),
-                        horizontal_spacing=0.12)
-    for panel, row in enumerate(("rho_2", "fooling_pct"), start=1):
-        for who, values, colour in (("ours", result.table(), "#b2182b"), ("poster", result.poster_table(), "#8c96a8")):
-            fig.add_trace(go.Bar(x=names, y=[values[row][c.name] for c in result.columns], name=who,
-                                 marker_color=colour, legendgroup=who, showlegend=panel == 1,
-                                 hovertemplate=f"%{{x}}, {who}: %{{y:.4g}}<extra></extra>"), row=1, col=panel)
-    fig.update_yaxes(type="log", dtick=1, tickformat="~g", row=1, col=1)  # ticks at the powers of 10
-    fig.update_yaxes(range=[0, 105], row=1, col=2)
-    fig.update_layout(barmode="group", height=300, margin=dict(l=4, r=4, t=40, b=4),
-                      legend=dict(orientation="h", y=-0.15, x=0.5, xanchor="center"))
+    fig = go.Figure([go.Bar(x=names, y=[values[row][c.name] for c in result.columns], name=who, marker_color=colour,
+                            hovertemplate=f"%{{x}}, {who}: %{{y:.4g}}<extra></extra>")
+                     for who, values, colour in (("ours", result.table(), "#b2182b"),
+                                                 ("poster", result.poster_table(), "#8c96a8"))])
+    if row.startswith("rho"):
+        fig.update_yaxes(type="log", dtick=1, tickformat="~g")  # ticks at the powers of 10
+    else:
+        fig.update_yaxes(range=[0, 105])
+    fig.update_layout(title=dict(text=CHARTED[row], x=0.5, xanchor="center", font=dict(size=14)), barmode="group",
+                      height=300, margin=dict(l=4, r=4, t=36, b=4),
+                      legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
     return fig
 
 
@@ -179,7 +179,9 @@ def show_table(stored: dict[str, Any]) -> None:
                 f"(grey rows: VGG-16, 393 ImageNet classes, validation set{relabelled}; blank where it has no such "
                 f"column)")
     st.dataframe(_beside_frame(result), key="c2f_table_beside")
-    W.show(_beside_figure(result), key="c2f_table_chart")
+    for column, row in zip(st.columns(len(CHARTED)), CHARTED):  # side by side; stacked on a phone
+        with column:
+            W.show(_beside_figure(result, row), key=f"c2f_table_chart_{row}")
     for note in result.notes(missing="–"):
         st.caption(f":material/info: {poster_name(note[0].upper() + note[1:])}")
     if stored["outside"]:
