@@ -25,6 +25,17 @@ def poster_name(text: str) -> str:
 
 
 P_OPTIONS = {p_text(p): p for p in (1.0, 2.0, math.inf)}
+
+
+def typed_budget(value) -> float | None:
+    """An ε on the 0-255 scale, listed or typed into the field: a number in (0, 255], else None."""
+    try:
+        eps = float(value)
+    except (TypeError, ValueError):
+        return None
+    return eps if 0 < eps <= 255 else None  # NaN fails both comparisons
+
+
 LIMITS = {"steps": (1, 200), "step": (0.25, 64.0)}  # the form's ranges of step counts and of PGD's step (0-255)
 
 
@@ -39,8 +50,9 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     left, mid, right = st.columns([2.2, 1, 1])
     eps = left.multiselect(
         "LRP attack: ε (0–255 scale)", EPS_OPTIONS, default=[int(e) for e in DEFAULT_CONFIG.eps_255],
-        key=f"{prefix}_eps",
-        help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255.")
+        key=f"{prefix}_eps", accept_new_options=True,
+        help="One LRP attack per ε, each bounded by ‖η‖∞ ≤ ε/255. Another ε (above 0, at most 255): type it and "
+             "press Enter.")
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
@@ -65,7 +77,8 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                                   "the same result) instead of at the image.")
     c3, c4, c5 = st.columns(3)
     pgd_eps = c3.selectbox("PGD budget ε (0–255)", EPS_OPTIONS, index=EPS_OPTIONS.index(DEFAULT_CONFIG.pgd_eps_255),
-                           key=f"{prefix}_pgd_eps")
+                           key=f"{prefix}_pgd_eps", accept_new_options=True,
+                           help="‖η‖∞ ≤ ε/255; another ε (above 0, at most 255): type it.")
     pgd_steps = c4.number_input("PGD steps", value=DEFAULT_CONFIG.pgd_steps, step=1, key=f"{prefix}_pgd_steps",
                                 help=_range("steps"))
     pgd_alpha = c5.number_input("PGD step (0–255)", value=DEFAULT_CONFIG.pgd_alpha_255, step=0.25,
@@ -75,14 +88,17 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     attacks = tuple(a for a, on in (("lrp", bool(eps)), ("deepfool", deepfool), ("pgd", pgd)) if on)
     if not attacks:
         return None, "Choose at least one ε or one baseline."
+    unusable = [f"“{value}”" for value in [*eps, pgd_eps] if typed_budget(value) is None]
+    if unusable:
+        return None, f"An ε must be a number above 0 and at most 255 (0–255 scale), not {', '.join(unusable)}."
     outside = [f"{what} must be from {_range(kind)}, not {value:g}." for what, kind, value in
                (("LRP steps", "steps", steps), ("PGD steps", "steps", pgd_steps), ("The PGD step", "step", pgd_alpha))
                if not LIMITS[kind][0] <= value <= LIMITS[kind][1]]
     if outside:  # checked here, not by the inputs, whose own check only marks the field and blocks the run
         return None, " ".join(outside)
-    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(eps),
+    config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(map(typed_budget, eps)),
                                lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
-                               pgd_eps_255=float(pgd_eps), pgd_alpha_255=float(pgd_alpha),
+                               pgd_eps_255=typed_budget(pgd_eps), pgd_alpha_255=float(pgd_alpha),
                                pgd_steps=int(pgd_steps), pgd_random_start=pgd_random)
     for caveat in config.caveats():
         st.caption(f":orange[{caveat}]")

@@ -23,6 +23,7 @@ from core.data.mnist import mnist_split
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
+from dashboard.c2f_settings import typed_budget
 from image_bytes import encode
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -367,6 +368,32 @@ def test_out_of_range_steps_are_named_under_the_form_and_nothing_runs(cache_dir,
     warnings = [w.value for w in at.warning]
     assert "LRP steps must be from 1 to 200, not 0. The PGD step must be from 0.25 to 64, not 100." in warnings
     assert attack_calls == []  # nothing ran
+
+
+def test_a_typed_budget_runs_at_that_budget(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    at.checkbox(key="c2f_deepfool").uncheck()
+    at.checkbox(key="c2f_pgd").uncheck()
+    run_attacks(at, [10, "12.5"])  # typed: not among the listed budgets
+    assert attack_calls == ["lrp", "lrp"]
+    rows = {row["name"]: row["result"] for row in at.session_state["c2f_results"]["rows"]}
+    assert list(rows) == ["LRPC eps=10", "LRPC eps=12.5"]
+    assert rows["LRPC eps=12.5"].params["eps"] == pytest.approx(12.5 / 255)
+    assert float(rows["LRPC eps=12.5"].delta.abs().max()) == pytest.approx(12.5 / 255, abs=1e-6)  # signed steps fill it
+    assert "After LRPC ε=12.5" in [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**After ")]
+
+
+def test_a_typed_budget_that_is_no_number_in_range_is_named_and_nothing_runs(cache_dir, attack_calls):
+    at = open_page("mnist_cnn")
+    run_attacks(at, [10, "300", "ten"])
+    warnings = [w.value for w in at.warning]
+    assert "An ε must be a number above 0 and at most 255 (0–255 scale), not “300”, “ten”." in warnings
+    assert attack_calls == []  # nothing ran
+
+
+def test_typed_budgets_are_numbers_above_0_and_at_most_255():  # the PGD budget's too (AppTest cannot type one)
+    assert [typed_budget(v) for v in (10, "12.5", " 255 ", "1e1", 0.5)] == [10.0, 12.5, 255.0, 10.0, 0.5]
+    assert [typed_budget(v) for v in ("0", "-3", "255.5", "nan", "inf", "ten", "", None)] == [None] * 8
 
 
 def test_download_names_leave_out_the_images_extension():
