@@ -24,14 +24,18 @@ from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
 
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
+MAX_UPLOADS = 200  # images one table on the page takes from uploads; c2f-eval takes any folder
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
 CHARTED = {"rho_2": "ρ₂ = mean ‖η‖₂ / ‖x‖₂", "fooling_pct": "Fooling (%)"}  # the rows drawn beside the table
 
 
-def _image_set(loaded, image: LoadedImage, source: str, n_digits: int) -> list[LoadedImage]:
+def _image_set(loaded, image: LoadedImage, source: str, n_digits: int,
+               uploads: list[LoadedImage]) -> list[LoadedImage]:
     info = loaded.info
     if source == "current":
         return [image]
+    if source == "uploads":
+        return uploads
     if source == "mnist":
         return [load_digit(i) for i in range(min(n_digits, split_size("test")))]
     return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
@@ -91,13 +95,18 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
                    "1.5 minutes, and DeepFool and PGD add under a minute (they stop at their first success; "
                    "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
                    "**mnist_c2f** in the sidebar.", icon=":material/timer:")
+    uploads, skipped = W.uploaded_images(
+        W.kept_uploads("c2f_table", "Your own images for the table (optional)", multiple=True), info)
+    for why in skipped:
+        st.caption(f":orange[Left out {why}]")
     sources = {"mnist": "MNIST test digits (first N)", "current": "The current image only",
-               "gallery": "The gallery (all 6 photos)"}
-    options = ["mnist", "current", "gallery"] if mnist else ["gallery", "current"]
+               "gallery": "The gallery (all 6 photos)", "uploads": f"Your {counted(len(uploads), 'uploaded image')}"}
+    options = (["mnist", "current", "gallery"] if mnist else ["gallery", "current"]) + (["uploads"] if uploads else [])
     with st.form("c2f_table_form", border=True):
         a, b, c = st.columns([1.4, 1, 1.2])
         source = a.radio("Images", options, format_func=sources.get, key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
-                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos.")
+                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos. Your own "
+                              "images: upload them above the form.")
         n_digits = b.number_input("N (MNIST digits)", 1, 1000, 20, key="c2f_table_n",
                                   help="The first N digits of the bundled MNIST test split.") if mnist else 0
         table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
@@ -108,13 +117,17 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
     if stored is not None and stored["model_id"] != info.model_id:
         del st.session_state[TABLE]
         stored = None
+    if submitted and source == "uploads" and len(uploads) > MAX_UPLOADS:
+        config, problem = None, (f"The table here takes at most {MAX_UPLOADS} uploaded images ({len(uploads)} "
+                                 "given); for more, run `python -m core c2f-eval --images FOLDER`.")
     if submitted:
         if config is None:
             st.warning(problem)
         else:
-            images = _image_set(loaded, image, source, int(n_digits))
+            images = _image_set(loaded, image, source, int(n_digits), uploads)
             described = {"mnist": f"the first {len(images)} MNIST test digits",
-                         "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery"}
+                         "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery",
+                         "uploads": f"your {counted(len(images), 'uploaded image')}"}
             with W.unfinished_mark(TABLE_UNFINISHED, f"The table on {described[source]}"):
                 stored = run_table(loaded, images, config, described[source])
             if stored is not None:

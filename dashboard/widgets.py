@@ -33,6 +33,7 @@ from core.explain.lrp import INITS
 from core.explain.rules import SIGNED_INPUTS
 from core.models import LoadedModel, ModelInfo, Prediction, availability, load, top_k
 from core.models.registry import file_digest, fitting_hierarchies
+from core.wording import counted
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 WEIGHT_TYPES = ["pt", "pth"]
@@ -151,7 +152,7 @@ _NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table
 def keep_page_settings(prefixes: tuple[str, ...]) -> None:
     """Streamlit forgets a page's widget values while another page is shown; writing them back at the top
     of every run (its documented workaround) keeps each page's model, image and settings, and so its
-    results, for when one comes back. An uploader's file cannot be written back (``_kept_upload``
+    results, for when one comes back. An uploader's file cannot be written back (``kept_uploads``
     keeps it instead)."""
     for key in list(st.session_state):
         if isinstance(key, str) and key.startswith(prefixes) and not _NOT_SETTABLE.search(key):
@@ -182,11 +183,12 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
                                 format_func=gallery_description, key=f"{key}_gallery")
             image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
         else:
-            upload = _kept_upload(key)
-            if upload is None:
+            upload = kept_uploads(key, "Upload an image")
+            if not upload:
                 st.info("Choose an image file (PNG, JPEG, GIF, BMP, TIFF or WebP).")
                 return None
-            image = _upload(upload[1], upload[0], info.input_size, info.crop_fraction, info.channels)
+            [(name, data)] = upload
+            image = _upload(data, name, info.input_size, info.crop_fraction, info.channels)
     except ValueError as exc:
         (errors or st).error(str(exc))
         return None
@@ -194,23 +196,45 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
     return image
 
 
-def _kept_upload(key: str) -> tuple[str, bytes] | None:
-    """The uploaded image's ``(name, bytes)``, kept in session state: Streamlit empties an uploader that was
-    not drawn on the last run (after a page change, or a switch to another source), so the file would be
-    lost. A file the user removes (the uploader's x) is forgotten; another upload replaces it."""
+def kept_uploads(key: str, label: str, *, multiple: bool = False) -> list[tuple[str, bytes]]:
+    """The uploaded files' ``(name, bytes)`` (one at most unless ``multiple``), kept in session state:
+    Streamlit empties an uploader that was not drawn on the last run (after a page change, or a switch
+    to another source), so the files would be lost. Files the user removes (the uploader's x) are
+    forgotten; a new upload replaces them."""
     widget, kept, held = f"{key}_upload", f"{key}_kept_upload", f"{key}_upload_held"
     drawn_last_run = widget in st.session_state  # checked before the widget is drawn again
-    upload = st.file_uploader("Upload an image", type=IMAGE_TYPES, key=widget)
-    if upload is not None:
-        st.session_state[kept] = (upload.name, upload.getvalue())
+    upload = st.file_uploader(label, type=IMAGE_TYPES, key=widget, accept_multiple_files=multiple)
+    files = list(upload or []) if multiple else [upload] if upload is not None else []
+    if files:
+        st.session_state[kept] = [(f.name, f.getvalue()) for f in files]
         st.session_state[held] = True
         return st.session_state[kept]
-    if drawn_last_run and st.session_state.get(held):  # it held the file last run: the user removed it
+    if drawn_last_run and st.session_state.get(held):  # it held the files last run: the user removed them
         st.session_state.pop(kept, None)
     st.session_state[held] = False
     if kept in st.session_state:
-        st.caption(f"Using {st.session_state[kept][0]}, uploaded earlier; upload another file to replace it.")
-    return st.session_state.get(kept)
+        names = [name for name, _ in st.session_state[kept]]
+        st.caption(f"Using {names[0] if len(names) == 1 else counted(len(names), 'file')}, uploaded earlier; "
+                   f"upload {'others' if multiple else 'another file'} to replace {'them' if multiple else 'it'}.")
+    return st.session_state.get(kept, [])
+
+
+def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo) -> tuple[list[LoadedImage], list[str]]:
+    """Each uploaded ``(name, bytes)`` loaded for ``info``'s input, and why each file left out was (not a
+    usable image, or the same image as an earlier one)."""
+    images, skipped, seen = [], [], {}
+    for name, data in files:
+        try:
+            image = _upload(data, name, info.input_size, info.crop_fraction, info.channels)
+        except ValueError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        if image.digest in seen:
+            skipped.append(f"{name}: the same image as {seen[image.digest]}")
+            continue
+        seen[image.digest] = name
+        images.append(image)
+    return images, skipped
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

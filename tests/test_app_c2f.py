@@ -343,6 +343,39 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert ": the first 4 MNIST test digits, from the cache (the attacks took " in header
 
 
+def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_dir):
+    from PIL import Image
+
+    at = open_page("mnist_cnn")
+    assert at.radio(key="c2f_table_images_mnist").options == ["MNIST test digits (first N)", "The current image only",
+                                                              "The gallery (all 6 photos)"]  # no uploads yet
+    digits = mnist_split("test")[0][5:8]
+    files = [(f"digit{i}.png", encode(Image.fromarray((d[0].numpy() * 255).round().astype(np.uint8)), "PNG"),
+              "image/png") for i, d in enumerate(digits)]
+    files += [("again.png", files[0][1], "image/png"), ("notes.png", b"not an image", "image/png")]
+    at.file_uploader(key="c2f_table_upload").set_value(files).run()
+    assert not at.exception, at.exception
+    left_out = [c.value for c in at.caption if c.value.startswith(":orange[Left out")]
+    assert left_out[0] == ":orange[Left out again.png: the same image as digit0.png]"
+    assert left_out[1].startswith(":orange[Left out notes.png: ") and len(left_out) == 2
+    at.radio(key="c2f_table_images_mnist").set_value("uploads")
+    at.multiselect(key="c2f_table_eps").set_value([40])
+    at.checkbox(key="c2f_table_pgd").uncheck()
+    at.checkbox(key="c2f_table_deepfool").uncheck()
+    [button] = [b for b in at.button if b.label == "Run the table"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    result = at.session_state["c2f_table"]["result"]
+    assert result.image_names == ["digit0.png", "digit1.png", "digit2.png"]
+    [column] = result.columns
+    expected = study.evaluate(load("mnist_cnn", hierarchy="mnist_c2f").model, digits, result.config,
+                              image_names=result.image_names).columns[0]  # the same digits, the same table
+    assert torch.equal(column.result.success, expected.result.success) and column.figures == expected.figures
+    header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
+    assert ": your 3 uploaded images, in " in header
+
+
 def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_dir, attack_calls):
     at = open_page("mnist_cnn")
     at.selectbox(key="c2f_pgd_eps").set_value(40)
