@@ -2,10 +2,12 @@
 (``core.studies.c2f.evaluate``) on a set of images, with progress, ours beside the poster's Table 1 / 2."""
 from __future__ import annotations
 
+import io
 import math
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
@@ -20,7 +22,7 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
+from dashboard.c2f_settings import LEVELS, attack_settings, column_slug, p_text, poster_name
 
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
@@ -159,10 +161,22 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     per_image = _per_image_frame(result, x)
     report = result.to_dict() | provenance(info, loaded.device) | {
         "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside}
-    return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result,
+    return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result, "x": x,
             "images": description, "seconds": seconds, "outside": outside, "from_cache": from_cache,
             "per_image": per_image,
             "json": dumps(report).encode()}  # built once, not per rerun
+
+
+def table_npz(result: study.StudyResult, x: torch.Tensor) -> bytes:
+    """The images ``x`` (N, C, H, W), their names, and each column's exact adversarial images
+    (``<column>_x_adv``; the perturbation is ``x_adv - x``), success, iterations and labels, as one NPZ."""
+    arrays = {"x": x.cpu().numpy(), "image_names": np.array(result.image_names)}
+    for column in result.columns:
+        arrays |= {f"{column_slug(column.name)}_{name}": value for name, value in column.result.arrays().items()
+                   if name != "delta"}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
@@ -216,7 +230,13 @@ def show_table(stored: dict[str, Any]) -> None:
         f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255{', from a random start' if cfg.pgd_random_start else ''}"
         f", stopped at the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")
-    st.download_button("JSON", stored["json"],
-                       file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
-                       key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
-                       "figures and per-image attack results, with the poster's numbers")
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("JSON", stored["json"],
+                           file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
+                           key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
+                           "figures and per-image attack results, with the poster's numbers")
+        st.download_button("NPZ", lambda: table_npz(result, stored["x"]),  # built when clicked, not on every run
+                           file_name=f"c2f_table_{stored['model']}_{level}.npz", mime="application/octet-stream",
+                           key="c2f_table_npz", on_click="ignore", help="The images (x), their names, and each "
+                           "column's exact adversarial images (<column>_x_adv; η = x_adv − x), success, iterations "
+                           "and labels")

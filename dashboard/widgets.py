@@ -146,7 +146,7 @@ def _weights_file(data: bytes, digest: str, name: str) -> Path:
 
 
 # Widgets whose values session state may not be given (uploads, download buttons): not kept.
-_NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table_json)$")
+_NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table_(json|npz))$")
 
 
 def keep_page_settings(prefixes: tuple[str, ...]) -> None:
