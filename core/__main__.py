@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     p.add_argument("--out", default="c2f_results.json",
                    help="JSON file for the results (missing folders are created)")
+    p.add_argument("--npz", default=None,
+                   help="also write an NPZ file: the images (x), their names, and each column's exact adversarial "
+                        "images (<column>_x_adv, e.g. lrpc_eps10_x_adv; the perturbation is x_adv - x), success, "
+                        "iterations and labels")
     p.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
     p.set_defaults(run=commands.c2f_eval)
 

@@ -147,11 +147,12 @@ def _blank(image) -> bool:
     return False
 
 
-def _check_writable(out: Path) -> None:
-    """``out`` can be written: its missing folders can be created and a file there opened. What the check
-    made (folders, the file) is removed again, so a run refused later leaves nothing behind."""
+def _check_writable(out: Path, flag: str = "--out", example: str = "c2f_results.json") -> None:
+    """``out`` (given as ``flag``) can be written: its missing folders can be created and a file there
+    opened. What the check made (folders, the file) is removed again, so a run refused later leaves
+    nothing behind."""
     if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name such as {out / 'c2f_results.json'}.")
+        raise InputError(f"{flag} {out} is a folder; give a file name such as {out / example}.")
     existed = out.exists() or out.is_symlink()  # a dangling link is the user's: never removed
     missing = [folder for folder in out.parents if not folder.exists()]  # innermost first
     try:
@@ -159,7 +160,7 @@ def _check_writable(out: Path) -> None:
         with out.open("a"):
             pass
     except OSError as exc:
-        raise InputError(f"Cannot write --out {out}: {exc}") from exc
+        raise InputError(f"Cannot write {flag} {out}: {exc}") from exc
     finally:
         if not existed and out.exists():
             out.unlink()
@@ -185,8 +186,12 @@ def c2f_eval(args) -> int:
                          deepfool_candidates=args.deepfool_candidates, pgd_eps_255=args.pgd_eps,
                          pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
                          pgd_random_start=args.pgd_random_start, over=args.over)  # checked before anything is loaded
-    out = Path(args.out)
+    out, npz = Path(args.out), None if args.npz is None else Path(args.npz)
     _check_writable(out)  # before the run, not after minutes of it
+    if npz is not None:
+        if npz.resolve() == out.resolve():
+            raise InputError(f"--npz and --out name the same file ({out}); give them different names.")
+        _check_writable(npz, "--npz", "c2f_results.npz")
     for caveat in config.caveats():
         print(f"note: {caveat}", file=sys.stderr)
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
@@ -214,31 +219,34 @@ def c2f_eval(args) -> int:
                           progress=progress)
     print(result.format(markdown=args.markdown))
     report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
-    _write_atomically(out, dumps(report), rerun="the attacks are cached, so a rerun takes seconds" if
-                      not args.no_cache else "")
+    rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
+    _write_atomically(out, dumps(report).encode(), rerun=rerun)
     print(f"wrote {out}")
+    if npz is not None:
+        _write_atomically(npz, result.npz(x), "--npz", rerun)
+        print(f"wrote {npz}")
     return 0
 
 
-def _write_atomically(out: Path, text: str, rerun: str = "") -> None:
-    """``text`` to ``out`` (a link: to its target) through a temporary file beside it, so a failed write
-    (a full disk) leaves an earlier file there whole; a device or pipe is written as it is. A failure
-    becomes an ``InputError`` (``rerun``: what a rerun costs)."""
+def _write_atomically(out: Path, data: bytes, flag: str = "--out", rerun: str = "") -> None:
+    """``data`` to ``out`` (a link: to its target; given as ``flag``) through a temporary file beside it, so
+    a failed write (a full disk) leaves an earlier file there whole; a device or pipe is written as it
+    is. A failure becomes an ``InputError`` (``rerun``: what a rerun costs)."""
     target = out.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() and not target.is_file():
-            target.write_text(text)
+            target.write_bytes(data)
         else:
             partial = target.with_name(f".{target.name}.partial")
             try:
-                partial.write_text(text)
+                partial.write_bytes(data)
                 os.replace(partial, target)
             finally:
                 with contextlib.suppress(OSError):  # gone after the replace
                     partial.unlink()
     except OSError as exc:
-        raise InputError(f"Cannot write --out {out}: {exc}" + (f" ({rerun})." if rerun else ".")) from exc
+        raise InputError(f"Cannot write {flag} {out}: {exc}" + (f" ({rerun})." if rerun else ".")) from exc
 
 
 def train(args) -> int:

@@ -24,11 +24,6 @@ def poster_name(text: str) -> str:
     return text.replace(" eps=", " ε=")
 
 
-def column_slug(column: str) -> str:
-    """A column's name for file and array names: "LRPC eps=12.5" -> "lrpc_eps12p5"."""
-    return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
-
-
 P_OPTIONS = {p_text(p): p for p in (1.0, 2.0, math.inf)}
 
 

@@ -2,12 +2,10 @@
 (``core.studies.c2f.evaluate``) on a set of images, with progress, ours beside the poster's Table 1 / 2."""
 from __future__ import annotations
 
-import io
 import math
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
@@ -22,7 +20,7 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings, column_slug, p_text, poster_name
+from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
 
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
@@ -167,18 +165,6 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
             "json": dumps(report).encode()}  # built once, not per rerun
 
 
-def table_npz(result: study.StudyResult, x: torch.Tensor) -> bytes:
-    """The images ``x`` (N, C, H, W), their names, and each column's exact adversarial images
-    (``<column>_x_adv``; the perturbation is ``x_adv - x``), success, iterations and labels, as one NPZ."""
-    arrays = {"x": x.cpu().numpy(), "image_names": np.array(result.image_names)}
-    for column in result.columns:
-        arrays |= {f"{column_slug(column.name)}_{name}": value for name, value in column.result.arrays().items()
-                   if name != "delta"}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
-
-
 def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
     """Image -> column -> whether the attack fooled it, and its rho_inf."""
     cells = {}
@@ -235,7 +221,7 @@ def show_table(stored: dict[str, Any]) -> None:
                            file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
                            key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
                            "figures and per-image attack results, with the poster's numbers")
-        st.download_button("NPZ", lambda: table_npz(result, stored["x"]),  # built when clicked, not on every run
+        st.download_button("NPZ", lambda: result.npz(stored["x"]),  # built when clicked, not on every run
                            file_name=f"c2f_table_{stored['model']}_{level}.npz", mime="application/octet-stream",
                            key="c2f_table_npz", on_click="ignore", help="The images (x), their names, and each "
                            "column's exact adversarial images (<column>_x_adv; η = x_adv − x), success, iterations "

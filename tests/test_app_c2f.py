@@ -24,7 +24,6 @@ from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
 from dashboard.c2f_settings import typed_budget
-from dashboard.c2f_table import table_npz
 from image_bytes import encode
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -376,7 +375,7 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
     assert ": your 3 uploaded images, in " in header
     assert [d.label for d in at.get("download_button")][-2:] == ["JSON", "NPZ"]
-    with np.load(io.BytesIO(table_npz(result, at.session_state["c2f_table"]["x"]))) as npz:  # what NPZ serves
+    with np.load(io.BytesIO(result.npz(at.session_state["c2f_table"]["x"]))) as npz:  # what NPZ serves
         assert npz["image_names"].tolist() == result.image_names and torch.equal(torch.from_numpy(npz["x"]), digits)
         assert np.array_equal(npz["lrpc_eps40_x_adv"], column.result.x_adv.numpy())
         assert npz["lrpc_eps40_success"].tolist() == column.result.success.tolist()

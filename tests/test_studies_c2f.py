@@ -298,6 +298,39 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert "most DeepFool steps (default: 50)" in " ".join(capsys.readouterr().out.split())
 
 
+def test_c2f_eval_writes_the_exact_adversarial_images_to_npz_when_asked(mnist, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from core.__main__ import main
+
+    _, x = mnist
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((x[i, 0] * 255).round().byte().numpy()).save(folder / f"digit{i}.png")
+    out, npz = tmp_path / "r.json", tmp_path / "arrays" / "r.npz"
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--attacks", "lrp", "pgd",
+                 "--eps", "40", "--lrp-steps", "3", "--pgd-steps", "3", "--pgd-alpha", "4", "--no-cache",
+                 "--out", str(out), "--npz", str(npz)]) == 0
+    assert f"wrote {npz}" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    with np.load(npz) as arrays:  # no pickled objects: np.load's default refuses them
+        assert arrays["image_names"].tolist() == report["images"] == ["digit0.png", "digit1.png", "digit2.png"]
+        assert np.array_equal(arrays["x"], x[:3].numpy())  # the PNGs hold the digits exactly
+        for column, slug, eps in zip(report["columns"], ("lrpc_eps40", "pgdc"), (40, 10)):
+            x_adv = arrays[f"{slug}_x_adv"]
+            assert np.abs(x_adv - arrays["x"]).max() <= eps / 255 + 1e-6 and 0 <= x_adv.min() and x_adv.max() <= 1
+            assert arrays[f"{slug}_success"].tolist() == column["attack"]["success"]
+            assert arrays[f"{slug}_label_r_org"].tolist() == column["attack"]["labels"]["r_org"]
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--out", str(out),
+                 "--npz", str(out)]) == 2
+    assert "--npz and --out name the same file" in capsys.readouterr().err
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder), "--out", str(out),
+                 "--npz", str(tmp_path)]) == 2
+    assert f"--npz {tmp_path} is a folder" in capsys.readouterr().err
+
+
 def test_the_page_table_attacks_in_the_batches_of_c2f_eval():
     from core.__main__ import build_parser
 

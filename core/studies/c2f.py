@@ -14,11 +14,13 @@ rho_p = ||eta||_p / ||x||_p is undefined.
 """
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from core.attacks.budget import eps_from_255
@@ -172,6 +174,18 @@ class StudyResult:
                 "perceptibility_over": self.config.over, "columns": [c.to_dict() for c in self.columns],
                 "poster": POSTER[self.config.level]}
 
+    def npz(self, x: torch.Tensor) -> bytes:
+        """The images ``x`` (N, C, H, W) the study ran on, their names, and each column's exact adversarial
+        images (``<column_slug>_x_adv``; the perturbation is ``x_adv - x``), success, iterations and
+        labels, as one compressed NPZ."""
+        arrays = {"x": x.detach().cpu().numpy(), "image_names": np.array(self.image_names)}
+        for column in self.columns:
+            arrays |= {f"{column_slug(column.name)}_{name}": value for name, value in column.result.arrays().items()
+                       if name != "delta"}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return buffer.getvalue()
+
     def table(self, means: str | None = None) -> dict[str, dict[str, float | None]]:
         """Row name -> column name -> value, in the poster's layout; with ``means`` ("success" or "all")
         the rho rows alone, averaged over that set of images whatever ``over`` the study chose."""
@@ -211,6 +225,11 @@ class StudyResult:
         if any(c.figures["rho_2"] is None for c in self.columns):
             notes.append(f"'{missing}': no attack of that column succeeded, so there is no perceptibility to average.")
         return notes
+
+
+def column_slug(column: str) -> str:
+    """A column's name for file and array names: "LRPC eps=12.5" -> "lrpc_eps12p5"."""
+    return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
 
 
 def n_images(n: int) -> str:

@@ -28,7 +28,7 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard import widgets as W
-from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, column_slug, p_text, poster_name
+from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text, poster_name
 from dashboard.c2f_table import table_section
 
 RESULTS = "c2f_results"
@@ -515,7 +515,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
             f"before_lrp_{s}_adv.png": png_bytes(colorize(before_maps[1], scale))}
     attacks = []
     for row, (picture, factor) in zip(stored["rows"], pictures):
-        slug, result = column_slug(row["name"]), row["result"]
+        slug, result = study.column_slug(row["name"]), row["result"]
         arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": row["delta"],
                    f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
         pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
