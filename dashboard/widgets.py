@@ -219,9 +219,17 @@ def kept_uploads(key: str, label: str, *, multiple: bool = False) -> list[tuple[
     return st.session_state.get(kept, [])
 
 
-def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo) -> tuple[list[LoadedImage], list[str]]:
+def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo,
+                    key: str) -> tuple[list[LoadedImage], list[str]]:
     """Each uploaded ``(name, bytes)`` loaded for ``info``'s input, and why each file left out was (not a
-    usable image, or the same image as an earlier one)."""
+    usable image, or the same image as an earlier one). Loaded once per set of files and input size,
+    kept under ``key`` in session state: a rerun does not decode a few hundred photos again (bytes
+    objects keep their hash, so comparing the sets costs nothing)."""
+    signature = (info.input_size, info.crop_fraction, info.channels,
+                 [(name, len(data), hash(data)) for name, data in files])
+    kept = st.session_state.get(key)
+    if kept is not None and kept[0] == signature:
+        return kept[1]
     images, skipped, seen = [], [], {}
     for name, data in files:
         try:
@@ -234,6 +242,7 @@ def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo) -> tuple[li
             continue
         seen[image.digest] = name
         images.append(image)
+    st.session_state[key] = (signature, (images, skipped))
     return images, skipped
 
 

@@ -19,10 +19,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.attacks.c2f import C2FLabels
 from core.attacks.lrp_c2f import lrp_loss, lrp_norms
+from core.data.images import load_image
 from core.data.mnist import mnist_split
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
+from dashboard import widgets
 from dashboard.c2f_settings import typed_budget
 from image_bytes import encode
 
@@ -343,7 +345,7 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert ": the first 4 MNIST test digits, from the cache (the attacks took " in header
 
 
-def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_dir):
+def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_dir, monkeypatch):
     from PIL import Image
 
     at = open_page("mnist_cnn")
@@ -358,6 +360,11 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     left_out = [c.value for c in at.caption if c.value.startswith(":orange[Left out")]
     assert left_out[0] == ":orange[Left out again.png: the same image as digit0.png]"
     assert left_out[1].startswith(":orange[Left out notes.png: ") and len(left_out) == 2
+    decoded = []
+    monkeypatch.setattr("dashboard.widgets.load_image", lambda *a, **k: decoded.append(1) or load_image(*a, **k))
+    widgets._upload.clear()  # not even from the per-file cache, which holds 8
+    at.run()  # a rerun does not decode the uploads again
+    assert not decoded and len([c for c in at.caption if c.value.startswith(":orange[Left out")]) == 2
     at.radio(key="c2f_table_images_mnist").set_value("uploads")
     at.multiselect(key="c2f_table_eps").set_value([40])
     at.checkbox(key="c2f_table_pgd").uncheck()
