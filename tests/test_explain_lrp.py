@@ -1,4 +1,6 @@
 """LRP: conservation, hand-computed values, the differentiable path against finite differences."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -266,11 +268,47 @@ def test_lrp_refuses_batchnorms_that_the_layer_before_does_not_feed_and_changes_
     model.bn.running_mean.uniform_(-1, 1)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.rand(2, 3, 8, 8)
-    with pytest.raises(UnsupportedError, match="bn read something else"):
+    with pytest.raises(UnsupportedError, match=r"does not feed bn \(it reads something else"):
         relevance(model, x, [0, 1], "lrp", composite=composite)
-    with pytest.raises(UnsupportedError, match="bn read something else"):
+    with pytest.raises(UnsupportedError, match=r"does not feed bn \(it reads something else"):
         DifferentiableLRP(model, composite)
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+class _UnusedBatchNorm(nn.Module):
+    """conv -> BN -> ReLU -> head, plus a BatchNorm never called: after the used conv (``after="conv"``),
+    or in a branch of its own that forward never runs (``after="branch"``, as a training-only head)."""
+
+    def __init__(self, after: str):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        if after == "conv":  # listed between the conv and its BatchNorm: zennit would fold it into the conv
+            self.unused = nn.BatchNorm2d(4)
+        self.bn = nn.BatchNorm2d(4)
+        if after == "branch":
+            self.unused = nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+        self.head = nn.Sequential(nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3))
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)))
+
+
+def test_lrp_refuses_an_unused_batchnorm_that_would_fold_into_a_layer_in_use_and_ignores_a_harmless_one():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8)
+    model = _UnusedBatchNorm("conv").eval()
+    model.unused.running_var.uniform_(2, 3)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(UnsupportedError, match=r"does not feed unused \(it is never called, and conv is\)"):
+        relevance(model, x, [0, 1], "lrp", composite="epsilon_plus_flat")
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    branch = _UnusedBatchNorm("branch").eval()
+    branch.bn.running_var.uniform_(2, 3)
+    plain = copy.deepcopy(branch)
+    plain.unused = nn.Identity()  # the same network without the branch it never runs
+    for composite in ("epsilon_plus_flat", "zplus_zbox"):
+        torch.testing.assert_close(relevance(branch, x, [0, 1], "lrp", composite=composite),
+                                   relevance(plain, x, [0, 1], "lrp", composite=composite))
 
 
 def test_lrp_takes_a_batchnorm_fed_by_the_layer_before_it_in_an_untraceable_model():

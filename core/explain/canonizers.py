@@ -37,9 +37,9 @@ def default_canonizers(model: nn.Module) -> list:
     if misplaced:
         raise UnsupportedError(
             f"LRP folds each BatchNorm into the convolution or linear layer listed before it, but in this model "
-            f"{', '.join(misplaced[:3])}{' and others' if len(misplaced) > 3 else ''} read something else "
-            f"(e.g. a concatenation, as in DenseNet). Explain it with a gradient method (saliency, "
-            f"integrated_gradients); of the attacks, DeepFool and PGD run on it, the LRP attacks do not.")
+            f"that layer does not feed {', '.join(misplaced[:3])}{' and others' if len(misplaced) > 3 else ''}. "
+            f"Explain it with a gradient method (saliency, integrated_gradients); of the attacks, DeepFool and PGD "
+            f"run on it, the LRP attacks do not.")
     if any(isinstance(m, (BasicBlock, Bottleneck)) for m in modules):
         return [ResNetCanonizer()]
     return [SequentialMergeBatchNorm()]
@@ -54,8 +54,10 @@ def sums_made_layers(canonizers: list) -> Callable[[fx.Node], bool]:
 
 
 def misplaced_batchnorms(model: nn.Module) -> list[str]:
-    """Names of the BatchNorms that zennit's sequential merge would fold into a layer not feeding them
-    (decided once per model)."""
+    """The BatchNorms that zennit's sequential merge would fold into a layer not feeding them, each named
+    with what it reads instead (decided once per model). One that is never called is harmless where
+    the layer before it is not called either (a training-only branch); otherwise the merge would
+    change a layer in use."""
     if model not in _misplaced:
         _misplaced[model] = _find_misplaced(model)
     return _misplaced[model]
@@ -67,7 +69,11 @@ def _find_misplaced(model: nn.Module) -> list[str]:
     misplaced, last = [], None
     for leaf in collect_leaves(model):
         if isinstance(leaf, BatchNorm) and isinstance(last, Linear) and not _feeds(last, leaf, names, feeders):
-            misplaced.append(names[id(leaf)])
+            name = names[id(leaf)]
+            if feeders is None or name in feeders:
+                misplaced.append(f"{name} (it reads something else, e.g. a concatenation, as in DenseNet)")
+            elif names[id(last)] in feeders:
+                misplaced.append(f"{name} (it is never called, and {names[id(last)]} is)")
         last = leaf
     return misplaced
 
