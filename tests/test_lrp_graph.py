@@ -1,5 +1,6 @@
 """The graph engine for differentiable LRP (core.explain.lrp_graph) and the z+ rule's written-out
 derivative: same maps and same input gradients as zennit's hooks, derivative checked numerically."""
+import copy
 import re
 
 import pytest
@@ -154,14 +155,114 @@ def test_graph_engine_equals_zennit_hooks_on_the_c2f_efficientnet():
         torch.testing.assert_close(grad / g_scale, grad_z / g_scale, rtol=0, atol=1e-4)
 
 
+class _Untraceable(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
+
+    def forward(self, x):
+        return self.layers(-x if x.sum() < 0 else x)
+
+
 def test_models_the_engine_cannot_take_fall_back_to_zennit():
-    model = ImageClassifier(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                                          nn.Linear(4 * 36, 2)), (0.5,) * 3, (0.5,) * 3).eval()
+    model = ImageClassifier(_Untraceable(), (0.5,) * 3, (0.5,) * 3).eval()
     x = torch.rand(2, 3, 8, 8, requires_grad=True)
     with DifferentiableLRP(model, "zplus_zbox") as explain:
         assert explain.engine is None
         _, maps = explain(x, torch.tensor([[0, 1]]))
     assert maps.shape == (1, 2, 3, 8, 8) and torch.isfinite(maps).all()
+
+
+def _with_batch_statistics(net: nn.Module) -> nn.Module:
+    """Every BatchNorm given running statistics and an affine map far from the identity (seeded), and
+    eps 0: zennit's merge leaves a merged BatchNorm dividing by sqrt(1 + eps), where the engine's fold is
+    exact, so only then do the two agree to rounding."""
+    g = torch.Generator().manual_seed(8)
+    for m in net.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.eps = 0.0
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return net
+
+
+class ResidualBatchNormNet(nn.Module):
+    """conv-BN stem, a residual block whose branch has a conv-BN pair and whose sum is written with ``+``,
+    then a linear-BN1d head: what zennit's hooks cannot take and the engine folds."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(9)
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.BatchNorm2d(6))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 8), nn.BatchNorm1d(8),
+                                  nn.ReLU(), nn.Linear(8, 4))
+
+    def forward(self, x):
+        y = self.stem(x)
+        return self.head(torch.relu(y + self.branch(y)))
+
+
+def test_the_engine_folds_each_batchnorm_into_the_layer_before_it():
+    """On a network without sums the engine equals zennit's hooks, which merge each BatchNorm with their
+    canonizer; on one with a residual ``+`` (which zennit's hooks refuse) it equals the engine on the
+    same network with every BatchNorm folded by hand; the model itself is left as it was."""
+    plain = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 6, 3),
+                          nn.BatchNorm2d(6), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 36, 8), nn.BatchNorm1d(8),
+                          nn.ReLU(), nn.Linear(8, 4))
+    model = ImageClassifier(_with_batch_statistics(plain), (0.5,) * 3, (0.25,) * 3).double().eval()
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    targets = torch.tensor([[0, 1], [2, 3]])
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    (logits, maps, grad), (logits_z, maps_z, grad_z) = _both_engines(model, x, targets)
+    torch.testing.assert_close(logits, logits_z)
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+    residual = ImageClassifier(_with_batch_statistics(ResidualBatchNormNet()), (0.5,) * 3, (0.25,) * 3)
+    residual = residual.double().eval()
+    with pytest.raises(UnsupportedError, match="adds tensors"):
+        _maps_and_grad(residual, x, targets, "zennit")
+    by_hand = copy.deepcopy(residual)
+    for layers, (i, j) in ((by_hand.net.stem, (0, 1)), (by_hand.net.branch, (0, 1)), (by_hand.net.head, (2, 3))):
+        layers[i] = _folded_by_hand(layers[i], layers[j])
+        layers[j] = nn.Identity()
+    used, *engine = _maps_and_grad(residual, x, targets, "auto")
+    used_by_hand, *folded = _maps_and_grad(by_hand, x, targets, "auto")
+    assert used and used_by_hand
+    for a, b in zip(engine, folded):
+        torch.testing.assert_close(a, b)
+    assert engine[1].abs().sum() > 0 and engine[2].abs().sum() > 0
+
+
+def _folded_by_hand(layer: nn.Module, bn: nn.Module) -> nn.Module:
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    one = copy.deepcopy(layer)
+    with torch.no_grad():
+        one.weight.mul_(s.view(-1, *([1] * (one.weight.dim() - 1))))
+        bias = torch.zeros_like(bn.running_mean) if layer.bias is None else layer.bias
+        one.bias = nn.Parameter((bias - bn.running_mean) * s + bn.bias)
+    return one
+
+
+def test_torchvision_resnet_runs_on_the_engine_as_on_zennits_hooks():
+    import torchvision
+
+    torch.manual_seed(10)
+    net = _with_batch_statistics(torchvision.models.resnet18(weights=None, num_classes=5))
+    model = ImageClassifier(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)).double().eval()
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    targets = torch.tensor([[1, 2], [0, 4]])
+    (logits, maps, grad), (logits_z, maps_z, grad_z) = _both_engines(model, x, targets)
+    torch.testing.assert_close(logits, logits_z)
+    torch.testing.assert_close(maps, maps_z)
+    torch.testing.assert_close(grad, grad_z)
 
 
 def vgg_like() -> nn.Module:
@@ -422,11 +523,10 @@ def test_lrp_refuses_products_of_branches_and_sums_that_zennits_hooks_would_copy
         with pytest.raises(UnsupportedError, match=r"adds tensors .*\(`add` in net \(_Residual\)\).*Sum layer"):
             run(_residual(False), composite="epsilon_plus_flat")  # zennit's hooks, not the graph engine
     with_batchnorm = _residual(False)
-    with_batchnorm.net.inner.insert(2, nn.BatchNorm2d(6).double().eval())  # to zennit (the graph engine takes no BN)
+    with_batchnorm.net.inner.insert(2, nn.BatchNorm2d(6).double().eval())
+    assert torch.isfinite(relevance(with_batchnorm, x, 0, "lrp", composite="zplus_zbox")).all()  # folded by the engine
     with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
-        relevance(with_batchnorm, x, 0, "lrp", composite="zplus_zbox")
-    with pytest.raises(UnsupportedError, match="zennit.layer.Sum"):
-        DifferentiableLRP(with_batchnorm, "zplus_zbox")
+        DifferentiableLRP(with_batchnorm, "zplus_zbox", engine="zennit")  # zennit's hooks would copy the sum
     relevance(_residual(True), x, 0, "lrp", composite="epsilon_plus_flat")  # the Sum layer version runs
     unruled = {"`linear` in net (_Functional)": _Functional(), "`matmul` in net (_Functional)": _Functional(True),
                "`softmax` in net (_Functional)": _Functional(softmax=True), "net.1 (LayerNorm)": nn.Sequential(

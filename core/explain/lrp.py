@@ -84,6 +84,15 @@ def check_lrp_supported(model: nn.Module) -> None:
         )
 
 
+def check_rule_params(name: str, *, epsilon: float = 1e-6, gamma: float = 0.25, ignore_bias: bool | None = None,
+                      signed_inputs: str = "split", canonizers: list | None = None) -> None:
+    """The composite and its parameters (those of ``make_composite``), refused with a message unless usable."""
+    check_choice("LRP composite", name, COMPOSITES)
+    check_signed_inputs(signed_inputs)
+    if not epsilon > 0 or not gamma >= 0:
+        raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
+
+
 def make_composite(
     name: str,
     model: nn.Module,
@@ -101,10 +110,7 @@ def make_composite(
     ``signed_inputs`` (``zplus_zbox`` only): how z+ treats hidden-layer inputs of either sign, see
     ``rules.zplus`` (``split``, zennit's rule, or ``as_written``, the poster's formula taken literally).
     """
-    check_choice("LRP composite", name, COMPOSITES)
-    check_signed_inputs(signed_inputs)
-    if not epsilon > 0 or not gamma >= 0:
-        raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
+    check_rule_params(name, epsilon=epsilon, gamma=gamma, signed_inputs=signed_inputs)
     canon = default_canonizers(model) if canonizers is None else canonizers
     check_branches(model, sums_made_layers(canon))
     if ignore_bias is None:
@@ -134,9 +140,15 @@ def output_relevance(output: torch.Tensor, target: torch.Tensor, init: str) -> t
 
 def lrp(model: nn.Module, x: torch.Tensor, target: torch.Tensor, composite: str = "epsilon_plus_flat",
         init: str = "onehot", **params) -> torch.Tensor:
-    """Relevance ``R^0`` (N, C, H, W) of each image for its target class."""
-    check_lrp_supported(model)
-    with Gradient(model, make_composite(composite, model, **params)) as attributor:
+    """Relevance ``R^0`` (N, C, H, W) of each image for its target class. ``zplus_zbox`` runs on the graph
+    engine where it takes the model, as the LRP attacks do (the same maps as zennit's hooks; it also
+    takes BatchNorm beside residual sums written with ``+``); zennit's hooks run everything else."""
+    explain = DifferentiableLRP(model, composite, **params)
+    if explain.engine is not None:
+        with torch.enable_grad():
+            _, relevance = explain(x.detach().requires_grad_(), target[None], init)
+        return relevance[0].detach()
+    with Gradient(model, explain.composite) as attributor:
         _, relevance = attributor(x, lambda out: output_relevance(out, target, init))
     return relevance
 
@@ -158,6 +170,7 @@ class DifferentiableLRP:
 
     def __init__(self, model: nn.Module, composite: str = "zplus_zbox", *, engine: str = "auto", **params):
         check_lrp_supported(model)
+        check_rule_params(composite, **params)
         if engine not in ("auto", "zennit"):
             raise InputError(f"Unknown LRP engine {engine!r}; choose 'auto' or 'zennit'.")
         self.model = model
@@ -166,7 +179,6 @@ class DifferentiableLRP:
             low, high = input_bounds(model)
             zero_bias = params.get("ignore_bias")
             signed_inputs = params.get("signed_inputs", "split")
-            check_signed_inputs(signed_inputs)
             self.engine = graph_lrp(model, low=low, high=high, zero_bias=True if zero_bias is None else zero_bias,
                                     signed_inputs=signed_inputs)
         self.composite = make_composite(composite, model, **params) if self.engine is None else None

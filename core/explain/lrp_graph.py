@@ -12,6 +12,9 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
   (``rules.zbox``, ``rules.zplus``), their denominators computed once for all T maps; where the graph shows a layer's
   input is non-negative (it comes from a ReLU-type activation through pooling, reshaping, sums or
   products), z+ skips its ``x^-`` terms without looking at the values (no device synchronisation);
+- a BatchNorm (eval mode) that reads a ``Conv2d`` / ``Linear`` layer feeding nothing else: the pair is
+  one layer, the BatchNorm folded into it exactly (``rules.folded``, as zennit's canonizer merges them,
+  which leaves the merged BatchNorm dividing by ``sqrt(1 + eps)``), and gets that layer's rule;
 - residual ``Sum`` and 2-D average pools: the z-rule (``rules.norm``); so does a sum written with ``+``
   (or ``torch.add``) of two or more tensors computed from the input, ``R_i = a_i R / sum_k a_k``
   (``branch_sums``; zennit's hooks would give every summand all of ``R`` and need a canonizer that
@@ -26,7 +29,7 @@ graph is walked backwards carrying the T maps stacked as (T, N, ...):
 
 The result equals zennit with ``ZPlusZBox`` (tests compare them) and is ordinary differentiable
 tensor code, so ``torch.autograd.grad(loss, x)`` differentiates the explanation with first-order
-backward passes only. Models it cannot take (BatchNorm that needs a canonizer, data-dependent control
+backward passes only. Models it cannot take (a BatchNorm anywhere else, data-dependent control
 flow, layer types without an explicit rule) are reported by ``graph_lrp`` returning None.
 """
 from __future__ import annotations
@@ -45,7 +48,7 @@ from zennit.core import Stabilizer
 from zennit.types import Activation, AvgPool, BatchNorm
 
 from core.errors import UnsupportedError
-from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, norm, without_explicit_rule, zbox, zplus
+from core.explain.rules import EXPLICIT_TYPES, NORM_TYPES, folded, norm, without_explicit_rule, zbox, zplus
 from core.models.wrapper import Normalize
 
 PASS_TYPES = (Activation, Normalize)
@@ -67,7 +70,8 @@ class _Trace:
     branch_sums: frozenset[fx.Node]  # sums of tensors computed from the input (``branch_arithmetic``)
     unruled: frozenset[fx.Node]  # nodes with no LRP rule here (``branch_arithmetic``)
     off_the_pixels: tuple[str, ...]  # input layers that read more than the pixels (``off_the_pixels``)
-    supported: bool  # every layer has an explicit rule here and needs no canonizer (``_unsupported``)
+    folds: dict[fx.Node, fx.Node]  # BatchNorm -> the layer folded into it (``foldable_batchnorms``)
+    supported: bool  # every layer has an explicit rule here (``_unsupported``)
 
 
 class _Tracer(fx.Tracer):
@@ -75,16 +79,31 @@ class _Tracer(fx.Tracer):
         return isinstance(module, _LEAVES) or super().is_leaf_module(module, name)
 
 
-def _unsupported(model: nn.Module) -> bool:
-    """Layers whose zennit rule has no explicit twin here, or which need a canonizer first."""
+def _unsupported(model: nn.Module, graph: fx.Graph, modules: dict[str, nn.Module],
+                 folds: dict[fx.Node, fx.Node]) -> bool:
+    """Layers whose zennit rule has no explicit twin here, or a BatchNorm that cannot be folded."""
     if without_explicit_rule(model) is not None:
         return True  # Conv1d, Conv3d, transposed convolutions
     for m in model.modules():
-        if isinstance(m, (BatchNorm, nn.MultiheadAttention)):
+        if isinstance(m, nn.MultiheadAttention) or isinstance(m, AvgPool) and not isinstance(m, NORM_TYPES):
             return True
-        if isinstance(m, AvgPool) and not isinstance(m, NORM_TYPES):
-            return True
-    return False
+    return any(node.op == "call_module" and isinstance(modules[node.target], BatchNorm) and node not in folds
+               for node in graph.nodes)
+
+
+def foldable_batchnorms(graph: fx.Graph, modules: dict[str, nn.Module]) -> dict[fx.Node, fx.Node]:
+    """Each BatchNorm that reads the output of a convolution or linear layer feeding nothing else, and
+    that layer: the engine explains the pair as one layer (``rules.folded``), as zennit's canonizer
+    merges them."""
+    folds = {}
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], BatchNorm) or len(node.args) != 1:
+            continue
+        layer = node.args[0]
+        if (isinstance(layer, fx.Node) and layer.op == "call_module"
+                and isinstance(modules[layer.target], EXPLICIT_TYPES) and len(layer.users) == 1):
+            folds[node] = layer
+    return folds
 
 
 def _trace(model: nn.Module) -> _Trace | None:
@@ -120,9 +139,10 @@ def _new_trace(model: nn.Module) -> _Trace | None:
     modules = {name: m for name, m in model.named_modules() if name}  # not the model: _traces holds it weakly
     from_input = computed_from_input(graph)
     input_layers = reading_input(graph, modules, from_input)
+    folds = foldable_batchnorms(graph, modules)
     return _Trace(graph, constants, nonneg_nodes(graph, modules), modules, input_layers, from_input,
                   *branch_arithmetic(graph, modules, from_input), off_the_pixels(graph, modules, input_layers),
-                  not _unsupported(model))
+                  folds, not _unsupported(model, graph, modules, folds))
 
 
 def computed_from_input(graph: fx.Graph) -> frozenset[fx.Node]:
@@ -264,6 +284,8 @@ def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = T
     check_branches(model, lambda node: True)
     if trace is None or not trace.supported:
         return None
+    if any(trace.modules[bn.target].training or trace.modules[bn.target].running_var is None for bn in trace.folds):
+        return None  # batch statistics: nothing to fold
     return GraphLRP(model, trace, low, high, stabilizer, zero_bias, signed_inputs)
 
 
@@ -276,7 +298,7 @@ class GraphLRP:
         self.low, self.high, self.stabilizer, self.zero_bias = low, high, stabilizer, zero_bias
         self.signed_inputs = signed_inputs  # rules.zplus's ``inputs`` where the sign analysis cannot tell
         self.modules, self.input_layers = trace.modules, trace.input_layers  # made once per model, with the trace
-        self.from_input, self.branch_sums = trace.from_input, trace.branch_sums
+        self.from_input, self.branch_sums, self.folds = trace.from_input, trace.branch_sums, trace.folds
 
     def forward(self, x: torch.Tensor) -> tuple[dict[fx.Node, Any], dict[fx.Node, dict]]:
         """Every node's value (the graph interpreted once) and, for nodes that pass relevance by their
@@ -334,6 +356,9 @@ class GraphLRP:
             return [(node.args[0], {node.args[1]: r})]  # one output of a multi-output node
         if node.op == "call_module":
             module = self.modules[node.target]
+            if node in self.folds:  # a BatchNorm: the rule of the layer before it, folded, to that layer's input
+                node = self.folds[node]
+                module = folded(self.modules[node.target], module)
             source = node.args[0]
             if isinstance(module, PASS_TYPES):
                 return [(source, r)]

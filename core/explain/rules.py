@@ -19,6 +19,7 @@ Hidden layers of other types (Conv1d, Conv3d, ...) fall back to zennit's rules.
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -68,7 +69,7 @@ class Kernel:
         return self.weight
 
 
-_fixed_kernels: ContextVar["weakref.WeakKeyDictionary[nn.Module, dict[str, Kernel]] | None"] = ContextVar(
+_fixed_kernels: ContextVar["weakref.WeakKeyDictionary[nn.Module, dict[str, object]] | None"] = ContextVar(
     "fixed_kernels", default=None)
 
 
@@ -83,16 +84,44 @@ def fixed_weights():
         _fixed_kernels.reset(token)
 
 
-def kernel(module: nn.Module, part: str) -> Kernel:
-    """The layer's weight ``W`` (``part="all"``), ``W^+`` ("pos") or ``W^-`` ("neg"); kept for the rest
-    of a ``fixed_weights`` block."""
+def _kept(module: nn.Module, part: str, make):
+    """``make()``, made once per module and part for the rest of a ``fixed_weights`` block."""
     cache = _fixed_kernels.get()
     kept = cache.setdefault(module, {}) if cache is not None else {}
     if part not in kept:
-        w = module.weight.detach()
-        w = w if part == "all" else w.clamp(min=0) if part == "pos" else w.clamp(max=0)
-        kept[part] = Kernel(w, _adjoint_kind(module))
+        kept[part] = make()
     return kept[part]
+
+
+def kernel(module: nn.Module, part: str) -> Kernel:
+    """The layer's weight ``W`` (``part="all"``), ``W^+`` ("pos") or ``W^-`` ("neg"); kept for the rest
+    of a ``fixed_weights`` block."""
+    def make() -> Kernel:
+        w = module.weight.detach()
+        return Kernel(w if part == "all" else w.clamp(min=0) if part == "pos" else w.clamp(max=0),
+                      _adjoint_kind(module))
+
+    return _kept(module, part, make)
+
+
+def folded(layer: nn.Module, batchnorm: nn.Module) -> nn.Module:
+    """``layer`` (a convolution or linear layer) followed by the eval-mode ``batchnorm`` as one layer, as
+    zennit's BatchNorm canonizer merges them: ``W' = W g / s``, ``b' = (b - mu) g / s + beta`` with
+    ``s = sqrt(var + eps)`` per output channel. A copy: the model is left as it is. Kept for the rest of
+    a ``fixed_weights`` block."""
+    def make() -> nn.Module:
+        scale = (batchnorm.running_var + batchnorm.eps).rsqrt()
+        shift = -batchnorm.running_mean * scale
+        if batchnorm.affine:
+            scale, shift = scale * batchnorm.weight, shift * batchnorm.weight + batchnorm.bias
+        one = copy.deepcopy(layer)
+        with torch.no_grad():
+            weight = layer.weight * scale.view(-1, *([1] * (layer.weight.dim() - 1)))
+            bias = shift if layer.bias is None else layer.bias * scale + shift
+        one.weight, one.bias = nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, requires_grad=False)
+        return one
+
+    return _kept(batchnorm, "folded", make)
 
 
 def _forward(module: nn.Module, x: torch.Tensor, k: Kernel) -> torch.Tensor:
