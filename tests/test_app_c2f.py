@@ -506,8 +506,9 @@ def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir
     at = open_page("mnist_cnn")
     runner_up = re.search(r"r_adv = (.+?) \(", decisions(at)).group(1)
     [picker] = [s for s in at.selectbox if s.key.startswith("c2f_target_coarse_")]
-    assert picker.value is None  # the poster's runner-up by default
-    [other] = [i for i in picker.options if i != picker.format_func(None)]  # mnist_c2f: 3 coarse classes
+    assert picker.index == 0 and picker.options[0] == f"{runner_up}: the runner-up, as in the poster"  # shown, as
+    # the default (an option None would be no selection: the browser would show "Choose an option")
+    [other] = picker.options[1:]  # mnist_c2f: 3 coarse classes
     chosen = next(n for n in MNIST.coarse_names if other.startswith(n))
     assert chosen != runner_up
     picker.set_value(MNIST.coarse_names.index(chosen)).run()
@@ -521,7 +522,7 @@ def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir
     headings = [m.value for m in at.markdown if m.value.startswith("**After ")]
     assert f"aimed at {chosen}" in headings[0] and "aimed at" not in headings[1]
     calls = len(attack_calls)
-    at.selectbox(key=picker.key).set_value(None).run()  # back to the runner-up: not the aimed results
+    at.selectbox(key=picker.key).set_value(-1).run()  # back to the runner-up (option -1): not the aimed results
     assert "c2f_results" not in at.session_state and re.search(rf"r_adv = {runner_up} \(\d+\.\d%\)  ", decisions(at))
     at.selectbox(key=picker.key).set_value(target).run()  # and to the target again: they come back
     assert at.session_state["c2f_results"]["rows"][0]["params"]["target"] == target and len(attack_calls) == calls

@@ -131,6 +131,9 @@ def _level_classes(labels: dict[str, Any], level: str, h) -> tuple[tuple[str, ..
     return h.fine_names[labels["r_org"]], labels["fine_probs"], labels["f_org"], labels["f_adv"]
 
 
+RUNNER_UP = -1  # the target picker's option for the poster's runner-up
+
+
 def target_picker(labels: dict[str, Any], level: str, h) -> int | None:
     """The LRP attack's adversarial class: None for the runner-up (the poster's r_adv / f_adv), or
     another class of the level the user picks (most probable first)."""
@@ -140,13 +143,14 @@ def target_picker(labels: dict[str, Any], level: str, h) -> int | None:
         return None
     s, word = _symbols(level)
     key = f"c2f_target_{level}_{labels['r_org']}" + (f"_{labels['f_org']}" if level == "fine" else "")
-    return st.selectbox(
-        f"LRP{word[0].upper()} target {s}_adv", [None, *others], key=key,
-        format_func=lambda i: (f"{names[runner_up]}: the runner-up, as in the poster" if i is None
+    picked = st.selectbox(  # the runner-up is option -1: a None option would show as "Choose an option"
+        f"LRP{word[0].upper()} target {s}_adv", [RUNNER_UP, *others], key=key,
+        format_func=lambda i: (f"{names[runner_up]}: the runner-up, as in the poster" if i == RUNNER_UP
                                else f"{names[i]} ({probs[i]:.1%})"),
         help=f"The class whose evidence LRP{word[0].upper()} builds. The poster takes the runner-up; pick another "
              f"{word} class to aim the attack elsewhere. Its success is still judged as the poster's (the {word} "
              f"class changes), DeepFool and PGD stay untargeted, and every map is of {s}_org and this class.")
+    return None if picked == RUNNER_UP else picked
 
 
 def aimed_labels(labels: dict[str, Any], level: str, target: int | None, h) -> dict[str, Any]:
