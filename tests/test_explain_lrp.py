@@ -143,6 +143,27 @@ def depthwise_net() -> nn.Module:
     return ImageClassifier(net, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)).eval()
 
 
+@pytest.mark.parametrize("signed_inputs", ["split", "as_written"])
+def test_zplus_zbox_maps_have_their_logits_sign_everywhere_unless_zplus_is_taken_as_written(signed_inputs):
+    # z+'s terms x+ w+ and x- w- and z-beta's (x - l) w+ + (x - h) w- (x within [l, h]) are never negative,
+    # so relevance keeps its seed's sign down to the pixels: the poster's R^- terms vanish for a positive
+    # logit. Taken as written, z+'s x w+ turns sign where a hidden input is negative (the linear bottleneck).
+    model = depthwise_net()
+    x = torch.rand(6, 3, 15, 15, generator=torch.Generator().manual_seed(2))
+    logits = model(x).detach()
+    seeds = []
+    for target in (logits.argmax(1), logits.argmin(1)):
+        seed = logits.gather(1, target[:, None]).view(-1, 1, 1, 1)
+        r = relevance(model, x, target, "lrp", composite="zplus_zbox", init="logit", signed_inputs=signed_inputs)
+        against = (r * seed.sign()).clamp(max=0).flatten(1).sum(1)  # relevance of the other sign, per map
+        if signed_inputs == "split":
+            assert (against == 0).all()
+        else:
+            assert (against < 0).all()
+        seeds.append(seed)
+    assert (seeds[0] > 0).all() and (seeds[1] < 0).all()  # both signs of seed were tried
+
+
 @pytest.mark.parametrize("ignore_bias", [True, False])
 def test_explicit_rules_equal_zennits_zplus_and_zbox(ignore_bias):
     from zennit.attribution import Gradient

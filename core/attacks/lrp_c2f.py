@@ -17,6 +17,10 @@ the goal returns its last successful one. Defaults:
 ``p = 2``, ``steps = 20``, ``alpha = 2.5 eps / steps``; z+ on hidden inputs of either sign:
 ``signed_inputs="split"`` (see ``core.explain.lrp``).
 Both relevance maps come from one forward pass and one relevance pass carrying both maps.
+With these rules every map has the sign of its output relevance: z+'s terms ``x^+ w^+``, ``x^- w^-`` and
+z-beta's ``(x - l) w^+ + (x - h) w^-`` are never negative. Where both logits are positive the ``R^-``
+terms of L_C are 0 and L_C = ``||R_o^+||_p - ||R_a^+||_p``; ``signed_inputs="as_written"`` gives maps
+of both signs where hidden inputs are negative.
 
 Output relevance (our choice, a parameter): ``init="logit"``, ``R^L = delta_{ic} f_c(x + eta)``, as LRP
 implementations commonly seed it. The poster writes ``R^L = delta_{ic}`` (``init="onehot"``); on a

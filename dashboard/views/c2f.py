@@ -73,9 +73,10 @@ often look alike (z⁺ is little class-selective): compare their strength, and h
 **The loss.** Under each map: its total relevance, and the norms $\|R^+\|_p$, $\|R^-\|_p$ of its positive and
 negative parts over all pixels and channels, the four terms of the loss; each row gives the loss before → after
 its attack (LRPC/LRPF lower it). The total can rise while the loss falls: the loss weighs the two classes' maps
-against each other. z⁺ passes relevance down with the sign it starts with (the class's logit), so a map's
-negative part comes from the input layer's z^β rule alone, or, all of it, from a negative logit; where
-$\|R^-\|_p = 0$ no pixel speaks against the class.
+against each other. z⁺ and the input layer's z^β pass relevance down with the sign it starts with (the
+class's logit): their terms $x^+w^+$, $x^-w^-$ and $(x-l)\,w^+ + (x-h)\,w^-$ are never negative. So each map
+has one sign: $\|R^-\|_p = 0$ where the logit is positive (no pixel speaks against the class), and the whole
+map is negative where it is negative.
 
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
 them over a data set. Being relative to the image, $\rho_\infty$ exceeds $\varepsilon/255$ where the image's
