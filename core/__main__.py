@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies) or the path of a JSON file in their "
                                        "format (default: the first shipped one that fits the model: imagenet_c2f, "
                                        "or mnist_c2f for mnist_cnn)")
-    p.add_argument("--images", default="gallery",
-                   help="folder of images, one image file, or 'gallery' for the bundled photos")
+    p.add_argument("--images",  # mnist:20: core.studies.c2f.DEFAULT_DIGITS (not imported: torch)
+                   help="folder of images, one image file, 'gallery' for the bundled photos, or 'mnist:N' for the first "
+                        "N bundled MNIST test digits (default: gallery, or mnist:20 for a model of MNIST digits such "
+                        "as mnist_cnn)")
     p.add_argument("--level", choices=["coarse", "fine"], default="coarse",
                    help="coarse: LRPC, DFC, PGDC (Table 1); fine: LRPF, DFF, PGDF, keeping the coarse class (Table 2)")
     p.add_argument("--attacks", nargs="+", choices=["lrp", "deepfool", "pgd"], default=["lrp", "deepfool", "pgd"],

@@ -101,17 +101,30 @@ def explain_stem(source_name: str | None, method: str, target: int, params: dict
     return stem
 
 
+MNIST_SOURCE = "mnist:"  # --images mnist:N, the first N bundled MNIST test digits
+
+
 def open_images(spec: str, **kwargs) -> list:
-    """All images of a folder (sorted by name), one image file, or the gallery when ``spec`` is 'gallery'."""
-    from core.data import gallery_names, load_gallery, load_image
+    """All images of a folder (sorted by name), one image file, the gallery when ``spec`` is 'gallery', or
+    the first N bundled MNIST test digits when it is 'mnist:N' (for a model of 28x28 grayscale inputs)."""
+    from core.data import gallery_names, load_digits, load_gallery, load_image
 
     if spec == "gallery":
         return [load_gallery(name, **kwargs) for name in gallery_names()]
     folder = Path(spec)
+    if spec.startswith(MNIST_SOURCE) and not folder.exists():
+        count = spec[len(MNIST_SOURCE):]
+        if not count.isdigit():
+            raise InputError(f"--images {spec}: give the number of MNIST test digits, e.g. {MNIST_SOURCE}20.")
+        if (kwargs.get("channels"), kwargs.get("size")) != (1, 28):
+            raise InputError("MNIST digits are 28x28 grayscale images; this model takes "
+                             f"{kwargs.get('size')}x{kwargs.get('size')} images with {kwargs.get('channels')} channels.")
+        return load_digits(int(count))
     if folder.is_file():
         return [load_image(folder, **kwargs)]
     if not folder.is_dir():
-        raise InputError(f"{spec} is neither a folder of images, an image file, nor 'gallery'.")
+        raise InputError(f"{spec} is neither a folder of images, an image file, 'gallery', nor "
+                         f"'{MNIST_SOURCE}N' (the first N MNIST test digits).")
     images, seen = [], {}
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         if path.resolve() in seen:  # a link to a file already taken: the same image, counted once
@@ -176,7 +189,7 @@ def c2f_eval(args) -> int:
     from core.cache import ResultCache
     from core.models import load
     from core.provenance import provenance
-    from core.studies.c2f import StudyConfig, evaluate, outside_hierarchy
+    from core.studies.c2f import DEFAULT_DIGITS, StudyConfig, evaluate, outside_hierarchy
 
     config = StudyConfig(level=args.level, attacks=tuple(args.attacks), eps_255=tuple(args.eps),
                          lrp_steps=args.lrp_steps, lrp_p=args.lrp_p, lrp_step_rule=args.lrp_step,
@@ -196,10 +209,11 @@ def c2f_eval(args) -> int:
         print(f"note: {caveat}", file=sys.stderr)
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
-    images = [im for im in open_images(args.images, size=info.input_size, crop_fraction=info.crop_fraction,
+    source = args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if info.takes_mnist_digits else "gallery")
+    images = [im for im in open_images(source, size=info.input_size, crop_fraction=info.crop_fraction,
                                        channels=info.channels) if not _blank(im)]
     if not images:
-        raise InputError(f"No image in {args.images} can be attacked.")
+        raise InputError(f"No image in {source} can be attacked.")
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     names = [im.source_name or "?" for im in images]
     outside = outside_hierarchy(loaded.model, x, names, info.class_names, args.batch_size)

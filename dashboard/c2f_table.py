@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 import core
-from core.data import LoadedImage, gallery_names, load_digit, load_gallery, split_size
+from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size
 from core.metrics import perceptibility
 from core.provenance import provenance
 from core.serialize import dumps
@@ -37,7 +37,7 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int,
     if source == "uploads":
         return uploads
     if source == "mnist":
-        return [load_digit(i) for i in range(min(n_digits, split_size("test")))]
+        return load_digits(n_digits)
     return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
             for name in gallery_names()]
 
@@ -108,7 +108,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
         source = a.radio("Images", options, format_func=sources.get, key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
                          help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos. Your own "
                               "images: upload them above the form.")
-        n_digits = b.number_input("N (MNIST digits)", 1, 1000, 20, key="c2f_table_n",
+        n_digits = b.number_input("N (MNIST digits)", 1, split_size("test"), study.DEFAULT_DIGITS, key="c2f_table_n",
                                   help="The first N digits of the bundled MNIST test split.") if mnist else 0
         table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
                               key=f"c2f_table_level_{level}")  # follows the page's level when that changes

@@ -163,6 +163,29 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     assert report["created"].endswith("+00:00") and report["device"] == "cpu"
 
 
+def test_c2f_eval_takes_the_bundled_mnist_test_digits_by_default_for_a_digits_model_and_as_mnist_n(tmp_path, capsys):
+    import numpy as np
+
+    from core.__main__ import main
+    from core.data import load_digits
+
+    out, npz = tmp_path / "r.json", tmp_path / "r.npz"
+    quick = ["--attacks", "pgd", "--pgd-steps", "1", "--no-cache", "--out", str(out)]
+    assert main(["c2f-eval", "--model", "mnist_cnn", *quick, "--npz", str(npz)]) == 0
+    assert json.loads(out.read_text())["images"] == [f"mnist_test_{i}" for i in range(study.DEFAULT_DIGITS)]
+    assert np.array_equal(np.load(npz)["x"], torch.cat([d.tensor for d in load_digits(study.DEFAULT_DIGITS)]).numpy())
+    assert main(["c2f-eval", "--model", "mnist_cnn", "--images", "mnist:3", *quick]) == 0
+    assert json.loads(out.read_text())["images"] == ["mnist_test_0", "mnist_test_1", "mnist_test_2"]
+    capsys.readouterr()
+    for spec, message in (("mnist:0", "has 1000 digits; ask for 1 to 1000, not 0"), ("mnist:1001", "not 1001"),
+                          ("mnist:ten", "give the number of MNIST test digits, e.g. mnist:20")):
+        assert main(["c2f-eval", "--model", "mnist_cnn", "--images", spec, *quick]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["c2f-eval", "--images", "mnist:3", *quick]) == 2  # efficientnet_lite0 takes colour photos
+    assert "MNIST digits are 28x28 grayscale images; this model takes 224x224 images with 3" in capsys.readouterr().err
+    assert json.loads(out.read_text())["images"] == ["mnist_test_0", "mnist_test_1", "mnist_test_2"]  # left as it was
+
+
 def test_c2f_eval_leaves_an_earlier_results_file_whole_when_the_write_fails(mnist, tmp_path, capsys, monkeypatch):
     from core.__main__ import main
 

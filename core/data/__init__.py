@@ -15,7 +15,7 @@ from core.data.images import (
     pixel_digest,
     to_uint8,
 )
-from core.data.mnist import SPLIT_SEED, SPLITS, digit_label, load_digit, mnist_split, split_size
+from core.data.mnist import SPLIT_SEED, SPLITS, digit_label, load_digit, load_digits, mnist_split, split_size
 
 __all__ = [
     "MAX_PIXELS",
@@ -31,6 +31,7 @@ __all__ = [
     "gallery_path",
     "load_gallery",
     "load_digit",
+    "load_digits",
     "load_image",
     "mnist_split",
     "pixel_digest",

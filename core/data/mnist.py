@@ -43,6 +43,14 @@ def load_digit(index: int, split: str = "test") -> LoadedImage:
     return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
 
 
+def load_digits(n: int, split: str = "test") -> list[LoadedImage]:
+    """The first ``n`` digits of ``split`` (``load_digit``); of ``test``, digits 0-9 in turn."""
+    size = split_size(split)
+    if not 1 <= n <= size:
+        raise InputError(f"The MNIST {split} split has {size} digits; ask for 1 to {size}, not {n}.")
+    return [load_digit(i, split) for i in range(n)]
+
+
 def digit_label(index: int, split: str = "test") -> int:
     """The digit that image ``index`` of ``split`` shows (its label)."""
     return int(_arrays()[1][_position(index, split)])

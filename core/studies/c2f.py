@@ -44,6 +44,7 @@ ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
 ROWS = ("rho_2", "rho_1", "rho_inf", "fooling_pct")
 OVER = ("success", "all")  # the images a perceptibility mean runs over
+DEFAULT_DIGITS = 20  # MNIST test digits a table takes by default (c2f-eval's mnist:N, the page's N)
 BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch size moves figures
 
 # The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes.
