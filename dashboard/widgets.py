@@ -37,7 +37,8 @@ from core.wording import counted
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 WEIGHT_TYPES = ["pt", "pth"]
-WEIGHTS_MAX_MB = 1024  # torchvision's VGG-16 is 528 MB; the image limit (config.toml) stays small
+WEIGHTS_MAX_MB = 1024  # torchvision's VGG-16 is 528 MB; .streamlit/config.toml's maxUploadSize must allow it
+IMAGE_MAX_MB = 25  # per uploaded image
 DEFAULT_GALLERY = "chelsea"
 MIME = {".png": "image/png", ".npz": "application/octet-stream", ".json": "application/json",
         ".zip": "application/zip"}
@@ -203,7 +204,8 @@ def kept_uploads(key: str, label: str, *, multiple: bool = False) -> list[tuple[
     forgotten; a new upload replaces them."""
     widget, kept, held = f"{key}_upload", f"{key}_kept_upload", f"{key}_upload_held"
     drawn_last_run = widget in st.session_state  # checked before the widget is drawn again
-    upload = st.file_uploader(label, type=IMAGE_TYPES, key=widget, accept_multiple_files=multiple)
+    upload = st.file_uploader(label, type=IMAGE_TYPES, key=widget, accept_multiple_files=multiple,
+                              max_upload_size=IMAGE_MAX_MB)
     files = list(upload or []) if multiple else [upload] if upload is not None else []
     if files:
         st.session_state[kept] = [(f.name, f.getvalue()) for f in files]

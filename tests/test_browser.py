@@ -245,3 +245,35 @@ def test_an_upload_survives_a_page_change_and_a_removed_one_is_forgotten(new_pag
     expect(page.get_by_text("Choose an image file", exact=False)).to_be_visible(timeout=60_000)
     expect(used).to_have_count(0)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
+
+
+def test_weights_above_the_image_limit_reach_the_model_and_a_large_image_is_refused(new_page, tmp_path):
+    """The server takes any upload up to the weights box's limit (config.toml's maxUploadSize; Streamlit's
+    server refuses more whatever an uploader says): ResNet-18's 45 MB state dict loads. An image uploader
+    still refuses a file above its 25 MB."""
+    import torch
+    import torchvision
+    from playwright.sync_api import expect
+
+    weights = tmp_path / "resnet18.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    assert weights.stat().st_size > 40e6
+    page = new_page(1600)
+    page.get_by_role("button", name="Explain").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-explore_model").click()
+    page.get_by_role("option").filter(has_text="resnet18").click()
+    missing = page.get_by_text("No offline weights for resnet18", exact=False)
+    expect(missing).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-explore_weights_resnet18 input[type=file]").set_input_files(str(weights))
+    expect(missing).to_have_count(0, timeout=EXPLAIN_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Explain")).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+    expect(page.locator(".st-key-explore_top5")).to_be_visible()  # predictions of the uploaded weights
+    expect(page.locator(".st-key-explore_weights_resnet18")).not_to_contain_text("Error")
+
+    page.locator(".st-key-explore_image_source").get_by_text("Upload").click()
+    page.locator(".st-key-explore_image_upload input[type=file]").set_input_files(
+        files=[{"name": "huge.png", "mimeType": "image/png", "buffer": bytes(26 * 1024 * 1024)}])
+    expect(page.locator(".st-key-explore_image_upload")).to_contain_text("File must be 25.0MB or smaller",
+                                                                         timeout=30_000)
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
