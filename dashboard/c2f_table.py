@@ -96,7 +96,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
                    "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
                    "**mnist_c2f** in the sidebar.", icon=":material/timer:")
     uploads, skipped = W.uploaded_images(
-        W.kept_uploads("c2f_table", "Your own images for the table (optional)", multiple=True), info,
+        W.kept_uploads("c2f_table_upload", "Your own images for the table (optional)", multiple=True), info,
         key="c2f_table_uploaded_images")
     for why in skipped:
         st.caption(f":orange[Left out {why}]")

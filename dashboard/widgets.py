@@ -101,19 +101,21 @@ def weights_input(name: str, *, key: str = "model") -> tuple[str | None, str | N
     """Controls in the sidebar for a local state-dict file for model ``name``: ``(upload digest, path)`` or Nones.
 
     An upload is written to a temporary file named by its content (core reads it with
-    ``weights_only=True``); large files (torchvision's are 45-530 MB) can be named by path instead.
+    ``weights_only=True``), once, and kept across pages (``kept_uploads``); large files (torchvision's are
+    45-530 MB) can also be named by path. A file in the uploader comes first, then a typed path, then an
+    upload kept from before a page change.
     """
     offline = model_availability().get(name, {}).get("offline", False)
     with st.sidebar.expander("Own weights (state-dict file)", expanded=not offline):
         st.caption("A PyTorch state dict for this architecture; read as tensors only, nothing is unpickled.")
-        upload = st.file_uploader("Upload .pt / .pth", type=WEIGHT_TYPES, key=f"{key}_weights_{name}",
-                                  max_upload_size=WEIGHTS_MAX_MB)
+        widget = f"{key}_weights_{name}"
+        upload = kept_uploads(widget, "Upload .pt / .pth", types=WEIGHT_TYPES, max_mb=WEIGHTS_MAX_MB,
+                              keep=_kept_weights)
         local = st.text_input("…or a path on the machine running the dashboard", key=f"{key}_weights_path_{name}",
                               placeholder="/path/to/weights.pth").strip()
-    if upload is not None:
-        data = upload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        return digest, str(_weights_file(data, digest, upload.name))
+    if upload and (holds_upload(widget) or not local):
+        [(_, digest, path)] = upload
+        return digest, path
     if local:
         path = Path(local).expanduser()
         # keyed by content too, so a file replaced at the same path is loaded again
@@ -127,6 +129,13 @@ def model_picker(name: str, hierarchy: str | None = None, *, key: str = "model")
     the main area, where the page would be (in the sidebar it sat below the fold of an empty page)."""
     digest, path = weights_input(name, key=key)
     return load_model(name, hierarchy, digest, path)
+
+
+def _kept_weights(upload) -> tuple[str, str, str]:
+    """An uploaded weights file as ``(name, digest, path)``: its content's digest and ``_weights_file``."""
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return upload.name, digest, str(_weights_file(data, digest, upload.name))
 
 
 def _weights_file(data: bytes, digest: str, name: str) -> Path:
@@ -184,7 +193,7 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
                                 format_func=gallery_description, key=f"{key}_gallery")
             image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
         else:
-            upload = kept_uploads(key, "Upload an image")
+            upload = kept_uploads(f"{key}_upload", "Upload an image")
             if not upload:
                 st.info("Choose an image file (PNG, JPEG, GIF, BMP, TIFF or WebP).")
                 return None
@@ -197,28 +206,42 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
     return image
 
 
-def kept_uploads(key: str, label: str, *, multiple: bool = False) -> list[tuple[str, bytes]]:
-    """The uploaded files' ``(name, bytes)`` (one at most unless ``multiple``), kept in session state:
+def holds_upload(widget: str) -> bool:
+    """Whether the uploader ``widget`` itself held files on this run (not only ``kept_uploads``' copy)."""
+    return bool(st.session_state.get(f"{widget}_held"))
+
+
+def _name_and_bytes(upload) -> tuple[str, bytes]:
+    return upload.name, upload.getvalue()
+
+
+def kept_uploads(widget: str, label: str, *, multiple: bool = False, types: Sequence[str] = IMAGE_TYPES,
+                 max_mb: int = IMAGE_MAX_MB, keep: Callable[[Any], tuple] = _name_and_bytes) -> list[tuple]:
+    """The files of the uploader ``widget`` (one at most unless ``multiple``), each as ``keep(file)``, a
+    tuple whose first item is the file's name (default ``(name, bytes)``), kept in session state:
     Streamlit empties an uploader that was not drawn on the last run (after a page change, or a switch
-    to another source), so the files would be lost. Files the user removes (the uploader's x) are
-    forgotten; a new upload replaces them."""
-    widget, kept, held = f"{key}_upload", f"{key}_kept_upload", f"{key}_upload_held"
+    to another source), so the files would be lost. ``keep`` runs once per upload, not on every rerun.
+    Files the user removes (the uploader's x) are forgotten; a new upload replaces them."""
+    kept, held = f"{widget}_kept", f"{widget}_held"  # kept: (the uploads' file ids, what keep made of them)
     drawn_last_run = widget in st.session_state  # checked before the widget is drawn again
-    upload = st.file_uploader(label, type=IMAGE_TYPES, key=widget, accept_multiple_files=multiple,
-                              max_upload_size=IMAGE_MAX_MB)
+    upload = st.file_uploader(label, type=list(types), key=widget, accept_multiple_files=multiple,
+                              max_upload_size=max_mb)
     files = list(upload or []) if multiple else [upload] if upload is not None else []
     if files:
-        st.session_state[kept] = [(f.name, f.getvalue()) for f in files]
+        ids = [f.file_id for f in files]
+        if st.session_state.get(kept, ((), []))[0] != ids:
+            st.session_state[kept] = (ids, [keep(f) for f in files])
         st.session_state[held] = True
-        return st.session_state[kept]
+        return st.session_state[kept][1]
     if drawn_last_run and st.session_state.get(held):  # it held the files last run: the user removed them
         st.session_state.pop(kept, None)
     st.session_state[held] = False
-    if kept in st.session_state:
-        names = [name for name, _ in st.session_state[kept]]
-        st.caption(f"Using {names[0] if len(names) == 1 else counted(len(names), 'file')}, uploaded earlier; "
-                   f"upload {'others' if multiple else 'another file'} to replace {'them' if multiple else 'it'}.")
-    return st.session_state.get(kept, [])
+    if kept not in st.session_state:
+        return []
+    items = st.session_state[kept][1]
+    st.caption(f"Using {items[0][0] if len(items) == 1 else counted(len(items), 'file')}, uploaded earlier; "
+               f"upload {'others' if multiple else 'another file'} to replace {'them' if multiple else 'it'}.")
+    return items
 
 
 def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo,

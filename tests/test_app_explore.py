@@ -286,6 +286,29 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
     lrp, saliency = at.session_state["explore_results"]["explanations"]
     assert lrp.relevance.shape == saliency.relevance.shape == (1, 28, 28)
     assert lrp.model_id.startswith("mnist_cnn/flat/")
+    from dashboard import widgets
+
+    kept, keep = [], widgets._kept_weights
+    monkeypatch.setattr(widgets, "_kept_weights", lambda upload: kept.append(upload.name) or keep(upload))
+    at.run()
+    assert kept == [] and not at.error  # hashed and written once per upload, not on every rerun
+    at.switch_page("views/c2f.py").run()
+    at.switch_page("views/explore.py").run()  # Streamlit empties an uploader that was not drawn
+    assert not at.exception and not at.error, [e.value for e in at.error]  # the page kept the weights
+    assert any(c.value.startswith("Using mine.pt, uploaded earlier") for c in at.caption)
+    assert at.session_state["explore_results"]["explanations"][0].model_id == lrp.model_id
+    top5 = chart(at, "explore_top5")["data"][0]["x"]
+    other = tmp_path / "other.pt"
+    torch.save(MnistCNN().state_dict(), other)  # other random weights
+    at.text_input(key="explore_weights_path_mnist_cnn").set_value(str(other)).run()  # typed after: it is used
+    assert not at.error and chart(at, "explore_top5")["data"][0]["x"] != top5
+    at.text_input(key="explore_weights_path_mnist_cnn").set_value("").run()  # the kept upload again
+    assert chart(at, "explore_top5")["data"][0]["x"] == top5
+    uploader = at.file_uploader(key="explore_weights_mnist_cnn")
+    uploader.set_value(("mine.pt", buffer.getvalue(), "application/octet-stream")).run()
+    assert not at.exception and not at.error and kept == ["mine.pt"]  # a new upload: kept anew
+    at.file_uploader(key="explore_weights_mnist_cnn").set_value(None).run()  # removed (its x): forgotten
+    assert any("mnist_cnn" in e.value for e in at.error) and not at.get("plotly_chart")
 
 
 def test_the_image_policy_points_out_a_strong_enlargement():
