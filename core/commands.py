@@ -104,11 +104,13 @@ def explain_stem(source_name: str | None, method: str, target: int, params: dict
 MNIST_SOURCE = "mnist:"  # --images mnist:N, the first N bundled MNIST test digits
 
 
-def open_images(spec: str, **kwargs) -> list:
+def open_images(spec: str, info) -> list:
     """All images of a folder (sorted by name), one image file, the gallery when ``spec`` is 'gallery', or
-    the first N bundled MNIST test digits when it is 'mnist:N' (for a model of 28x28 grayscale inputs)."""
+    the first N bundled MNIST test digits when it is 'mnist:N' (for a model that takes them), each loaded
+    for the input of the model ``info`` (a ``ModelInfo``) describes."""
     from core.data import gallery_names, load_digits, load_gallery, load_image
 
+    kwargs = {"size": info.input_size, "crop_fraction": info.crop_fraction, "channels": info.channels}
     if spec == "gallery":
         return [load_gallery(name, **kwargs) for name in gallery_names()]
     folder = Path(spec)
@@ -116,9 +118,9 @@ def open_images(spec: str, **kwargs) -> list:
         count = spec[len(MNIST_SOURCE):]
         if not count.isdigit():
             raise InputError(f"--images {spec}: give the number of MNIST test digits, e.g. {MNIST_SOURCE}20.")
-        if (kwargs.get("channels"), kwargs.get("size")) != (1, 28):
+        if not info.takes_mnist_digits:
             raise InputError("MNIST digits are 28x28 grayscale images; this model takes "
-                             f"{kwargs.get('size')}x{kwargs.get('size')} images with {kwargs.get('channels')} channels.")
+                             f"{info.input_size}x{info.input_size} images with {info.channels} channels.")
         return load_digits(int(count))
     if folder.is_file():
         return [load_image(folder, **kwargs)]
@@ -210,8 +212,7 @@ def c2f_eval(args) -> int:
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
     source = args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if info.takes_mnist_digits else "gallery")
-    images = [im for im in open_images(source, size=info.input_size, crop_fraction=info.crop_fraction,
-                                       channels=info.channels) if not _blank(im)]
+    images = [im for im in open_images(source, info) if not _blank(im)]
     if not images:
         raise InputError(f"No image in {source} can be attacked.")
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
