@@ -191,5 +191,15 @@ def test_the_committed_imagenet_hierarchy_is_what_the_script_generates(tmp_path)
                    capture_output=True, timeout=300)
     generated = json.loads(out.read_text())
     committed = json.loads((root / "assets/hierarchies/imagenet_c2f.json").read_text())
-    generated["source"].pop("command"), committed["source"].pop("command")
+    # the provenance names the versions that made each file (torchvision 0.29.1 or 0.29.2, ...): what must
+    # match is the grouping, and that the same sources were used
+    generated_source, committed_source = generated.pop("source"), committed.pop("source")
     assert generated == committed
+    assert _unversioned(generated_source) == _unversioned(committed_source)
+
+
+def _unversioned(source: dict) -> dict:
+    """The provenance without its command line and version numbers (digits, dots, colons, dashes)."""
+    import re
+
+    return {k: re.sub(r"\d[\d.:-]*", "#", v) for k, v in source.items() if k != "command"}
