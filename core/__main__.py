@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deepfool-candidates", type=count, default=10,
                    help="classes other than the original one that DeepFool considers: the top ones at the start "
                         "(the reference code's num_classes, which counts the original, is this plus 1)")
+    p.add_argument("--deepfool-crossing", type=float, default=1e-4,  # core.attacks.deepfool.CROSSING
+                   help="how far past the linearised boundary each DeepFool step reaches (the reference code's "
+                        "1e-4; 0: the paper's Algorithm 1)")
     p.add_argument("--pgd-eps", type=float, default=10.0, help="PGD budget, 0-255 scale")
     p.add_argument("--pgd-alpha", type=float, default=1.0, help="PGD step size, 0-255 scale")
     p.add_argument("--pgd-steps", type=count, default=20, help="most PGD steps; it stops at its first success")

@@ -198,7 +198,8 @@ def c2f_eval(args) -> int:
                          lrp_signed_inputs=args.lrp_signed_inputs, lrp_init=args.lrp_init,
                          lrp_alpha_255=args.lrp_alpha, lrp_early_stop=args.lrp_early_stop,
                          deepfool_steps=args.deepfool_steps, deepfool_overshoot=args.deepfool_overshoot,
-                         deepfool_candidates=args.deepfool_candidates, pgd_eps_255=args.pgd_eps,
+                         deepfool_candidates=args.deepfool_candidates, deepfool_crossing=args.deepfool_crossing,
+                         pgd_eps_255=args.pgd_eps,
                          pgd_alpha_255=args.pgd_alpha, pgd_steps=args.pgd_steps,
                          pgd_random_start=args.pgd_random_start, over=args.over)  # checked before anything is loaded
     out, npz = Path(args.out), None if args.npz is None else Path(args.npz)

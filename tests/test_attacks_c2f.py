@@ -290,3 +290,6 @@ def test_infinite_step_sizes_and_overshoots_are_refused():
         pgd_c2f(hc, x, alpha=float("inf"))
     with pytest.raises(InputError, match="finite overshoot"):
         deepfool_c2f(hc, x, overshoot=float("inf"))
+    for crossing in (float("inf"), -1e-4, float("nan")):
+        with pytest.raises(InputError, match="finite crossing >= 0"):
+            deepfool_c2f(hc, x, crossing=crossing)

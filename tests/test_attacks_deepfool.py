@@ -1,4 +1,5 @@
 """DeepFool: the analytic distance on a linear classifier, batching, C2F goals."""
+import pytest
 import torch
 from torch import nn
 
@@ -12,19 +13,25 @@ def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
     return nn.Sequential(nn.Flatten(), layer).eval()
 
 
-def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance():
+@pytest.mark.parametrize("crossing", [None, 0.0, 0.01])
+def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance(crossing):
+    """One step of (1 + overshoot) (|w.x + b| / ||w|| + crossing); crossing 1e-4 by default (the reference
+    code's), 0 for the paper's Algorithm 1."""
     g = torch.Generator().manual_seed(0)
     d = 2 * 3 * 3
     w = torch.randn(2, d, generator=g) * 0.1
     b = torch.zeros(2)
     model = linear_model(w, b)
     x = 0.5 + 0.02 * torch.randn(5, 2, 3, 3, generator=g)  # far from the [0, 1] walls: no clipping
-    result = deepfool(model, x, overshoot=0.02)
+    result = deepfool(model, x, overshoot=0.02) if crossing is None else deepfool(model, x, overshoot=0.02,
+                                                                                   crossing=crossing)
+    c = 1e-4 if crossing is None else crossing
+    assert result.params["crossing"] == c
     z = model(x)
     y = z.argmax(1)
     w_diff = w[1 - y] - w[y]
     analytic = (z.gather(1, (1 - y)[:, None]) - z.gather(1, y[:, None])).abs()[:, 0] / w_diff.norm(dim=1)
-    torch.testing.assert_close(result.delta.flatten(1).norm(dim=1), 1.02 * (analytic + 1e-4), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(result.delta.flatten(1).norm(dim=1), 1.02 * (analytic + c), rtol=1e-4, atol=1e-6)
     assert result.success.all() and (result.iterations == 1).all()
     assert (model(result.x_adv).argmax(1) != y).all()
     # the step is along w_y' - w_y: perpendicular to the boundary

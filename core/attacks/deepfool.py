@@ -3,7 +3,9 @@
 At the current iterate, for the original class ``y`` and each candidate ``k`` (the ``candidates``
 classes ranked highest at the start, ``y`` excluded): ``w_k = grad f_k - grad f_y``,
 ``f'_k = f_k - f_y``; the closest linearised boundary is ``l = argmin_k |f'_k| / ||w_k||_2`` and the
-step ``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||``. Steps accumulate in ``r_tot`` and the iterate is
+step ``r = (|f'_l| / ||w_l|| + c) w_l / ||w_l||``, with ``c = crossing``: the DeepFool reference code's
+1e-4 by default, which carries each step past the linearised boundary; 0 gives the paper's
+Algorithm 1 step. Steps accumulate in ``r_tot`` and the iterate is
 ``clip(x + (1 + overshoot) r_tot, 0, 1)``; an image stops at the first iterate that meets its goal.
 An image with no candidate (no other class with a finite logit, as at the fine level of a coarse
 class with one fine class) has no boundary to cross: it is returned unchanged, unsuccessful.
@@ -12,7 +14,7 @@ per candidate for the whole batch (rows are independent), never an image at a ti
 that checks each new iterate also serves the next step's backward passes; where some images have
 finished, the others go through again without them, so a finished image costs no more gradients.
 On a linear classifier one step lands at
-``(1 + overshoot) (|w.x + b| / ||w|| + 1e-4)``. On a CPU, images go through the network in
+``(1 + overshoot) (|w.x + b| / ||w|| + crossing)``. On a CPU, images go through the network in
 channels-last layout where it takes it (``core.attacks.layout``); the returned tensors are in the
 usual layout, and the returned success is judged on them (one more forward pass), so it agrees with a
 fresh forward pass.
@@ -37,6 +39,7 @@ from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_images_for, check_model_outputs
 
+CROSSING = 1e-4  # added to each step's distance, as in the DeepFool reference code
 Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, object]]
 Goal = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
 
@@ -68,27 +71,29 @@ def _linearised(xa: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor):
     return f.detach(), torch.stack(grads, dim=1), w_norm
 
 
-def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``r = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||`` for the nearest boundary ``l`` of each row."""
+def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid: torch.Tensor,
+                  crossing: float) -> torch.Tensor:
+    """``r = (|f'_l| / ||w_l|| + crossing) w_l / ||w_l||`` for the nearest boundary ``l`` of each row."""
     w_norm = w_norm.clamp_min(1e-12)
     dist = (f.abs() / w_norm).masked_fill(~valid, float("inf"))
     closest = dist.argmin(1)
     pick = torch.arange(f.shape[0], device=f.device)
-    scale = (dist[pick, closest] + 1e-4) / w_norm[pick, closest]
+    scale = (dist[pick, closest] + crossing) / w_norm[pick, closest]
     return scale.view(-1, *([1] * (w.dim() - 2))) * w[pick, closest]
 
 
-def check_deepfool_settings(steps: int, overshoot: float, candidates: int) -> None:
-    if not (steps >= 0 and 0 <= overshoot < math.inf and candidates >= 1):
-        raise InputError(f"DeepFool needs steps >= 0, a finite overshoot >= 0 and candidates >= 1; got steps={steps}, "
-                         f"overshoot={overshoot}, candidates={candidates}.")
+def check_deepfool_settings(steps: int, overshoot: float, candidates: int, crossing: float = CROSSING) -> None:
+    if not (steps >= 0 and 0 <= overshoot < math.inf and candidates >= 1 and 0 <= crossing < math.inf):
+        raise InputError(f"DeepFool needs steps >= 0, a finite overshoot >= 0, candidates >= 1 and a finite "
+                         f"crossing >= 0; got steps={steps}, overshoot={overshoot}, candidates={candidates}, "
+                         f"crossing={crossing}.")
 
 
 def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
-                 candidates: int, progress: Progress | None = None):
+                 candidates: int, crossing: float, progress: Progress | None = None):
     """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success.
     Returns ``x_adv, success, iterations, params`` and the final pass's ``(logits, aux)`` at ``x_adv``."""
-    check_deepfool_settings(steps, overshoot, candidates)
+    check_deepfool_settings(steps, overshoot, candidates, crossing)
     x = x.detach()
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
@@ -110,7 +115,7 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
             xa = logits = aux = None  # frees the old graph before the new one is built
             xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
         f, w, w_norm = _linearised(xa, logits, classes[rows])  # no gradients for finished images
-        total = r_tot[rows] + _closest_step(f, w, w_norm, valid[rows])
+        total = r_tot[rows] + _closest_step(f, w, w_norm, valid[rows], crossing)
         r_tot[rows] = total
         x_adv[rows] = (x[rows] + (1 + overshoot) * total).clamp(0.0, 1.0)
         iterations[rows] += 1
@@ -121,12 +126,13 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
     x_adv = x_adv.contiguous()  # in the usual layout, and judged so: agrees with a fresh forward pass
     with torch.no_grad():
         final = forward(x_adv, all_rows)
-    params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1])}
+    params = {"steps": steps, "overshoot": overshoot, "candidates": int(cand.shape[1]), "crossing": crossing}
     return x_adv, goal(all_rows, *final), iterations, params, final
 
 
 def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, target=None, steps: int = 50,
-             overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
+             overshoot: float = 0.02, candidates: int = 10, crossing: float = CROSSING,
+             progress: Progress | None = None) -> AttackResult:
     """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: label changes)."""
     if target is not None:
         raise InputError("DeepFool is untargeted: it crosses the nearest boundary.")
@@ -138,12 +144,14 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *
         y = y.to(x.device)
         x_adv, success, iterations, params, _ = run_deepfool(
             lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
-            working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, progress=progress)
+            working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, crossing=crossing,
+            progress=progress)
     return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
 
 
 def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", steps: int = 50,
-                 overshoot: float = 0.02, candidates: int = 10, progress: Progress | None = None) -> AttackResult:
+                 overshoot: float = 0.02, candidates: int = 10, crossing: float = CROSSING,
+                 progress: Progress | None = None) -> AttackResult:
     """DFC (``level="coarse"``) or DFF (``level="fine"``) with the poster's goals (core.attacks.c2f)."""
     check_level(level)
     check_images_for(hc, x)
@@ -161,7 +169,7 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
 
         x_adv, success, iterations, params, (logits, aux) = run_deepfool(
             forward, goal, working_layout(hc, x, hc.logits), labels.original(level), steps=steps, overshoot=overshoot,
-            candidates=candidates, progress=progress)
+            candidates=candidates, crossing=crossing, progress=progress)
         record = label_record(labels, *((logits, aux) if level == "coarse" else (aux, logits)))  # no extra pass
     return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
                         params | {"level": level}, record)

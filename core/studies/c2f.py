@@ -25,7 +25,7 @@ import torch
 
 from core.attacks.budget import eps_from_255
 from core.attacks.c2f import C2FLabels, check_level, goal_met
-from core.attacks.deepfool import check_deepfool_settings, deepfool_c2f
+from core.attacks.deepfool import CROSSING, check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
 from core.attacks.lrp_c2f import check_lrp_settings, lrp_c2f
 from core.attacks.pgd import pgd_c2f
@@ -80,6 +80,7 @@ class StudyConfig:
     deepfool_steps: int = 50
     deepfool_overshoot: float = 0.02
     deepfool_candidates: int = 10
+    deepfool_crossing: float = CROSSING  # how far past the linearised boundary each step reaches
     pgd_eps_255: float = 10.0
     pgd_alpha_255: float = 1.0
     pgd_steps: int = 20
@@ -105,7 +106,8 @@ class StudyConfig:
         for name in ("lrp_steps", "deepfool_steps", "pgd_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
-        check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates)
+        check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates,
+                                self.deepfool_crossing)
         for name, alpha in (("PGD", self.pgd_alpha_255), ("LRP", self.lrp_alpha_255)):
             if alpha is not None and not 0 < alpha <= 255:
                 raise InputError(f"The {name} step must lie in (0, 255] on the 0-255 scale, got {alpha}.")
@@ -137,7 +139,8 @@ class StudyConfig:
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
-                          "candidates": self.deepfool_candidates}))
+                          "candidates": self.deepfool_candidates}
+                         | ({} if self.deepfool_crossing == CROSSING else {"crossing": self.deepfool_crossing})))
         if "pgd" in self.attacks:
             cols.append(("PGDC" if coarse else "PGDF", "pgd",
                          {"eps": eps_from_255(self.pgd_eps_255), "alpha": self.pgd_alpha_255 / 255,
