@@ -69,12 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     if (args.batch is not None and args.batch < 1) or args.repeats < 1 or args.warmup < 0 or args.steps < 1:
         parser.error("--batch, --repeats and --steps must be >= 1, --warmup >= 0")
 
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be >= 1")
-        import torch
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    import torch
 
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps is not None and mps.is_available()}
+    if args.device is not None and not available[args.device]:
+        parser.error(f"--device {args.device}: this machine has no such device that torch {torch.__version__} "
+                     "can use; leave --device out for the best one available")
 
     failed = False
     for name in args.names or list(BENCHMARKS):
