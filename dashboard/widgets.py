@@ -550,10 +550,15 @@ def row_cells(widths: Sequence[int | None]) -> list:
     return [row.container(width="stretch" if w is None else w) for w in widths]
 
 
+# Plotly's toolbar sits over a figure's title while the pointer is on it; in the narrow map panels its
+# full set wrapped into two rows over the title. Box zoom, reset and PNG download stay.
+_TOOLBAR_LEFT_OUT = ["select2d", "lasso2d", "pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]
+
+
 def show(fig: go.Figure, key: str | None = None) -> None:
     """``st.plotly_chart`` with the dashboard's settings (stretch to the column, small toolbar)."""
     st.plotly_chart(fig, width="stretch", key=key,
-                    config={"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+                    config={"displaylogo": False, "modeBarButtonsToRemove": _TOOLBAR_LEFT_OUT})
 
 
 def shared_scale_checkbox(key: str) -> bool:
