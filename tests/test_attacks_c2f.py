@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from c2f_toy import TOY, toy_c2f, toy_images
+from devices import DEVICES
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool, deepfool_c2f
 from core.attacks.lrp_c2f import lrp_c2f, lrp_loss, lrp_norms, lrpc, lrpf
@@ -20,25 +21,27 @@ def assert_within_budget(result, x, eps):
     torch.testing.assert_close(result.x_adv, x + result.delta)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: lrpc(hc, x, step_rule="scaled", **kw),
                                     lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
-def test_budget_holds_exactly_and_inputs_are_not_mutated(attack):
-    hc, x = toy_c2f(), toy_images()
+def test_budget_holds_exactly_and_inputs_are_not_mutated(attack, device):
+    hc, x = toy_c2f().to(device), toy_images().to(device)
     before = x.clone()
     result = attack(hc, x, eps=8 / 255, steps=10)
     assert torch.equal(x, before)
     assert_within_budget(result, x, 8 / 255)
 
 
-def mnist_c2f():
+def mnist_c2f(device: str = "cpu"):
     from core.data.mnist import mnist_split
     from core.models import load
 
-    return load("mnist_cnn", hierarchy="mnist_c2f", device="cpu").model, mnist_split("test")[0][:16]
+    return load("mnist_cnn", hierarchy="mnist_c2f", device=device).model, mnist_split("test")[0][:16].to(device)
 
 
-def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier():
-    hc, x = mnist_c2f()
+@pytest.mark.parametrize("device", DEVICES)
+def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier(device):
+    hc, x = mnist_c2f(device)
     labels = C2FLabels.of(hc, x)
     result = lrpc(hc, x, eps=40 / 255, steps=30, early_stop=False)
     curve = result.history["lrp_loss"]
@@ -46,7 +49,7 @@ def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier():
     # the recorded loss is the poster's L_C of the relevance maps (logit seed) at the iterates
     r = [relevance(hc.coarse, z, t, "lrp", composite="zplus_zbox", init="logit")
          for z in (x, result.x_adv) for t in (labels.r_org, labels.r_adv)]
-    before, after = lrp_loss(torch.stack(r[:2]), 2.0).mean(), lrp_loss(torch.stack(r[2:]), 2.0).mean()
+    before, after = (float(lrp_loss(torch.stack(pair), 2.0).mean()) for pair in (r[:2], r[2:]))
     assert before == pytest.approx(float(curve[0]), rel=1e-4)
     assert after < before
     assert result.success.float().mean() >= 0.5
@@ -54,8 +57,9 @@ def test_lrpc_lowers_its_loss_and_fools_the_coarse_classifier():
         assert torch.equal(hc.coarse(result.x_adv).argmax(1) != labels.r_org, result.success)
 
 
-def test_every_lrpf_success_keeps_the_coarse_class_and_changes_the_fine_one():
-    hc, x = mnist_c2f()
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_lrpf_success_keeps_the_coarse_class_and_changes_the_fine_one(device):
+    hc, x = mnist_c2f(device)
     labels = C2FLabels.of(hc, x)
     result = lrpf(hc, x, eps=40 / 255, steps=30)
     assert result.success.any()

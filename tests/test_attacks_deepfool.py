@@ -5,6 +5,7 @@ from torch import nn
 
 from core.attacks.deepfool import deepfool
 from core.attacks.layout import working_layout
+from devices import DEVICES
 
 
 def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
@@ -13,16 +14,17 @@ def linear_model(w: torch.Tensor, b: torch.Tensor) -> nn.Module:
     return nn.Sequential(nn.Flatten(), layer).eval()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("crossing", [None, 0.0, 0.01])
-def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance(crossing):
+def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance(crossing, device):
     """One step of (1 + overshoot) (|w.x + b| / ||w|| + crossing); crossing 1e-4 by default (the reference
     code's), 0 for the paper's Algorithm 1."""
     g = torch.Generator().manual_seed(0)
     d = 2 * 3 * 3
-    w = torch.randn(2, d, generator=g) * 0.1
-    b = torch.zeros(2)
+    w = (torch.randn(2, d, generator=g) * 0.1).to(device)
+    b = torch.zeros(2, device=device)
     model = linear_model(w, b)
-    x = 0.5 + 0.02 * torch.randn(5, 2, 3, 3, generator=g)  # far from the [0, 1] walls: no clipping
+    x = (0.5 + 0.02 * torch.randn(5, 2, 3, 3, generator=g)).to(device)  # far from the [0, 1] walls: no clipping
     result = deepfool(model, x, overshoot=0.02) if crossing is None else deepfool(model, x, overshoot=0.02,
                                                                                    crossing=crossing)
     c = 1e-4 if crossing is None else crossing
@@ -36,7 +38,7 @@ def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance(crossing
     assert (model(result.x_adv).argmax(1) != y).all()
     # the step is along w_y' - w_y: perpendicular to the boundary
     cosine = torch.nn.functional.cosine_similarity(result.delta.flatten(1), w_diff, dim=1)
-    torch.testing.assert_close(cosine, torch.ones(5), rtol=0, atol=1e-5)
+    torch.testing.assert_close(cosine, torch.ones(5, device=device), rtol=0, atol=1e-5)
 
 
 class _CountingNet(nn.Module):
