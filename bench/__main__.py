@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="images per batch (default: explain 8, attacks 4)")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per contender (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per contender first (default 2)")
-    parser.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,
+    parser.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,  # core.DEVICE_TYPES
                         help="default: core.device() (CUDA, then MPS, then CPU)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice); 1 is steadier on a busy machine")
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--threads must be >= 1")
     import torch
 
+    from core import device_available
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    mps = getattr(torch.backends, "mps", None)
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": mps is not None and mps.is_available()}
-    if args.device is not None and not available[args.device]:
+    if args.device is not None and not device_available(args.device):
         parser.error(f"--device {args.device}: this machine has no such device that torch {torch.__version__} "
                      "can use; leave --device out for the best one available")
 

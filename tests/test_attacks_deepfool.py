@@ -25,8 +25,7 @@ def test_deepfool_on_a_linear_classifier_lands_at_the_analytic_distance(crossing
     b = torch.zeros(2, device=device)
     model = linear_model(w, b)
     x = (0.5 + 0.02 * torch.randn(5, 2, 3, 3, generator=g)).to(device)  # far from the [0, 1] walls: no clipping
-    result = deepfool(model, x, overshoot=0.02) if crossing is None else deepfool(model, x, overshoot=0.02,
-                                                                                   crossing=crossing)
+    result = deepfool(model, x, overshoot=0.02, **({} if crossing is None else {"crossing": crossing}))
     c = 1e-4 if crossing is None else crossing
     assert result.params["crossing"] == c
     z = model(x)

@@ -297,8 +297,8 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert main(["c2f-eval", "--model", "mnist_cnn", "--images", str(folder / "digit0.png"),
                  "--attacks", "lrp", "deepfool", "pgd", "--eps", "40", "--lrp-steps", "2", "--lrp-alpha", "5",
                  "--lrp-early-stop", "--deepfool-steps", "3", "--deepfool-overshoot", "0.05",
-                 "--deepfool-candidates", "2", "--deepfool-crossing", "0", "--pgd-steps", "2", "--pgd-random-start", "--no-cache",
-                 "--out", str(out)]) == 0
+                 "--deepfool-candidates", "2", "--deepfool-crossing", "0", "--pgd-steps", "2", "--pgd-random-start",
+                 "--no-cache", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["images"] == ["digit0.png"]  # --images takes one file as well as a folder
     lrp, deepfool, pgd = (column["attack"]["params"] for column in report["columns"])
@@ -315,7 +315,7 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert report["model"].startswith("mnist_cnn/parity.")  # a hierarchy of one's own
     assert report["columns"][0]["attack"]["labels"]["r_org"] == [0]  # digit 0 is even
     defaults = {column: params for column, _, params in study.StudyConfig().runs()}
-    assert "random_start" not in defaults["PGDC"] and "crossing" not in defaults["DFC"]  # the defaults keep their cache keys
+    assert "random_start" not in defaults["PGDC"] and "crossing" not in defaults["DFC"]  # same cache keys as before
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["c2f-eval", "--help"])

@@ -140,13 +140,19 @@ class StudyConfig:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
                           "candidates": self.deepfool_candidates}
-                         | ({} if self.deepfool_crossing == CROSSING else {"crossing": self.deepfool_crossing})))
+                         | _changed(crossing=(self.deepfool_crossing, CROSSING))))
         if "pgd" in self.attacks:
             cols.append(("PGDC" if coarse else "PGDF", "pgd",
                          {"eps": eps_from_255(self.pgd_eps_255), "alpha": self.pgd_alpha_255 / 255,
                           "steps": self.pgd_steps, "early_stop": True}
-                         | ({"random_start": True} if self.pgd_random_start else {})))
+                         | _changed(random_start=(self.pgd_random_start, False))))
         return cols
+
+
+def _changed(**settings: tuple[Any, Any]) -> dict[str, Any]:
+    """Of ``name=(value, default)``, the settings whose value is not their default: only these enter a
+    column's parameters, so that runs at the defaults keep the cache keys they had before the setting."""
+    return {name: value for name, (value, default) in settings.items() if value != default}
 
 
 RUNNERS: dict[str, Callable[..., AttackResult]] = {"lrp": lrp_c2f, "deepfool": deepfool_c2f, "pgd": pgd_c2f}
