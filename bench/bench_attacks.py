@@ -17,8 +17,8 @@ Three comparisons, each a ratio median(ours) / median(peer) from ``bench.timing.
    the iterate every step; ours scales the accumulated perturbation, as in the DeepFool paper, and
    adds 1e-4 to each step), so their outputs are not compared: success rates and l2 norms of both
    are reported next to the times instead. Target: ratio <= 0.20 (ours at least 5x faster).
-3. One LRPC step (``_LRPObjective.step``: LRP of r_org and r_adv with the poster's rules,
-   differentiated through the explanation) against one PGDC step (``_C2FObjective.step`` at the
+3. One LRPC step (``LRPObjective.step``: LRP of r_org and r_adv with the poster's rules,
+   differentiated through the explanation) against one PGDC step (``C2FObjective.step`` at the
    coarse level) on EfficientNet-Lite0 + imagenet_c2f, at the given batch and at batch 1, each in
    the layout its attack works in (PGDC channels-last on a CPU, LRPC the usual layout). Target: ratio <= 4. Where the LRPC step's time goes is profiled (top ops by self CPU time,
    listed with the run), and the FLOPs of its convolutions and matrix products are counted against
@@ -47,8 +47,8 @@ from core import models
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool
 from core.attacks.layout import fast_layout
-from core.attacks.lrp_c2f import _LRPObjective
-from core.attacks.pgd import _C2FObjective, pgd
+from core.attacks.lrp_c2f import POSTER_RULES, LRPObjective
+from core.attacks.pgd import C2FObjective, pgd
 from core.explain.rules import fixed_weights
 from core.data import load_gallery
 from core.data.gallery import gallery_names
@@ -60,8 +60,6 @@ MODEL = "efficientnet_lite0"
 HIERARCHY = "imagenet_c2f"
 EPS, ALPHA = 8 / 255, 2 / 255
 DEEPFOOL_BATCH, DEEPFOOL_STEPS, OVERSHOOT = 16, 50, 0.02
-LRPC = {"p": 2.0, "composite": "zplus_zbox", "init": "logit", "ignore_bias": None,
-        "signed_inputs": "split"}  # lrp_c2f's defaults
 PGD_TARGET = 1.05
 DEEPFOOL_TARGET = 0.20  # ours / torchattacks, i.e. at least 5x faster
 LRPC_TARGET = 4.0
@@ -190,8 +188,8 @@ def bench_deepfool(label: str, model, x, y, repeats, warmup, sync, log) -> Compa
 
 def _objectives(hc, x):
     labels = C2FLabels.of(hc, x)
-    lrp = _LRPObjective(hc, labels, "coarse", **LRPC)
-    return lrp, _C2FObjective(hc, labels, "coarse", 1.0)
+    lrp = LRPObjective(hc, labels, "coarse", 2.0, POSTER_RULES)  # lrp_c2f's defaults
+    return lrp, C2FObjective(hc, labels, "coarse", 1.0)
 
 
 def bench_steps(hc, x, repeats, warmup, sync, log) -> Comparison:
@@ -204,8 +202,8 @@ def bench_steps(hc, x, repeats, warmup, sync, log) -> Comparison:
     log(f"  LRPC step vs PGDC step, batch {len(x)}: timing {warmup} + {repeats} rounds ...")
     c = compare(ours, peer, repeats=repeats, warmup=warmup, name=f"LRPC step b{len(x)} [PGDC step]",
                 target=LRPC_TARGET, sync=sync,
-                notes={"peer": "PGDC step (_C2FObjective.step, coarse)", "model": f"{MODEL}+{HIERARCHY}",
-                       "batch": len(x), "lrpc": dict(LRPC)})
+                notes={"peer": "PGDC step (C2FObjective.step, coarse)", "model": f"{MODEL}+{HIERARCHY}",
+                       "batch": len(x), "lrpc": {"p": 2.0, **POSTER_RULES.params()}})
     work = convolution_work(ours) / convolution_work(peer)
     c.notes["convolution_work_ratio"] = work
     c.notes["summary"] = f"LRPC step = {c.ratio:.2f} PGDC steps (convolution work alone: {work:.2f})"

@@ -19,7 +19,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ def cache_key(**parts: Any) -> str:
     """sha256 hex of ``parts`` and the code version, encoded canonically.
 
     Values may be None, bool, int, float, str, lists/tuples, dicts with str keys, bytes, numpy
-    arrays/scalars and torch tensors (arrays and tensors by dtype, shape and content). Any other
+    arrays/scalars, torch tensors (arrays and tensors by dtype, shape and content) and dataclass
+    records of these (by type name and fields). Any other
     type raises ``TypeError`` naming where it sits, e.g. ``params.layers[1]``.
     """
     doc = {"version": __version__, "parts": _canonical(parts, "")}
@@ -85,6 +86,9 @@ def _canonical(value: Any, where: str) -> Any:
                 raise TypeError(f"cache_key: part {where or '<root>'!r} has a non-str key {k!r}")
             items.append([k, _canonical(value[k], f"{where}.{k}" if where else k)])
         return ["dict", items]
+    if is_dataclass(value) and not isinstance(value, type):  # a settings record (LRPRules): its type and fields
+        fields = {f.name: getattr(value, f.name) for f in dataclass_fields(value)}
+        return ["record", type(value).__name__, _canonical(fields, where)]
     raise TypeError(f"cache_key: part {where or '<root>'!r} has unsupported type "
                     f"{type(value).__name__}; pass str, numbers, bytes, arrays or tensors")
 

@@ -26,6 +26,7 @@ TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
 MAX_UPLOADS = 200  # images one table on the page takes from uploads; c2f-eval takes any folder
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
+ROWS = {row.key: row for row in study.ROWS}
 CHARTED = {"rho_2": "ρ₂ = mean ‖η‖₂ / ‖x‖₂", "fooling_pct": "Fooling (%)"}  # the rows drawn beside the table
 
 
@@ -72,7 +73,7 @@ def _beside_figure(result: study.StudyResult, row: str) -> go.Figure:
 def _cells(values: dict[str, dict[str, float | None]], missing: str = "–") -> dict[str, dict[str, str]]:
     """The poster's layout as text, by row label: ρ with 4 decimals, fooling with 1, ``missing`` where there
     is no figure (no attack succeeded, or the poster has no such column)."""
-    return {ROW_LABELS[r]: {poster_name(c): study.format_figure(r, v, missing) for c, v in row.items()}
+    return {ROW_LABELS[r]: {poster_name(c): ROWS[r].format(v, missing) for c, v in row.items()}
             for r, row in values.items()}
 
 

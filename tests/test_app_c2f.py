@@ -311,16 +311,14 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
         cells = per_image.value[shown[column.name]]
         assert list(cells.index) == stored["result"].image_names
         assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
-        assert over_all.value.loc["ρ²_adv", shown[column.name]] == study.format_figure("rho_2",
-                                                                                      column.figures["rho_2_all"])
+        assert over_all.value.loc["ρ²_adv", shown[column.name]] == study.ROWS[0].format(column.figures["rho_2_all"])
     labels = ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
     assert list(table.index) == [f"{label} · {who}" for label in labels for who in ("ours", "poster")]
     assert list(table.columns) == list(shown.values())  # the poster's figures beside ours, in our columns
     for i, (row, label) in enumerate(zip(study.ROWS, labels)):
         for name, title in shown.items():
-            assert table.loc[f"{label} · ours", title] == study.format_figure(row, stored["result"].table()[row][name],
-                                                                               "–")
-            assert table.loc[f"{label} · poster", title] == study.format_figure(row, study.POSTER["coarse"][name][i])
+            assert table.loc[f"{label} · ours", title] == row.format(stored["result"].table()[row.key][name], "–")
+            assert table.loc[f"{label} · poster", title] == row.format(study.POSTER["coarse"].columns[name][i])
     assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%) · ours"])
     assert table.loc["Fooling (%) · poster", "LRPC ε=10"] == "87.1"  # Table 1 of the poster
     figures = charts(at)  # the same figures drawn: rho_2, then fooling; ours, then poster's

@@ -11,6 +11,7 @@ from core.attacks.lrp_c2f import lrp_c2f, lrp_loss, lrp_norms, lrpc, lrpf
 from core.attacks.pgd import pgd, pgd_c2f
 from core.errors import InputError
 from core.explain import relevance
+from core.explain.lrp import LRPRules
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.wrapper import ImageClassifier
 
@@ -147,6 +148,7 @@ def test_step_rules():
 
 
 def test_keep_success_returns_the_last_iterate_that_met_the_goal():
+    from core.attacks.budget import LinfBall
     from core.attacks.loop import StepOutcome, projected_ascent
 
     class Oscillating:
@@ -161,8 +163,10 @@ def test_keep_success_returns_the_last_iterate_that_met_the_goal():
             return (mean - 0.52).abs() < 1e-3, (mean,)
 
     x = torch.full((2, 1, 2, 2), 0.5)
-    plain = projected_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False)
-    kept = projected_ascent(x, Oscillating(), eps=0.1, alpha=0.01, steps=6, early_stop=False, keep_success=True)
+    ball = LinfBall(0.1)
+    plain = projected_ascent(x, Oscillating(), projection=ball, alpha=0.01, steps=6, early_stop=False)
+    kept = projected_ascent(x, Oscillating(), projection=ball, alpha=0.01, steps=6, early_stop=False,
+                            keep_success=True)
     assert not plain.success.any()
     assert kept.success.all()
     torch.testing.assert_close(kept.x_adv, torch.full_like(x, 0.52))
@@ -224,7 +228,7 @@ def test_lrpc_explains_signed_hidden_inputs_as_asked():
     labels = C2FLabels.of(hc, x)
     first_loss = {}
     for signed_inputs in ("split", "as_written"):
-        result = lrpc(hc, x, eps=10 / 255, steps=1, signed_inputs=signed_inputs)
+        result = lrpc(hc, x, eps=10 / 255, steps=1, rules=LRPRules(signed_inputs=signed_inputs))
         assert result.params["signed_inputs"] == signed_inputs
         maps = torch.stack([relevance(hc.coarse, x, t, "lrp", composite="zplus_zbox", init="logit",
                                       signed_inputs=signed_inputs) for t in (labels.r_org, labels.r_adv)])
@@ -232,7 +236,7 @@ def test_lrpc_explains_signed_hidden_inputs_as_asked():
         assert first_loss[signed_inputs] == pytest.approx(float(lrp_loss(maps, 2.0).mean()), rel=1e-4)
     assert first_loss["split"] != pytest.approx(first_loss["as_written"], rel=1e-3)
     with pytest.raises(InputError, match="signed_inputs"):
-        lrpc(hc, x, signed_inputs="literal")
+        lrpc(hc, x, rules=LRPRules(signed_inputs="literal"))
 
 
 @pytest.mark.parametrize("attack", [lrpc, deepfool_c2f, pgd_c2f])
@@ -292,8 +296,8 @@ def test_infinite_step_sizes_and_overshoots_are_refused():
     hc, x = toy_c2f(), toy_images(2)
     with pytest.raises(InputError, match="positive and finite"):
         pgd_c2f(hc, x, alpha=float("inf"))
-    with pytest.raises(InputError, match="finite overshoot"):
+    with pytest.raises(InputError, match="overshoot must be finite and >= 0"):
         deepfool_c2f(hc, x, overshoot=float("inf"))
     for crossing in (float("inf"), -1e-4, float("nan")):
-        with pytest.raises(InputError, match="finite crossing >= 0"):
+        with pytest.raises(InputError, match="crossing must be finite and >= 0"):
             deepfool_c2f(hc, x, crossing=crossing)

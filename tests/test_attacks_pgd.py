@@ -4,7 +4,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from core.attacks.budget import largest_at_most, project_linf, within_budget
+from core.attacks.budget import LinfBall, largest_at_most, within_budget
 from core.attacks.pgd import pgd
 from core.errors import InputError
 
@@ -60,7 +60,7 @@ def test_the_returned_images_hold_the_budget_exactly_where_x_plus_eps_rounds_pas
     limit = largest_at_most(eps, torch.float32)
     assert torch.tensor(eps).item() > eps > limit  # the budget itself rounds up in float32
     for towards in (1.0, -1.0):
-        projected = project_linf(x, x + towards, eps)  # every pixel at x +- eps, rounded to float32
+        projected = LinfBall(eps)(x, x + towards)  # every pixel at x +- eps, rounded to float32
         past = (projected.double() - x.double()).abs() > limit
         assert past.any()  # what the projection alone gives (and torchattacks with it)
         held = within_budget(x, projected, eps)

@@ -1,4 +1,5 @@
 """The C2F study: the poster's table from real attack runs, its layouts, and its cache."""
+import dataclasses
 import json
 
 import pytest
@@ -114,7 +115,7 @@ def test_relevance_pair_gives_the_maps_the_lrp_attack_starts_from(mnist):
     assert float(lrp_loss(torch.stack(maps), 2.0).mean()) == pytest.approx(float(result.history["lrp_loss"][0]),
                                                                            rel=1e-4)
     onehot = study.relevance_pair(loaded.model, x, C2FLabels.of(loaded.model, x), "coarse",
-                                  config.lrp_rules() | {"init": "onehot"})
+                                  dataclasses.replace(config.lrp_rules(), init="onehot"))
     assert not torch.allclose(onehot[0], maps[0])  # the seed matters: drawing the other one would mislead
 
 

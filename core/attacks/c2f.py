@@ -3,7 +3,8 @@
 Coarse level: ``r_org = C(x)``, ``r_adv = argmax_{i != r_org} C_i(x)``; goal ``C(x + eta) != C(x)``.
 Fine level: ``f_org = F^{r_org}(x)``, ``f_adv = argmax_{j != f_org} F^{r_org}_j(x)``; goal
 ``F^{r_org}(x + eta) != f_org`` while ``C(x + eta) = r_org``. Every attack on a C2F model uses
-these labels and these goals, so its success means the same thing in every column of a table.
+these labels and these goals (``goals.CoarseChanged``, ``goals.FineChanged``), so its success means
+the same thing in every column of a table.
 The LRP attacks may be aimed at another adversarial class than the runner-up (``aimed``, our
 extension; the poster's is the runner-up): it changes whose evidence they build, not their goal.
 """
@@ -13,18 +14,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from core.attacks.goals import CoarseChanged, FineChanged, Goal, runner_up
 from core.errors import InputError
 from core.models.hierarchy import HierarchicalClassifier
 
 LEVELS = ("coarse", "fine")
-
-
-def runner_up(logits: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
-    """``argmax_{k != top} logits_k`` per row; ``top`` itself where no other class has a finite logit (the
-    fine level of a coarse class with one fine class: no runner-up to push the image to)."""
-    others = logits.scatter(1, top[:, None], float("-inf"))
-    best = others.argmax(1)
-    return torch.where(torch.isfinite(others.gather(1, best[:, None]).squeeze(1)), best, top)
 
 
 @dataclass(frozen=True)
@@ -57,6 +51,10 @@ class C2FLabels:
 
     def adversarial(self, level: str) -> torch.Tensor:
         return self.r_adv if level == "coarse" else self.f_adv
+
+    def goal(self, level: str) -> Goal:
+        """The poster's goal of ``level``, judged on ``(coarse, fine)`` logits (fine: within r_org)."""
+        return CoarseChanged(self.r_org) if level == "coarse" else FineChanged(self.r_org, self.f_org)
 
     def attackable(self, level: str) -> torch.Tensor:
         """Which images (N,) have a runner-up at ``level``: at the fine level not those whose coarse class
@@ -98,27 +96,18 @@ def check_level(level: str) -> None:
         raise InputError(f"Level must be one of {', '.join(LEVELS)}, got {level!r}.")
 
 
-def fooled(level: str, labels: C2FLabels, rows: torch.Tensor, coarse_logits: torch.Tensor,
-           fine_logits: torch.Tensor | None = None) -> torch.Tensor:
-    """The goal of ``level`` for images ``rows`` given their current logits (fine: of group r_org)."""
-    coarse_kept = coarse_logits.argmax(1) == labels.r_org[rows]
-    if level == "coarse":
-        return ~coarse_kept
-    return coarse_kept & (fine_logits.argmax(1) != labels.f_org[rows])
-
-
 @torch.no_grad()
 def judged(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: torch.Tensor,
            x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """``fooled`` at the images ``x`` of rows ``rows``, and the coarse and fine logits it was judged on
-    (for ``label_record``), from one forward pass of ``hc``."""
+    """The goal of ``level`` at the images ``x`` of rows ``rows``, and the coarse and fine logits it was
+    judged on (for ``label_record``), from one forward pass of ``hc``."""
     logits = hc.logits(x, labels.r_org[rows])
-    return fooled(level, labels, rows, *logits), logits
+    return labels.goal(level)(rows, *logits), logits
 
 
 def goal_met(hc: HierarchicalClassifier, level: str, labels: C2FLabels, rows: torch.Tensor,
              x: torch.Tensor) -> torch.Tensor:
-    """``fooled`` at the images ``x`` of rows ``rows`` (``judged`` without the logits)."""
+    """The goal of ``level`` at the images ``x`` of rows ``rows`` (``judged`` without the logits)."""
     return judged(hc, level, labels, rows, x)[0]
 
 

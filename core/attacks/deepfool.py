@@ -30,18 +30,18 @@ from typing import Callable
 import torch
 from torch import nn
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, label_record
+from core.attacks.c2f import C2FLabels, check_level, label_record
+from core.attacks.goals import Goal, Misclassified
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress
 from core.errors import InputError
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_images_for, check_model_outputs
+from core.validate import check_count, check_images_for, check_labels, check_model_outputs, check_number
 
 CROSSING = 1e-4  # added to each step's distance, as in the DeepFool reference code
-Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, object]]
-Goal = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
+Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]  # (x_rows, rows) -> model outputs
 
 
 def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,11 +52,10 @@ def candidate_classes(logits: torch.Tensor, y: torch.Tensor, k: int) -> tuple[to
 
 
 def _evaluated(forward: Forward, x_rows: torch.Tensor, rows: torch.Tensor, graph: bool):
-    """``(xa, logits, aux)`` at ``x_rows``; with ``graph`` the logits keep their graph back to ``xa``."""
+    """``(xa, outputs)`` at ``x_rows``; with ``graph`` the outputs keep their graph back to ``xa``."""
     xa = x_rows.detach().requires_grad_(graph)
     with torch.set_grad_enabled(graph):
-        logits, aux = forward(xa, rows)
-    return xa, logits, aux
+        return xa, forward(xa, rows)
 
 
 def _linearised(xa: torch.Tensor, logits: torch.Tensor, classes: torch.Tensor):
@@ -83,44 +82,49 @@ def _closest_step(f: torch.Tensor, w: torch.Tensor, w_norm: torch.Tensor, valid:
 
 
 def check_deepfool_settings(steps: int, overshoot: float, candidates: int, crossing: float = CROSSING) -> None:
-    if not (steps >= 0 and 0 <= overshoot < math.inf and candidates >= 1 and 0 <= crossing < math.inf):
-        raise InputError(f"DeepFool needs steps >= 0, a finite overshoot >= 0, candidates >= 1 and a finite "
-                         f"crossing >= 0; got steps={steps}, overshoot={overshoot}, candidates={candidates}, "
-                         f"crossing={crossing}.")
+    check_count("DeepFool's steps", steps)
+    check_count("DeepFool's candidates", candidates, 1)
+    for what, value in (("overshoot", overshoot), ("crossing", crossing)):
+        check_number(f"DeepFool's {what}", value, "finite and >= 0", lambda v: 0 <= v < math.inf)
 
 
-def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor, *, steps: int, overshoot: float,
-                 candidates: int, crossing: float, progress: Progress | None = None):
-    """The loop; ``forward(x_rows, rows)`` gives (logits, aux) and ``goal(rows, logits, aux)`` success.
-    Returns ``x_adv, success, iterations, params`` and the final pass's ``(logits, aux)`` at ``x_adv``."""
+def run_deepfool(forward: Forward, goal: Goal | None, x: torch.Tensor, y: torch.Tensor | None, *, steps: int,
+                 overshoot: float, candidates: int, crossing: float, head: int = 0,
+                 progress: Progress | None = None):
+    """The loop; ``forward(x_rows, rows)`` gives the model outputs, ``goal(rows, *outputs)`` success (None:
+    ``Misclassified(y)``) and ``outputs[head]`` the logits to linearise, of which ``y`` holds the original
+    classes (None: the decisions at ``x``). Returns ``x_adv, success, iterations, params`` and the final pass's outputs."""
     check_deepfool_settings(steps, overshoot, candidates, crossing)
     x = x.detach()
     n = x.shape[0]
     all_rows = torch.arange(n, device=x.device)
-    xa, logits, aux = _evaluated(forward, x, all_rows, graph=steps > 0)
+    xa, outputs = _evaluated(forward, x, all_rows, graph=steps > 0)
+    logits = outputs[head]
     check_model_outputs((logits.isnan() | logits.isposinf()).flatten(1).any(1))  # -inf: a class not in play
+    y = logits.detach().argmax(1) if y is None else check_labels("labels y", y, n, logits.shape[1]).to(x.device)
+    goal = Misclassified(y) if goal is None else goal
     cand, valid = candidate_classes(logits.detach(), y, candidates)
     classes = torch.cat([y[:, None], cand], dim=1)
     r_tot = torch.zeros_like(x)
     x_adv = x.clone()
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
-    rows = all_rows  # the images still moving; ``xa``, ``logits``, ``aux`` are theirs at the current iterate
+    rows = all_rows  # the images still moving; ``xa`` and ``outputs`` are theirs at the current iterate
     movable = valid.any(1)  # no other class to move to (a coarse class with one fine class): stay put
     for t in range(steps + 1):
-        still = rows[~goal(rows, logits.detach(), aux) & movable[rows]]  # one synchronisation per step (on a GPU)
+        still = rows[~goal(rows, *(o.detach() for o in outputs)) & movable[rows]]  # one sync per step (on a GPU)
         if still.numel() == 0 or t == steps:
             break
         if still.numel() < rows.numel():  # the forward pass holds finished images: go again without them
             rows = still
-            xa = logits = aux = None  # frees the old graph before the new one is built
-            xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=True)
-        f, w, w_norm = _linearised(xa, logits, classes[rows])  # no gradients for finished images
+            xa = outputs = None  # frees the old graph before the new one is built
+            xa, outputs = _evaluated(forward, x_adv[rows], rows, graph=True)
+        f, w, w_norm = _linearised(xa, outputs[head], classes[rows])  # no gradients for finished images
         total = r_tot[rows] + _closest_step(f, w, w_norm, valid[rows], crossing)
         r_tot[rows] = total
         x_adv[rows] = (x[rows] + (1 + overshoot) * total).clamp(0.0, 1.0)
         iterations[rows] += 1
         # the check of the new iterate is also the forward pass of the next step (no graph after the last)
-        xa, logits, aux = _evaluated(forward, x_adv[rows], rows, graph=t + 1 < steps)
+        xa, outputs = _evaluated(forward, x_adv[rows], rows, graph=t + 1 < steps)
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     x_adv = x_adv.contiguous()  # in the usual layout, and judged so: agrees with a fresh forward pass
@@ -133,19 +137,15 @@ def run_deepfool(forward: Forward, goal: Goal, x: torch.Tensor, y: torch.Tensor,
 def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, target=None, steps: int = 50,
              overshoot: float = 0.02, candidates: int = 10, crossing: float = CROSSING,
              progress: Progress | None = None) -> AttackResult:
-    """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: label changes)."""
+    """Minimal l_2 perturbation across the nearest linearised decision boundary (goal: the label ``y``,
+    one class index per image, changes; by default the model's decision at ``x``)."""
     if target is not None:
         raise InputError("DeepFool is untargeted: it crosses the nearest boundary.")
     check_images_for(model, x)
     with model_lock(model):
-        if y is None:
-            with torch.no_grad():
-                y = model(x).argmax(1)
-        y = y.to(x.device)
         x_adv, success, iterations, params, _ = run_deepfool(
-            lambda xa, rows: (model(xa), None), lambda rows, logits, aux: logits.argmax(1) != y[rows],
-            working_layout(model, x), y, steps=steps, overshoot=overshoot, candidates=candidates, crossing=crossing,
-            progress=progress)
+            lambda xa, rows: (model(xa),), None, working_layout(model, x), y, steps=steps, overshoot=overshoot,
+            candidates=candidates, crossing=crossing, progress=progress)
     return AttackResult("DeepFool", x_adv, x_adv - x.detach(), success, iterations, params)
 
 
@@ -157,19 +157,10 @@ def deepfool_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "c
     check_images_for(hc, x)
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-
-        def forward(xa, rows):
-            coarse, fine = hc.logits(xa, labels.r_org[rows])
-            return (coarse, fine) if level == "coarse" else (fine, coarse)
-
-        def goal(rows, logits, aux):
-            if level == "coarse":
-                return fooled("coarse", labels, rows, logits)
-            return fooled("fine", labels, rows, aux, logits)
-
-        x_adv, success, iterations, params, (logits, aux) = run_deepfool(
-            forward, goal, working_layout(hc, x, hc.logits), labels.original(level), steps=steps, overshoot=overshoot,
-            candidates=candidates, crossing=crossing, progress=progress)
-        record = label_record(labels, *((logits, aux) if level == "coarse" else (aux, logits)))  # no extra pass
+        x_adv, success, iterations, params, outputs = run_deepfool(
+            lambda xa, rows: hc.logits(xa, labels.r_org[rows]), labels.goal(level), working_layout(hc, x, hc.logits),
+            labels.original(level), steps=steps, overshoot=overshoot, candidates=candidates, crossing=crossing,
+            head=0 if level == "coarse" else 1, progress=progress)
+        record = label_record(labels, *outputs)  # from the pass that judged success: no extra pass
     return AttackResult("DFC" if level == "coarse" else "DFF", x_adv, x_adv - x.detach(), success, iterations,
                         params | {"level": level}, record)

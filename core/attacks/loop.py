@@ -1,13 +1,14 @@
 """The projected gradient loop shared by PGD and the LRP attacks.
 
-Each step moves every still-active image by ``alpha * d(g)``, with ``g`` the gradient of the
-objective to *maximise*, then projects onto the l_inf ball of radius ``eps`` around ``x`` and onto
-[0, 1]. Step rules ``d``: ``"sign"``, ``d(g) = sign(g)`` (Madry et al.'s PGD update, every pixel
+Each step moves every still-active input by ``alpha * d(g)``, with ``g`` the gradient of the
+objective to *maximise*, then projects onto the attack's feasible set (``projection``: today the
+l_inf ball of radius ``eps`` around ``x`` within [0, 1], ``budget.LinfBall``). Inputs may have any
+shape (N, ...). Step rules ``d``: ``"sign"``, ``d(g) = sign(g)`` (Madry et al.'s PGD update, every pixel
 moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
 the others in proportion, so perturbations concentrate where the gradient is large).
 With ``early_stop`` an image is frozen at the first iterate that meets its goal. The steps project
 as torchattacks does (same iterates); the returned images are then moved by an ulp or so where
-rounding left them past the budget (``within_budget``), so ``|x_adv - x| <= eps`` holds exactly, and
+rounding left them past the budget (``projection.exact``), so ``|x_adv - x| <= eps`` holds exactly, and
 their success is judged on them as returned (usual layout), so it agrees with a fresh forward pass of
 the batch. A NaN or infinite objective at the first step is refused (``check_model_outputs``), and
 so is an attack whose gradient was NaN or infinite at any step (``sign`` would have made it 0: the
@@ -20,8 +21,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from core.attacks.budget import check_budget, project_linf, within_budget
-from core.validate import check_choice, check_model_outputs
+from core.attacks.budget import Projection, check_step
+from core.validate import check_choice, check_count, check_model_outputs
 
 Progress = Callable[[float, str], None]
 STEP_RULES = ("sign", "scaled")
@@ -33,7 +34,7 @@ class StepOutcome:
 
     gain: torch.Tensor  # (n,) objective value to maximise, per image
     success: torch.Tensor  # (n,) bool: goal met at this iterate
-    grad: torch.Tensor  # (n, C, H, W) d gain / d x
+    grad: torch.Tensor  # (n, ...) d gain / d x
 
 
 class Objective(Protocol):
@@ -53,48 +54,49 @@ class LoopOutput:
     outputs: tuple[torch.Tensor, ...]  # the objective's outputs at x_adv (its success pass: no second one)
 
 
-def random_start(x: torch.Tensor, eps: float, seed: int) -> torch.Tensor:
-    """``x + U(-eps, eps)`` projected to [0, 1], from a seeded generator (same seed, same start)."""
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    noise = (torch.rand(x.shape, generator=g) * 2 - 1).to(x) * eps
-    return (x + noise).clamp(0.0, 1.0)
-
-
 def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
     """The step direction of ``rule`` for a batch of gradients (see the module docstring)."""
     if rule == "sign":
         return grad.sign()
     peak = grad.flatten(1).abs().amax(1).clamp_min(1e-12)
-    return grad / peak.view(-1, *([1] * (grad.dim() - 1)))
+    return grad / per_row(peak, grad)
 
 
-def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha: float, steps: int,
+def per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``values`` (n,) shaped to broadcast over the rows of ``like`` (n, ...), whatever its rank."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def projected_ascent(x: torch.Tensor, objective: Objective, *, projection: Projection, alpha: float, steps: int,
                      start_random: bool = False, seed: int = 0, early_stop: bool = True, step_rule: str = "sign",
                      keep_success: bool = False, movable: torch.Tensor | None = None,
                      progress: Progress | None = None) -> LoopOutput:
-    """Run the loop; returns the final iterates, their success, and step counts per image.
+    """Run the loop; returns the final iterates, their success, and step counts per input. A budget
+    ``projection.eps`` of 0 leaves nothing to move: the inputs come back as they are.
 
     With ``keep_success`` an image whose final iterate misses its goal returns instead the last
     iterate that met it (when one did and it still does as returned), so running on after a
     success does not lose it. ``movable`` (N,) bool: the images that have a goal to move to (default:
     all); the others are returned unchanged and never reach the objective.
     """
-    check_budget(eps, alpha, steps)
+    check_step(alpha)
+    check_count("The number of steps", steps)
     check_choice("step rule", step_rule, STEP_RULES)
     x = x.detach()
     n = x.shape[0]
-    x_adv = random_start(x, eps, seed) if start_random and eps > 0 else x.clone()
+    moves = projection.eps > 0
+    x_adv = projection.start(x, seed) if start_random and moves else x.clone()
     iterations = torch.zeros(n, dtype=torch.long, device=x.device)
     all_rows = torch.arange(n, device=x.device)
     rows = all_rows  # the images still moving; the same tensor while none stops (objectives may key on it)
     if movable is not None and not bool(movable.all()):  # one synchronisation per attack
-        x_adv = torch.where(movable.view(-1, 1, 1, 1), x_adv, x)
+        x_adv = torch.where(per_row(movable, x), x_adv, x)
         rows = all_rows[movable]
     met_at = torch.zeros(n, dtype=torch.bool, device=x.device) if keep_success else None
     last_met = x.clone() if keep_success else None
     broken = torch.zeros(n, dtype=torch.bool, device=x.device)  # a NaN or infinite gradient at some step
     gains = []
-    for t in range(steps if eps > 0 else 0):  # a budget of 0 leaves nothing to move
+    for t in range(steps if moves else 0):
         if rows.numel() == 0:
             break
         every = rows is all_rows
@@ -104,7 +106,7 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             check_model_outputs(~torch.isfinite(outcome.gain), rows)
         gains.append(outcome.gain.mean())
         broken[rows] |= ~torch.isfinite(outcome.grad).flatten(1).all(1)
-        met = outcome.success.view(-1, 1, 1, 1)
+        met = per_row(outcome.success, current)
         step = direction(outcome.grad, step_rule)
         if keep_success and every and not early_stop:
             met_at |= outcome.success
@@ -114,27 +116,27 @@ def projected_ascent(x: torch.Tensor, objective: Objective, *, eps: float, alpha
             last_met[rows] = torch.where(met, current, last_met[rows])
         if early_stop:  # images that met their goal stay put, and leave the loop
             moving = ~outcome.success
-            x_adv[rows] = project_linf(x[rows], torch.add(current, step * moving.view(-1, 1, 1, 1), alpha=alpha), eps)
+            x_adv[rows] = projection(x[rows], torch.add(current, step * per_row(moving, step), alpha=alpha))
             iterations[rows] += moving.long()
             still = rows[moving]
             rows = rows if still.numel() == rows.numel() else still
         elif every:
-            x_adv = project_linf(x, torch.add(current, step, alpha=alpha), eps)
+            x_adv = projection(x, torch.add(current, step, alpha=alpha))
             iterations += 1
         else:
-            x_adv[rows] = project_linf(x[rows], torch.add(current, step, alpha=alpha), eps)
+            x_adv[rows] = projection(x[rows], torch.add(current, step, alpha=alpha))
             iterations[rows] += 1
         if progress is not None:
             progress((t + 1) / steps, f"step {t + 1}/{steps}")
     check_model_outputs(broken, what="The attack's gradient was NaN or infinite at some step",
                         advice=" The model's gradient may be undefined there (a square root at 0, say), or the "
                                "attack's settings exceed what the float type holds.")
-    x_adv = within_budget(x, x_adv, eps).contiguous()  # in the usual layout, whatever x's
+    x_adv = projection.exact(x, x_adv).contiguous()  # in the usual layout, whatever x's
     success, outputs = objective.success(x_adv, all_rows)  # judged on the images as they are returned
     if keep_success:
         back = (met_at & ~success).nonzero().squeeze(1)  # one synchronisation per attack
         if back.numel():
-            earlier = within_budget(x[back], last_met[back], eps).contiguous()
+            earlier = projection.exact(x[back], last_met[back]).contiguous()
             kept, earlier_outputs = objective.success(earlier, back)  # judged as returned; a miss keeps the last
             x_adv[back[kept]] = earlier[kept]
             success[back[kept]] = True

@@ -39,16 +39,17 @@ import math
 
 import torch
 
-from core.attacks.c2f import C2FLabels, aimed, check_level, fooled, judged, label_record
-from core.attacks.pgd import default_alpha
+from core.attacks.budget import linf_budget
+from core.attacks.c2f import C2FLabels, aimed, check_level, judged, label_record
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
-from core.errors import InputError
 from core.explain.locks import model_lock
-from core.explain.lrp import COMPOSITES, INITS, DifferentiableLRP, check_signed_inputs
+from core.explain.lrp import DifferentiableLRP, LRPRules
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_choice, check_images_for
+from core.validate import check_images_for, check_number
+
+POSTER_RULES = LRPRules()  # z+ / z-beta, logit-seeded, split z+ on signed inputs, no biases
 
 
 def lrp_norms(relevance: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,14 +78,12 @@ def loss_of_norms(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tenso
     return (positive[0] - positive[1]) - (negative[0] - negative[1])
 
 
-class _LRPObjective:
-    """Gain ``-L`` and its input gradient through the relevance maps; goal of the level."""
+class LRPObjective:
+    """Gain ``-L`` and its input gradient through the relevance maps made by ``rules``; goal of the level."""
 
-    def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, p: float, composite: str,
-                 init: str, ignore_bias: bool | None, signed_inputs: str = "split"):
-        self.hc, self.labels, self.level, self.p = hc, labels, level, p
-        self.composite, self.init = composite, init
-        self.rule_params = {"ignore_bias": ignore_bias, "signed_inputs": signed_inputs}
+    def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, p: float, rules: LRPRules):
+        self.hc, self.labels, self.level, self.p, self.rules = hc, labels, level, p, rules
+        self.goal = labels.goal(level)
         self._fine: tuple[torch.Tensor, torch.nn.Module] | None = None  # (rows, their fine head)
 
     def _head(self, rows: torch.Tensor):
@@ -97,53 +96,49 @@ class _LRPObjective:
     def step(self, x_adv, rows):
         x_adv = x_adv.detach().requires_grad_()
         targets = torch.stack([self.labels.original(self.level)[rows], self.labels.adversarial(self.level)[rows]])
-        with DifferentiableLRP(self._head(rows), self.composite, **self.rule_params) as explain:
-            logits, relevance = explain(x_adv, targets, self.init)
+        rules = self.rules
+        with DifferentiableLRP(self._head(rows), rules.composite, ignore_bias=rules.ignore_bias,
+                               signed_inputs=rules.signed_inputs) as explain:
+            logits, relevance = explain(x_adv, targets, rules.init)
             loss = lrp_loss(relevance, self.p)
             grad = explain.grad(loss.sum(), x_adv)
         return StepOutcome(-loss.detach(), self._met(x_adv.detach(), rows, logits.detach()), -grad)
 
     def _met(self, x_adv, rows, head_logits):
         if self.level == "coarse":
-            return fooled("coarse", self.labels, rows, head_logits)
+            return self.goal(rows, head_logits)
         with torch.no_grad():
-            return fooled("fine", self.labels, rows, self.hc.coarse(x_adv), head_logits)
+            return self.goal(rows, self.hc.coarse(x_adv), head_logits)
 
     def success(self, x_adv, rows):
         return judged(self.hc, self.level, self.labels, rows, x_adv)
 
 
-def check_lrp_settings(composite: str, p: float, signed_inputs: str, init: str) -> None:
-    """The LRP attack's rules, output relevance and norm order, refused with a message unless usable."""
-    check_choice("LRP composite", composite, COMPOSITES)
-    check_choice("relevance init", init, INITS)
-    if not p >= 1:
-        raise InputError(f"The norm order p of the LRP loss must be >= 1 (or inf), got {p}.")
-    check_signed_inputs(signed_inputs)
+def check_norm_order(p: float) -> float:
+    """The norm order p of the LRP loss: at least 1 (or inf)."""
+    return check_number("The norm order p of the LRP loss", p, ">= 1 (or inf)", lambda v: v >= 1)
 
 
 def lrp_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse", eps: float = 10 / 255,
-            alpha: float | None = None, steps: int = 20, p: float = 2.0, composite: str = "zplus_zbox",
-            init: str = "logit", ignore_bias: bool | None = None, signed_inputs: str = "split",
+            alpha: float | None = None, steps: int = 20, p: float = 2.0, rules: LRPRules = POSTER_RULES,
             early_stop: bool = False, step_rule: str = "sign", random_start: bool = False, seed: int = 0,
             target: int | torch.Tensor | None = None, progress: Progress | None = None) -> AttackResult:
-    """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units.
-    ``target``: the adversarial class whose evidence the loss builds, r_adv (a coarse class) or f_adv (a
-    position within r_org's fine classes); None: the runner-up, as in the poster (``c2f.aimed``)."""
+    """LRPC (``level="coarse"``) or LRPF (``level="fine"``); ``eps`` is an l_inf budget in [0, 1] units;
+    ``rules`` the LRP rules of the maps the loss is of. ``target``: the adversarial class whose evidence
+    the loss builds, r_adv (a coarse class) or f_adv (a position within r_org's fine classes); None: the
+    runner-up, as in the poster (``c2f.aimed``)."""
     check_level(level)
-    check_lrp_settings(composite, p, signed_inputs, init)
+    check_norm_order(p)
     check_images_for(hc, x)
-    alpha = default_alpha(eps, steps) if alpha is None else alpha
+    ball, alpha = linf_budget(eps, alpha, steps)
     with model_lock(hc), fixed_weights():  # weights stay put: each layer's LRP kernels are prepared once
         labels = aimed(hc, C2FLabels.of(hc, x), level, target)
-        objective = _LRPObjective(hc, labels, level, p, composite, init, ignore_bias, signed_inputs)
-        out = projected_ascent(x, objective, eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
-                               early_stop=early_stop, step_rule=step_rule, keep_success=True,
-                               movable=labels.attackable(level), progress=progress)
+        out = projected_ascent(x, LRPObjective(hc, labels, level, p, rules), projection=ball, alpha=alpha, steps=steps,
+                               start_random=random_start, seed=seed, early_stop=early_stop, step_rule=step_rule,
+                               keep_success=True, movable=labels.attackable(level), progress=progress)
         record = label_record(labels, *out.outputs)  # from the pass that judged success
-    params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, "composite": composite,
-              "init": init, "ignore_bias": ignore_bias, "signed_inputs": signed_inputs, "early_stop": early_stop,
-              "step_rule": step_rule, "random_start": random_start, "seed": seed,
+    params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "p": p, **rules.params(),
+              "early_stop": early_stop, "step_rule": step_rule, "random_start": random_start, "seed": seed,
               "target": None if target is None else torch.as_tensor(target).tolist()}
     return AttackResult("LRPC" if level == "coarse" else "LRPF", out.x_adv, out.x_adv - x.detach(), out.success,
                         out.iterations, params, record, {"lrp_loss": -out.gain})

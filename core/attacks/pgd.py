@@ -15,17 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.attacks.c2f import C2FLabels, check_level, fooled, judged, label_record
+from core.attacks.budget import linf_budget
+from core.attacks.c2f import C2FLabels, check_level, judged, label_record
+from core.attacks.goals import Goal, Misclassified, Targeted
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
 from core.explain.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_images_for
-
-
-def default_alpha(eps: float, steps: int) -> float:
-    return 2.5 * eps / max(steps, 1) if eps > 0 else 1.0
+from core.validate import check_images_for, check_labels
 
 
 def _gain_and_grad(gain_fn, x_adv: torch.Tensor):
@@ -35,9 +33,13 @@ def _gain_and_grad(gain_fn, x_adv: torch.Tensor):
     return gain.detach(), aux, grad
 
 
-class _FlatObjective:
+class CrossEntropyObjective:
+    """PGD's objective on a flat classifier: gain ``CE(f(x'), y)`` (untargeted) or ``-CE(f(x'), t)``
+    (targeted), judged by ``goal``."""
+
     def __init__(self, model: nn.Module, y: torch.Tensor, target: torch.Tensor | None):
         self.model, self.y, self.target = model, y, target
+        self.goal: Goal = Misclassified(y) if target is None else Targeted(target)
 
     def _gain(self, x_adv, rows):
         logits = self.model(x_adv)
@@ -45,40 +47,50 @@ class _FlatObjective:
             return F.cross_entropy(logits, self.y[rows], reduction="none"), logits
         return -F.cross_entropy(logits, self.target[rows], reduction="none"), logits
 
-    def _met(self, logits, rows):
-        if self.target is None:
-            return logits.argmax(1) != self.y[rows]
-        return logits.argmax(1) == self.target[rows]
-
     def step(self, x_adv, rows):
         gain, logits, grad = _gain_and_grad(lambda z: self._gain(z, rows), x_adv)
-        return StepOutcome(gain, self._met(logits.detach(), rows), grad)
+        return StepOutcome(gain, self.goal(rows, logits.detach()), grad)
 
     @torch.no_grad()
     def success(self, x_adv, rows):
         logits = self.model(x_adv)
-        return self._met(logits, rows), (logits,)
+        return self.goal(rows, logits), (logits,)
+
+
+@torch.no_grad()
+def class_count(model: nn.Module, x: torch.Tensor) -> int:
+    """How many classes ``model`` scores (one forward pass of one input)."""
+    return model(x[:1]).shape[1]
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.Tensor | None = None,
         eps: float = 8 / 255, alpha: float | None = None, steps: int = 10, random_start: bool = True,
         seed: int = 0, early_stop: bool = False, progress: Progress | None = None) -> AttackResult:
-    """PGD-l_inf on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``)."""
+    """PGD-l_inf on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``), one class
+    index per image."""
     check_images_for(model, x)
-    alpha = default_alpha(eps, steps) if alpha is None else alpha
-    objective = _FlatObjective(model, y.to(x.device), None if target is None else target.to(x.device))
+    ball, alpha = linf_budget(eps, alpha, steps)
     with model_lock(model):
-        out = projected_ascent(working_layout(model, x), objective, eps=eps, alpha=alpha, steps=steps,
-                               start_random=random_start, seed=seed, early_stop=early_stop, progress=progress)
+        working = working_layout(model, x)
+        classes = class_count(model, working)
+        y = check_labels("labels y", y, x.shape[0], classes).to(x.device)
+        if target is not None:
+            target = check_labels("targets", target, x.shape[0], classes).to(x.device)
+        out = projected_ascent(working, CrossEntropyObjective(model, y, target),
+                               projection=ball, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+                               early_stop=early_stop, progress=progress)
     params = {"eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start, "seed": seed,
               "early_stop": early_stop, "targeted": target is not None}
     return AttackResult("PGD", out.x_adv, out.x_adv - x.detach(), out.success, out.iterations, params,
                         history={"loss": out.gain})
 
 
-class _C2FObjective:
+class C2FObjective:
+    """PGDC's and PGDF's objective (see the module docstring), judged by the level's goal."""
+
     def __init__(self, hc: HierarchicalClassifier, labels: C2FLabels, level: str, coarse_weight: float):
         self.hc, self.labels, self.level, self.coarse_weight = hc, labels, level, coarse_weight
+        self.goal = labels.goal(level)
 
     def _gain(self, x_adv, rows):
         coarse, fine = self.hc.logits(x_adv, self.labels.r_org[rows])
@@ -90,7 +102,7 @@ class _C2FObjective:
 
     def step(self, x_adv, rows):
         gain, (coarse, fine), grad = _gain_and_grad(lambda z: self._gain(z, rows), x_adv)
-        return StepOutcome(gain, fooled(self.level, self.labels, rows, coarse.detach(), fine.detach()), grad)
+        return StepOutcome(gain, self.goal(rows, coarse.detach(), fine.detach()), grad)
 
     def success(self, x_adv, rows):
         return judged(self.hc, self.level, self.labels, rows, x_adv)
@@ -105,11 +117,11 @@ def pgd_c2f(hc: HierarchicalClassifier, x: torch.Tensor, *, level: str = "coarse
     page) runs it with eps 10/255, steps of 1/255 and up to 20 steps."""
     check_level(level)
     check_images_for(hc, x)
-    alpha = default_alpha(eps, steps) if alpha is None else alpha
+    ball, alpha = linf_budget(eps, alpha, steps)
     with model_lock(hc):
         labels = C2FLabels.of(hc, x)
-        out = projected_ascent(working_layout(hc, x, hc.logits), _C2FObjective(hc, labels, level, coarse_weight),
-                               eps=eps, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
+        out = projected_ascent(working_layout(hc, x, hc.logits), C2FObjective(hc, labels, level, coarse_weight),
+                               projection=ball, alpha=alpha, steps=steps, start_random=random_start, seed=seed,
                                early_stop=early_stop, movable=labels.attackable(level), progress=progress)
         record = label_record(labels, *out.outputs)  # from the pass that judged success
     params = {"level": level, "eps": eps, "alpha": alpha, "steps": steps, "random_start": random_start,

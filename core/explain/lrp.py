@@ -25,6 +25,9 @@ input (``zplus_zbox``: the graph engine of ``lrp_graph``; other composites: zenn
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import torch
 from torch import nn
 from zennit.attribution import Gradient
@@ -44,6 +47,29 @@ from core.validate import check_choice
 
 COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "zplus_zbox")
 INITS = ("onehot", "logit")
+
+
+@dataclass(frozen=True)
+class LRPRules:
+    """What decides an LRP map, as one record passed from a study's settings to the rules: the
+    ``composite`` (rules per layer), the output relevance ``init`` (``R^L``, see ``output_relevance``),
+    how z+ treats hidden inputs of either sign (``signed_inputs``, ``zplus_zbox`` only) and whether
+    biases leave the rules (``ignore_bias``; None: the composite's default, out for ``zplus_zbox``).
+    The defaults are the LRP poster's rules as its attacks use them (logit-seeded, our choice: see
+    ``core.attacks.lrp_c2f``)."""
+
+    composite: str = "zplus_zbox"
+    init: str = "logit"
+    signed_inputs: str = "split"
+    ignore_bias: bool | None = None
+
+    def __post_init__(self):
+        check_rule_params(self.composite, ignore_bias=self.ignore_bias, signed_inputs=self.signed_inputs)
+        check_choice("relevance init", self.init, INITS)
+
+    def params(self) -> dict[str, Any]:
+        """The keyword parameters of ``relevance(..., "lrp", **rules.params())`` (and of results' records)."""
+        return asdict(self)
 
 
 class ZPlusZBox(LayerMapComposite):
@@ -89,6 +115,8 @@ def check_rule_params(name: str, *, epsilon: float = 1e-6, gamma: float = 0.25, 
     """The composite and its parameters (those of ``make_composite``), refused with a message unless usable."""
     check_choice("LRP composite", name, COMPOSITES)
     check_signed_inputs(signed_inputs)
+    if ignore_bias not in (None, True, False):
+        raise InputError(f"ignore_bias must be true, false or null (the composite's default), got {ignore_bias!r}.")
     if not epsilon > 0 or not gamma >= 0:
         raise InputError("LRP needs epsilon > 0 and gamma >= 0.")
 

@@ -14,51 +14,53 @@ rho_p = ||eta||_p / ||x||_p is undefined.
 """
 from __future__ import annotations
 
-import io
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from core.attacks.budget import eps_from_255
 from core.attacks.c2f import C2FLabels, check_level, goal_met
 from core.attacks.deepfool import CROSSING, check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
-from core.attacks.lrp_c2f import check_lrp_settings, lrp_c2f
+from core.attacks.lrp_c2f import check_norm_order, lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
-from core.cache import ResultCache, cache_key
+from core.cache import ResultCache
 from core.data import as_saved_8bit
 from core.errors import InputError
-from core.explain.locks import model_lock
 from core.explain import relevance
+from core.explain.locks import model_lock
+from core.explain.lrp import LRPRules
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
-from core.validate import check_choice, check_images
+from core.studies import table
+from core.studies.runner import run_attack, sub_progress
+from core.studies.table import Column, PaperTable, Row
+from core.validate import check_choice, check_count, check_images
 from core.wording import counted
 
 ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
-ROWS = ("rho_2", "rho_1", "rho_inf", "fooling_pct")
+ROWS = (Row("rho_2", "rho_adv^2", 4), Row("rho_1", "rho_adv^1", 4), Row("rho_inf", "rho_adv^inf", 4),
+        Row("fooling_pct", "Fooling(%)", 1))  # the poster's layout
 OVER = ("success", "all")  # the images a perceptibility mean runs over
 DEFAULT_DIGITS = 20  # MNIST test digits a table takes by default (c2f-eval's mnist:N, the page's N)
 BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch size moves figures
 
-# The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes.
+# The poster's Table 1 (coarse) and Table 2 (fine), VGG-16 on 393 ImageNet classes, in the order of ROWS.
+POSTER_SOURCE = "Poster (VGG-16, ImageNet, 393 classes)"
 POSTER = {
-    "coarse": {
+    "coarse": PaperTable(POSTER_SOURCE, {
         "LRPC eps=10": (0.0294, 0.0216, 0.0399, 87.1), "LRPC eps=20": (0.0323, 0.0174, 0.0778, 92.5),
         "LRPC eps=40": (0.0405, 0.0195, 0.1557, 99.3), "DFC": (0.0045, 0.0031, 0.0408, 100.0),
         "PGDC": (0.0262, 0.0224, 0.0101, 100.0),
-    },
-    "fine": {
+    }),
+    "fine": PaperTable(POSTER_SOURCE, {
         "LRPF eps=10": (0.0127, 0.0084, 0.0241, 98.7), "LRPF eps=20": (0.0145, 0.0079, 0.0542, 100.0),
         "LRPF eps=40": (0.0151, 0.0066, 0.0819, 100.0), "DFF": (0.0020, 0.0013, 0.0029, 100.0),
         "PGDF": (0.0078, 0.0092, 0.0035, 95.7),
-    },
+    }),
 }
 
 
@@ -92,7 +94,8 @@ class StudyConfig:
         unknown = set(self.attacks) - set(ATTACKS)
         if unknown or not self.attacks:
             raise InputError(f"Attacks must be among {', '.join(ATTACKS)}; got {sorted(unknown) or 'none'}.")
-        check_lrp_settings(self.lrp_composite, self.lrp_p, self.lrp_signed_inputs, self.lrp_init)
+        self.lrp_rules()  # refuses unusable rules with their message
+        check_norm_order(self.lrp_p)
         check_choice("LRP step rule", self.lrp_step_rule, STEP_RULES)
         check_choice("set of images for the perceptibility mean", self.over, OVER)
         for e in (*self.eps_255, self.pgd_eps_255):
@@ -104,8 +107,7 @@ class StudyConfig:
         if "lrp" in self.attacks and not self.eps_255:
             raise InputError("The LRP attack needs at least one epsilon.")
         for name in ("lrp_steps", "deepfool_steps", "pgd_steps"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}.")
+            check_count(name.replace("_", " "), getattr(self, name), 1)
         check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates,
                                 self.deepfool_crossing)
         for name, alpha in (("PGD", self.pgd_alpha_255), ("LRP", self.lrp_alpha_255)):
@@ -122,9 +124,9 @@ class StudyConfig:
                     f"less than its budget of {self.pgd_eps_255:g}/255: raise the steps or the step size."]
         return []
 
-    def lrp_rules(self) -> dict[str, str]:
+    def lrp_rules(self) -> LRPRules:
         """The LRP rules of the attack, for maps drawn to match it (``relevance_pair``)."""
-        return {"composite": self.lrp_composite, "signed_inputs": self.lrp_signed_inputs, "init": self.lrp_init}
+        return LRPRules(composite=self.lrp_composite, init=self.lrp_init, signed_inputs=self.lrp_signed_inputs)
 
     def runs(self) -> list[tuple[str, str, dict[str, Any]]]:
         """(column name, attack, parameters) for every column of the table, in the poster's order."""
@@ -133,7 +135,7 @@ class StudyConfig:
         if "lrp" in self.attacks:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
-                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p, **self.lrp_rules(),
+                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p, "rules": self.lrp_rules(),
                               "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}
                              | ({} if self.lrp_alpha_255 is None else {"alpha": self.lrp_alpha_255 / 255})))
         if "deepfool" in self.attacks:
@@ -159,18 +161,6 @@ RUNNERS: dict[str, Callable[..., AttackResult]] = {"lrp": lrp_c2f, "deepfool": d
 
 
 @dataclass(frozen=True)
-class Column:
-    """One column of the table: the attack's result and its figures."""
-
-    name: str
-    result: AttackResult
-    figures: dict[str, float | None]  # see ``figures``, and fooling_pct_8bit
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "figures": self.figures, "attack": self.result.to_dict()}
-
-
-@dataclass(frozen=True)
 class StudyResult:
     config: StudyConfig
     image_names: list[str]
@@ -182,45 +172,39 @@ class StudyResult:
         return {"level": self.config.level, "config": self.config.__dict__, "images": self.image_names,
                 "image_digests": self.image_digests, "batch_size": self.batch_size,
                 "perceptibility_over": self.config.over, "columns": [c.to_dict() for c in self.columns],
-                "poster": POSTER[self.config.level]}
+                "poster": self.poster.columns}
+
+    @property
+    def poster(self) -> PaperTable:
+        return POSTER[self.config.level]
 
     def npz(self, x: torch.Tensor) -> bytes:
         """The images ``x`` (N, C, H, W) the study ran on, their names, and each column's exact adversarial
-        images (``<column_slug>_x_adv``; the perturbation is ``x_adv - x``), success, iterations and
-        labels, as one compressed NPZ."""
-        arrays = {"x": x.detach().cpu().numpy(), "image_names": np.array(self.image_names)}
-        for column in self.columns:
-            arrays |= {f"{column_slug(column.name)}_{name}": value for name, value in column.result.arrays().items()
-                       if name != "delta"}
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        return buffer.getvalue()
+        images, success, iterations and labels, as one compressed NPZ (``table.npz``)."""
+        return table.npz(x, self.image_names, self.columns)
 
-    def table(self, means: str | None = None) -> dict[str, dict[str, float | None]]:
-        """Row name -> column name -> value, in the poster's layout; with ``means`` ("success" or "all")
+    def table(self, means: str | None = None) -> table.Values:
+        """Row key -> column name -> value, in the poster's layout; with ``means`` ("success" or "all")
         the rho rows alone, averaged over that set of images whatever ``over`` the study chose."""
         if means is None:
-            return {row: {c.name: c.figures[row] for c in self.columns} for row in ROWS}
+            return table.values(ROWS, self.columns)
         return {row: {c.name: c.figures[f"{row}_{means}"] for c in self.columns} for row, _ in NORMS}
 
     def format(self, markdown: bool = False) -> str:
         """The poster's table layout (plain text or markdown): ours, then the poster's own numbers."""
         names = [c.name for c in self.columns]
         over = "successful attacks" if self.config.over == "success" else "all images"
-        render = _markdown_table if markdown else _text_table
         gap = [""] if markdown else []  # markdown needs blank lines around a table
         notes = [f"note: {note}" for note in self.notes()]
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
-            *gap, render(names, self.table()), *(gap if notes else []), *notes, "",
-            "Poster (VGG-16, ImageNet, 393 classes)", *gap, render(names, self.poster_table()),
+            *gap, table.render(ROWS, names, self.table(), markdown), *(gap if notes else []), *notes, "",
+            self.poster.source, *gap, table.render(ROWS, names, self.poster_table(), markdown),
         ])
 
-    def poster_table(self) -> dict[str, dict[str, float | None]]:
+    def poster_table(self) -> table.Values:
         """The poster's figures in the layout of ``table()``, for our columns (None where it has no such column)."""
-        poster = POSTER[self.config.level]
-        return {r: {c.name: poster[c.name][i] if c.name in poster else None for c in self.columns}
-                for i, r in enumerate(ROWS)}
+        return self.poster.values(ROWS, [c.name for c in self.columns])
 
     def notes(self, missing: str = "-") -> list[str]:
         """What our table alone does not say: columns whose successes do not all survive rounding to
@@ -237,47 +221,19 @@ class StudyResult:
         return notes
 
 
-def column_slug(column: str) -> str:
-    """A column's name for file and array names: "LRPC eps=12.5" -> "lrpc_eps12p5"."""
-    return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
-
-
 def n_images(n: int) -> str:
     """``"1 image"``, ``"6 images"``."""
     return counted(n, "image")
 
 
-ROW_LABELS = {"rho_2": "rho_adv^2", "rho_1": "rho_adv^1", "rho_inf": "rho_adv^inf", "fooling_pct": "Fooling(%)"}
-
-
-def format_figure(row: str, value: float | None, missing: str = "-") -> str:
-    """A table cell: rho with 4 decimals, fooling % with 1, ``missing`` where no attack succeeded."""
-    if value is None or math.isnan(value):
-        return missing
-    return f"{value:.1f}" if row == "fooling_pct" else f"{value:.4f}"
-
-
-def _text_table(names: list[str], table: dict) -> str:
-    width = max(12, *(len(n) + 2 for n in names))
-    lines = [f"{'Algorithm':<16}" + "".join(f"{n:>{width}}" for n in names)]
-    lines += [f"{ROW_LABELS[r]:<16}" + "".join(f"{format_figure(r, table[r][n]):>{width}}" for n in names) for r in ROWS]
-    return "\n".join(lines)
-
-
-def _markdown_table(names: list[str], table: dict) -> str:
-    lines = ["| Algorithm | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {ROW_LABELS[r]} | " + " | ".join(format_figure(r, table[r][n]) for n in names) + " |" for r in ROWS]
-    return "\n".join(lines)
-
-
 def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabels, level: str,
-                   rules: dict[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+                   rules: LRPRules) -> tuple[torch.Tensor, torch.Tensor]:
     """The poster's maps at ``x``: ``LRP_C(x; r_org), LRP_C(x; r_adv)`` (coarse) or
     ``LRP_{F^{r_org}}(x; f_org), LRP_{F^{r_org}}(x; f_adv)`` (fine), each (N, C, H, W), by the rules the
     attack uses (``StudyConfig.lrp_rules()``): the maps its loss is of."""
     head = hc.coarse if level == "coarse" else hc.fine_head(labels.r_org)
-    return (relevance(head, x, labels.original(level), "lrp", **rules),
-            relevance(head, x, labels.adversarial(level), "lrp", **rules))
+    return (relevance(head, x, labels.original(level), "lrp", **rules.params()),
+            relevance(head, x, labels.adversarial(level), "lrp", **rules.params()))
 
 
 def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:
@@ -304,42 +260,13 @@ def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str,
     return result.success & met
 
 
-def run_attack(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: str, params: dict[str, Any], *,
+def run_column(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: str, params: dict[str, Any], *,
                model_id: str | None = None, image_digests: Sequence[str] | None = None,
                cache: ResultCache | None = None, batch_size: int = BATCH_SIZE, progress=None) -> AttackResult:
-    """One attack on a C2F model, in chunks of ``batch_size`` images, each read from the cache when the
-    same run on the same images was done before (``model_id`` and ``image_digests`` key the cache)."""
-    if batch_size < 1:
-        raise InputError("The batch size must be at least 1.")
-    check_images(x)
-    n = x.shape[0]
-    starts = range(0, n, batch_size)
-    parts = []
-    for k, start in enumerate(starts):
-        chunk = x[start : start + batch_size]
-        which = (f"image {start + 1}" if len(chunk) == 1 else f"images {start + 1}-{start + len(chunk)}") + f" of {n}"
-
-        def part(fraction, message, k=k, which=which):
-            if progress is not None:
-                progress((k + fraction) / len(starts), message if len(starts) == 1 else f"{which}, {message}")
-
-        def compute(chunk=chunk, part=part):
-            started = time.perf_counter()
-            result = RUNNERS[attack](hc, chunk, level=level, progress=part, **params)
-            history = {name: v.cpu().tolist() for name, v in result.history.items()}
-            return result.arrays(), {"name": result.name, "params": result.params, "history": history,
-                                     "seconds": time.perf_counter() - started}
-
-        if cache is None or model_id is None or image_digests is None:
-            (arrays, meta), hit = compute(), False
-        else:
-            key = cache_key(kind="c2f-attack", model=model_id, images=list(image_digests[start : start + batch_size]),
-                            attack=attack, level=level, params=params)
-            cached, hit = cache.get_or_compute(key, compute)
-            arrays, meta = cached.arrays, cached.meta
-        parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk,
-                                              meta.get("seconds"), hit))
-    return AttackResult.concat(parts)
+    """One attack of the table (``RUNNERS[attack]`` at ``level``) through the study runner: in chunks of
+    ``batch_size`` images, each read from the cache when the same run on the same images was done before."""
+    return run_attack("c2f", attack, RUNNERS[attack], hc, x, {"level": level, **params}, model_id=model_id,
+                      input_digests=image_digests, cache=cache, batch_size=batch_size, progress=progress)
 
 
 def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: Sequence[str],
@@ -355,6 +282,7 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
              model_id: str | None = None, image_digests: Sequence[str] | None = None,
              cache: ResultCache | None = None, batch_size: int = BATCH_SIZE, progress=None) -> StudyResult:
     """Run every column of the table on the batch ``x`` and compute the poster's figures."""
+    check_images(x)
     blank = blank_images(x)
     if blank.any():
         names = ", ".join(str(image_names[i]) for i in blank.nonzero().flatten().tolist())
@@ -362,14 +290,12 @@ def evaluate(hc: HierarchicalClassifier, x: torch.Tensor, config: StudyConfig, *
     runs = config.runs()
     columns = []
     for i, (name, attack, params) in enumerate(runs):
-        def part(fraction, message, i=i, name=name):
-            if progress is not None:
-                progress((i + fraction) / len(runs), f"{name}: {message}")
-
-        result = run_attack(hc, x, attack, config.level, params, model_id=model_id, image_digests=image_digests,
+        part = sub_progress(progress, i / len(runs), (i + 1) / len(runs), f"{name}: ")
+        result = run_column(hc, x, attack, config.level, params, model_id=model_id, image_digests=image_digests,
                             cache=cache, batch_size=batch_size, progress=part)
         rounded = 100.0 * fooling_ratio(survives_8bit(hc, result, config.level, batch_size))
         columns.append(Column(name, result, figures(result, x, config.over) | {"fooling_pct_8bit": rounded}))
-        part(1.0, "done")
+        if part is not None:
+            part(1.0, "done")
     return StudyResult(config, list(image_names), columns, None if image_digests is None else list(image_digests),
                        batch_size)

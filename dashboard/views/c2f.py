@@ -26,6 +26,8 @@ from core.models import DEFAULT_MODEL, REGISTRY
 from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
+from core.studies.runner import sub_progress
+from core.studies.table import column_slug
 from core.wording import counted
 from dashboard import widgets as W
 from dashboard.c2f_settings import DEFAULT_CONFIG, LEVELS, attack_settings, p_text, poster_name
@@ -255,14 +257,12 @@ def run_comparison(loaded, image: LoadedImage, labels: dict[str, Any], config: s
     rows, errors = [], []
     rules = config.lrp_rules()
     for i, (name, attack, params) in enumerate(runs):
-        def part(fraction: float, message: str, i=i, name=name) -> None:
-            progress((i + 0.85 * fraction) / len(runs), f"{name} ({i + 1}/{len(runs)}): {message}")
-
+        part = sub_progress(progress, i / len(runs), (i + 0.85) / len(runs), f"{name} ({i + 1}/{len(runs)}): ")
         progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
         if attack == "lrp" and labels["target"] is not None:
             params = params | {"target": labels["target"]}
         try:
-            result = study.run_attack(hc, x, attack, config.level, params, model_id=info.model_id,
+            result = study.run_column(hc, x, attack, config.level, params, model_id=info.model_id,
                                       image_digests=[image.digest], cache=cache, batch_size=1, progress=part)
         except ValueError as exc:  # InputError: the message says what to change
             errors.append(f"{name}: {exc}")
@@ -520,7 +520,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
             f"before_lrp_{s}_adv.png": png_bytes(colorize(before_maps[1], scale))}
     attacks = []
     for row, (picture, factor) in zip(stored["rows"], pictures):
-        slug, result = study.column_slug(row["name"]), row["result"]
+        slug, result = column_slug(row["name"]), row["result"]
         arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": row["delta"],
                    f"{slug}_lrp_{s}_org": row["maps"][0], f"{slug}_lrp_{s}_adv": row["maps"][1]}
         pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row["maps"][0], scale)),
@@ -541,7 +541,7 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_probs", "fine_top")},
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
-        "relevance": {"method": "lrp", **stored["config"].lrp_rules(), "summed_over": "channels"}, "attacks": attacks,
+        "relevance": {"method": "lrp", **stored["config"].lrp_rules().params(), "summed_over": "channels"}, "attacks": attacks,
         "label_notes": LABEL_NOTES,
     }
     npz = io.BytesIO()

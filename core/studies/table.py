@@ -1,0 +1,99 @@
+"""A study's table: one column per attack (its result and figures), one row per figure the paper
+reports, the paper's own numbers beside ours, as text, markdown, JSON-safe values and an NPZ of the
+exact adversarial inputs.
+
+A study states its rows once (``Row``: the figure's key in a column's figures, the label the paper
+gives it, the decimals it prints) and its paper's table as data (``PaperTable``); ``values`` and
+``PaperTable.values`` lay both out as row -> column -> value, ``render`` prints them.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from core.attacks.result import AttackResult
+
+Values = dict[str, dict[str, float | None]]  # row key -> column name -> value (None: no figure)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure of the table: its key in a column's figures, its label in the paper, its decimals."""
+
+    key: str
+    label: str
+    decimals: int
+
+    def format(self, value: float | None, missing: str = "-") -> str:
+        """A cell: the value with the row's decimals, ``missing`` where there is none."""
+        if value is None or math.isnan(value):
+            return missing
+        return f"{value:.{self.decimals}f}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table: the attack's result and its figures (keyed by the rows' keys, and more)."""
+
+    name: str
+    result: AttackResult
+    figures: dict[str, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "figures": self.figures, "attack": self.result.to_dict()}
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    """A paper's own table: what it ran on (``source``, printed above it) and, per column name, its
+    numbers in the order of the study's rows."""
+
+    source: str
+    columns: dict[str, tuple[float, ...]]
+
+    def values(self, rows: Sequence[Row], names: Sequence[str]) -> Values:
+        """The paper's figures in the layout of ``values`` for our columns ``names`` (None where the
+        paper has no such column)."""
+        return {row.key: {n: self.columns[n][i] if n in self.columns else None for n in names}
+                for i, row in enumerate(rows)}
+
+
+def values(rows: Sequence[Row], columns: Sequence[Column]) -> Values:
+    """Row key -> column name -> figure."""
+    return {row.key: {c.name: c.figures[row.key] for c in columns} for row in rows}
+
+
+def render(rows: Sequence[Row], names: Sequence[str], table: Values, markdown: bool = False,
+           corner: str = "Algorithm") -> str:
+    """The table as plain text (columns right-aligned) or as markdown; ``corner`` heads the labels."""
+    if markdown:
+        lines = [f"| {corner} | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [f"| {r.label} | " + " | ".join(r.format(table[r.key][n]) for n in names) + " |" for r in rows]
+        return "\n".join(lines)
+    width = max(12, *(len(n) + 2 for n in names))
+    lines = [f"{corner:<16}" + "".join(f"{n:>{width}}" for n in names)]
+    lines += [f"{r.label:<16}" + "".join(f"{r.format(table[r.key][n]):>{width}}" for n in names) for r in rows]
+    return "\n".join(lines)
+
+
+def column_slug(column: str) -> str:
+    """A column's name for file and array names: "LRPC eps=12.5" -> "lrpc_eps12p5"."""
+    return column.lower().replace(" eps=", "_eps").replace(" ", "_").replace(".", "p")
+
+
+def npz(x: torch.Tensor, input_names: Sequence[str], columns: Sequence[Column]) -> bytes:
+    """The inputs ``x`` the study ran on, their names, and each column's exact adversarial inputs
+    (``<column_slug>_x_adv``; the perturbation is ``x_adv - x``), success, iterations and labels, as
+    one compressed NPZ."""
+    arrays = {"x": x.detach().cpu().numpy(), "image_names": np.array(list(input_names))}
+    for column in columns:
+        arrays |= {f"{column_slug(column.name)}_{name}": value for name, value in column.result.arrays().items()
+                   if name != "delta"}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()

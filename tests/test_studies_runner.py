@@ -1,0 +1,79 @@
+"""The shared study runner (chunks, cache by study, timing, progress) and the shared table."""
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from core.attacks.result import AttackResult
+from core.cache import ResultCache
+from core.errors import InputError
+from core.studies import table
+from core.studies.runner import run_attack, sub_progress
+from core.studies.table import Column, PaperTable, Row
+
+
+def halving(model, x, *, factor, progress=None):
+    """A toy 'attack' on inputs of any shape: x_adv = x * factor, success where the first value > 0.5."""
+    if progress is not None:
+        progress(1.0, "done")
+    x_adv = x * factor
+    return AttackResult("half", x_adv, x_adv - x, x.flatten(1)[:, 0] > 0.5, torch.ones(len(x), dtype=torch.long),
+                        {"factor": factor}, history={"loss": torch.tensor([float(len(x))])})
+
+
+def test_sub_progress_maps_a_part_onto_its_share():
+    seen = []
+    part = sub_progress(lambda f, m: seen.append((f, m)), 0.5, 0.75, "PGDC: ")
+    part(0.0, "start")
+    part(1.0, "end")
+    assert seen == [(0.5, "PGDC: start"), (0.75, "PGDC: end")]
+    assert sub_progress(None, 0, 1) is None
+
+
+def test_the_runner_chunks_caches_by_study_and_reports_each_chunk(tmp_path):
+    cache = ResultCache(tmp_path)
+    x = torch.tensor([[0.9, 0.1], [0.2, 0.3], [0.7, 0.7]])  # tabular rows: any shape runs
+    digests = ["a", "b", "c"]
+    calls, seen = [], []
+
+    def attack(model, chunk, **params):
+        calls.append(len(chunk))
+        return halving(model, chunk, **params)
+
+    result = run_attack("toy", "half", attack, None, x, {"factor": 0.5}, model_id="m", input_digests=digests,
+                        cache=cache, batch_size=2, progress=lambda f, m: seen.append((f, m)))
+    assert calls == [2, 1] and not result.from_cache
+    torch.testing.assert_close(result.x_adv, x * 0.5)
+    assert result.success.tolist() == [True, False, True]
+    assert seen == [(0.5, "images 1-2 of 3, done"), (1.0, "image 3 of 3, done")]
+    again = run_attack("toy", "half", attack, None, x, {"factor": 0.5}, model_id="m", input_digests=digests,
+                       cache=cache, batch_size=2)
+    assert calls == [2, 1] and again.from_cache and again.seconds == result.seconds  # the recorded time
+    np.testing.assert_array_equal(again.x_adv.numpy(), result.x_adv.numpy())
+    run_attack("other", "half", attack, None, x, {"factor": 0.5}, model_id="m", input_digests=digests,
+               cache=cache, batch_size=2)  # another study: its own entries
+    run_attack("toy", "half", attack, None, x, {"factor": 0.25}, model_id="m", input_digests=digests,
+               cache=cache, batch_size=2)  # other parameters: computed again
+    assert calls == [2, 1] * 3
+    with pytest.raises(InputError, match="batch size must be a whole number of at least 1"):
+        run_attack("toy", "half", attack, None, x, {"factor": 0.5}, batch_size=0)
+
+
+def test_the_table_lays_out_and_prints_ours_beside_the_papers():
+    rows = (Row("asr", "ASR (%)", 1), Row("l2", "l2", 3))
+    x = torch.tensor([[0.9, 0.1], [0.2, 0.3]])
+    columns = [Column("GSE", halving(None, x, factor=0.5), {"asr": 50.0, "l2": 0.12345}),
+               Column("FWnucl", halving(None, x, factor=0.25), {"asr": 100.0, "l2": None})]
+    ours = table.values(rows, columns)
+    assert ours == {"asr": {"GSE": 50.0, "FWnucl": 100.0}, "l2": {"GSE": 0.12345, "FWnucl": None}}
+    paper = PaperTable("Paper", {"GSE": (99.5, 0.5)}).values(rows, ["GSE", "FWnucl"])
+    assert paper == {"asr": {"GSE": 99.5, "FWnucl": None}, "l2": {"GSE": 0.5, "FWnucl": None}}
+    assert table.render(rows, ["GSE", "FWnucl"], ours).splitlines() == [
+        "Algorithm                GSE      FWnucl",
+        "ASR (%)                 50.0       100.0",
+        "l2                     0.123           -"]
+    assert table.render(rows, ["GSE", "FWnucl"], ours, markdown=True).splitlines()[2] == "| ASR (%) | 50.0 | 100.0 |"
+    with np.load(io.BytesIO(table.npz(x, ["p", "q"], columns))) as npz:
+        np.testing.assert_array_equal(npz["gse_x_adv"], (x * 0.5).numpy())
+        assert list(npz["image_names"]) == ["p", "q"] and "gse_delta" not in npz
