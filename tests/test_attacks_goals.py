@@ -8,7 +8,7 @@ from c2f_toy import toy_c2f, toy_images
 from core.attacks.budget import LinfBall
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool, deepfool_c2f
-from core.attacks.goals import CoarseChanged, FineChanged, Misclassified, Targeted, runner_up
+from core.attacks.goals import FineChanged, Misclassified, Targeted, runner_up
 from core.attacks.loop import StepOutcome, projected_ascent
 from core.attacks.lrp_c2f import lrpc, lrpf
 from core.attacks.pgd import pgd, pgd_c2f
@@ -24,7 +24,7 @@ def test_goals_judge_hand_made_logits():
     coarse = torch.tensor([[0.0, 1.0], [2.0, 1.0]])  # coarse decisions 1 and 0
     fine = torch.tensor([[5.0, 1.0], [0.0, 1.0]])  # fine decisions 0 and 1
     r_org, f_org = torch.tensor([1, 0, 1]), torch.tensor([0, 0, 0])
-    assert CoarseChanged(r_org)(rows, coarse, fine).tolist() == [False, True]
+    assert Misclassified(r_org)(rows, coarse, fine).tolist() == [False, True]  # the coarse goal
     # image 0 keeps its coarse class and its fine class; image 2 changes the coarse class: neither counts
     assert FineChanged(r_org, f_org)(rows, coarse, fine).tolist() == [False, False]
     assert FineChanged(r_org, torch.tensor([1, 0, 0]))(rows, coarse, fine).tolist() == [True, False]

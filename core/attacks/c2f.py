@@ -3,7 +3,7 @@
 Coarse level: ``r_org = C(x)``, ``r_adv = argmax_{i != r_org} C_i(x)``; goal ``C(x + eta) != C(x)``.
 Fine level: ``f_org = F^{r_org}(x)``, ``f_adv = argmax_{j != f_org} F^{r_org}_j(x)``; goal
 ``F^{r_org}(x + eta) != f_org`` while ``C(x + eta) = r_org``. Every attack on a C2F model uses
-these labels and these goals (``goals.CoarseChanged``, ``goals.FineChanged``), so its success means
+these labels and these goals (``goals.Misclassified`` of the coarse logits, ``goals.FineChanged``), so its success means
 the same thing in every column of a table.
 The LRP attacks may be aimed at another adversarial class than the runner-up (``aimed``, our
 extension; the poster's is the runner-up): it changes whose evidence they build, not their goal.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from core.attacks.goals import CoarseChanged, FineChanged, Goal, runner_up
+from core.attacks.goals import FineChanged, Goal, Misclassified, runner_up
 from core.errors import InputError
 from core.models.hierarchy import HierarchicalClassifier
 
@@ -54,7 +54,7 @@ class C2FLabels:
 
     def goal(self, level: str) -> Goal:
         """The poster's goal of ``level``, judged on ``(coarse, fine)`` logits (fine: within r_org)."""
-        return CoarseChanged(self.r_org) if level == "coarse" else FineChanged(self.r_org, self.f_org)
+        return Misclassified(self.r_org) if level == "coarse" else FineChanged(self.r_org, self.f_org)
 
     def attackable(self, level: str) -> torch.Tensor:
         """Which images (N,) have a runner-up at ``level``: at the fine level not those whose coarse class

@@ -9,10 +9,10 @@ coarse class, as ``HierarchicalClassifier.logits`` gives them). It returns (n,) 
 goal is met. Labels are held for the whole batch and indexed by ``rows``, so an attack may pass only
 the images still moving.
 
-- ``Misclassified(y)``: ``argmax f(x') != y``.
+- ``Misclassified(y)``: ``argmax f(x') != y`` of the first output; on a coarse-to-fine classifier,
+  ``Misclassified(r_org)`` is the LRP poster's coarse goal ``C(x') != r_org``.
 - ``Targeted(t)``: ``argmax f(x') == t``.
-- ``CoarseChanged(r_org)``: the LRP poster's coarse goal, ``C(x') != r_org``.
-- ``FineChanged(r_org, f_org)``: its fine goal, ``F^{r_org}(x') != f_org`` while ``C(x') = r_org``.
+- ``FineChanged(r_org, f_org)``: the poster's fine goal, ``F^{r_org}(x') != f_org`` while ``C(x') = r_org``.
 """
 from __future__ import annotations
 
@@ -51,17 +51,7 @@ class Targeted:
     target: torch.Tensor
 
     def __call__(self, rows: torch.Tensor, logits: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
-        return logits.argmax(1) == self.target[rows]
-
-
-@dataclass(frozen=True)
-class CoarseChanged:
-    """The coarse decision leaves ``r_org`` (N,): ``C(x') != r_org``."""
-
-    r_org: torch.Tensor
-
-    def __call__(self, rows: torch.Tensor, coarse: torch.Tensor, *_: torch.Tensor) -> torch.Tensor:
-        return coarse.argmax(1) != self.r_org[rows]
+        return ~Misclassified(self.target)(rows, logits)  # the decision is the target: not away from it
 
 
 @dataclass(frozen=True)
