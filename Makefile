@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast bench install install-dev system-deps clean
+.PHONY: run test test-fast lint bench install install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: install-dev system-deps
 test-fast: install-dev
 	bash scripts/system_deps.sh wordnet-base  # the browser tests are left out: no chromium needed
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: install-dev
+	$(BIN)/python -m ruff check .
 
 bench: install-dev
 	$(BIN)/python -m bench

@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 import core
-from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size
+from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size, takes_digits
 from core.metrics import perceptibility
 from core.provenance import provenance
 from core.serialize import dumps
@@ -39,7 +39,7 @@ def _image_set(loaded, image: LoadedImage, source: str, n_digits: int,
         return uploads
     if source == "mnist":
         return load_digits(n_digits)
-    return [load_gallery(name, size=info.input_size, crop_fraction=info.crop_fraction, channels=info.channels)
+    return [load_gallery(name, **info.input.loading())
             for name in gallery_names()]
 
 
@@ -89,7 +89,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
     st.subheader("Reproduce the poster's table", anchor=False)
     st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
                "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
-    mnist = info.takes_mnist_digits
+    mnist = takes_digits(info.input)
     if not mnist and core.device().type == "cpu":
         st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
                    "(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps take about "

@@ -23,15 +23,17 @@ import torch
 
 from core.cache import ResultCache, default_directory
 from core.data import (LoadedImage, digit_label, gallery_description, gallery_names, load_digit, load_gallery,
+                       takes_digits,
                        load_image, split_size)
 from core.errors import WeightsUnavailableError
-from core.explain import COMPOSITES, model_lock
+from core.explain import COMPOSITES
 from core.explain.explanation import classifier, method_defaults
 from core.explain.gradients import BASELINES, SHAP_BASELINES
 from core.explain.heatmap import PLOTLY_SCALE
 from core.explain.lrp import INITS
 from core.explain.rules import SIGNED_INPUTS
 from core.models import LoadedModel, ModelInfo, Prediction, availability, load, top_k
+from core.models.locks import model_lock
 from core.models.registry import file_digest, fitting_hierarchies
 from core.wording import counted
 
@@ -174,7 +176,7 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
     """A gallery photo (``default`` preselected), an upload, or for MNIST models a bundled test digit (first),
     loaded for ``info``'s input; None if unusable, with the reason shown in ``errors`` (a placeholder in
     the main area, where the page would be; in the sidebar it sat below the fold) or else here."""
-    digits = info.takes_mnist_digits  # then the bundled test digits come first
+    digits = takes_digits(info.input)  # then the bundled test digits come first
     sources = ["MNIST digit", "Gallery", "Upload"] if digits else ["Gallery", "Upload"]
     source = st.radio("Image", sources, horizontal=True, key=f"{key}_source{'_digits' if digits else ''}")
     try:
@@ -191,14 +193,14 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
             names = gallery_names()
             name = st.selectbox("Example photo", names, index=names.index(default),
                                 format_func=gallery_description, key=f"{key}_gallery")
-            image = _gallery(name, info.input_size, info.crop_fraction, info.channels)
+            image = _gallery(name, **info.input.loading())
         else:
             upload = kept_uploads(f"{key}_upload", "Upload an image")
             if not upload:
                 st.info("Choose an image file (PNG, JPEG, GIF, BMP, TIFF or WebP).")
                 return None
             [(name, data)] = upload
-            image = _upload(data, name, info.input_size, info.crop_fraction, info.channels)
+            image = _upload(data, name, **info.input.loading())
     except ValueError as exc:
         (errors or st).error(str(exc))
         return None
@@ -250,7 +252,7 @@ def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo,
     usable image, or the same image as an earlier one). Loaded once per set of files and input size,
     kept under ``key`` in session state: a rerun does not decode a few hundred photos again (bytes
     objects keep their hash, so comparing the sets costs nothing)."""
-    signature = (info.input_size, info.crop_fraction, info.channels,
+    signature = (info.input,
                  [(name, len(data), hash(data)) for name, data in files])
     kept = st.session_state.get(key)
     if kept is not None and kept[0] == signature:
@@ -258,7 +260,7 @@ def uploaded_images(files: list[tuple[str, bytes]], info: ModelInfo,
     images, skipped, seen = [], [], {}
     for name, data in files:
         try:
-            image = _upload(data, name, info.input_size, info.crop_fraction, info.channels)
+            image = _upload(data, name, **info.input.loading())
         except ValueError as exc:
             skipped.append(f"{name}: {exc}")
             continue
@@ -294,18 +296,18 @@ CROP_NOTE = 0.5  # ... and when the centre crop keeps less than this fraction of
 def image_policy(image: LoadedImage, info: ModelInfo) -> str:
     """One line: the original size and mode, and how it was resized and cropped for the model."""
     w, h = image.original_size
-    size = info.input_size
-    if info.crop_fraction < 1:
-        geometry = (f"shorter side resized to {round(size / info.crop_fraction)} px, "
-                    f"centre {size}×{size} crop (crop fraction {info.crop_fraction:g})")
+    size, crop_fraction = info.input.size, info.input.crop_fraction
+    if crop_fraction < 1:
+        geometry = (f"shorter side resized to {round(size / crop_fraction)} px, "
+                    f"centre {size}×{size} crop (crop fraction {crop_fraction:g})")
     else:
         geometry = f"shorter side resized to {size} px, centre {size}×{size} crop"
-    colour = "grayscale" if info.channels == 1 else "RGB"
+    colour = "grayscale" if info.input.channels == 1 else "RGB"
     policy = f"Original {w}×{h} px, mode {image.original_mode}; {geometry}, {colour}."
-    upscale = size / info.crop_fraction / min(w, h)
+    upscale = size / crop_fraction / min(w, h)
     if upscale >= UPSCALE_NOTE:
         policy += f" :orange[Enlarged {upscale:.0f}×: its fine detail is interpolated, not photographed.]"
-    kept = info.crop_fraction * min(w, h) / max(w, h)  # of the longer side, after the resize
+    kept = crop_fraction * min(w, h) / max(w, h)  # of the longer side, after the resize
     if kept < CROP_NOTE:
         side = "width" if w > h else "height"
         policy += f" :orange[The centre crop keeps {kept:.0%} of its {side}: the model does not see the rest.]"

@@ -318,8 +318,7 @@ def test_the_image_policy_points_out_a_strong_enlargement():
 
     info = load("efficientnet_lite0", device="cpu").info  # shorter side to 224 / 0.875 = 256 px
     for side, note in ((10, "Enlarged 26×"), (64, "Enlarged 4×"), (65, None)):
-        image = load_image(encode(Image.new("RGB", (side * 2, side), "red"), "PNG"), size=info.input_size,
-                           crop_fraction=info.crop_fraction, channels=info.channels)
+        image = load_image(encode(Image.new("RGB", (side * 2, side), "red"), "PNG"), **info.input.loading())
         policy = image_policy(image, info)
         assert (note in policy) if note else ("Enlarged" not in policy)
 
@@ -332,8 +331,7 @@ def test_the_image_policy_points_out_a_crop_that_drops_most_of_a_wide_image():
     info = load("efficientnet_lite0", device="cpu").info  # centre crop 224 of 256 px on the shorter side
     for size, note in (((2560, 256), "keeps 9% of its width"), ((256, 1024), "keeps 22% of its height"),
                        ((400, 300), None)):
-        image = load_image(encode(Image.new("RGB", size, "red"), "PNG"), size=info.input_size,
-                           crop_fraction=info.crop_fraction, channels=info.channels)
+        image = load_image(encode(Image.new("RGB", size, "red"), "PNG"), **info.input.loading())
         policy = image_policy(image, info)
         assert (note in policy) if note else ("centre crop keeps" not in policy)
 

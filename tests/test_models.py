@@ -43,7 +43,7 @@ def test_load_returns_a_frozen_pixel_space_model_in_eval_mode(lite0):
     assert not any(m.training for m in model.modules())
     assert not any(p.requires_grad for p in model.parameters())
     assert torch.allclose(model.normalize.mean.flatten(), torch.tensor(efficientnet_lite.MEAN))
-    assert lite0.info.input_size == 224 and len(lite0.info.class_names) == 1000
+    assert lite0.info.input.size == 224 and len(lite0.info.class_names) == 1000
 
 
 def test_chelsea_is_a_cat(lite0, chelsea):
@@ -134,3 +134,34 @@ def test_models_command_lists_every_model(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in REGISTRY)
+
+
+def test_a_tabular_model_is_a_first_class_model(tmp_path, monkeypatch):
+    """A model of feature rows (S-CFE's kind) loads like any other: standardised inside, its input
+    described by feature names, units and ranges, rows checked against them."""
+    from torch import nn
+
+    from core.data import takes_digits
+    from core.models import TabularClassifier, TabularInput
+    from core.models import registry
+
+    features = TabularInput(("alcohol", "ash"), ("% vol", "g/l"), (10.0, 1.0), (15.0, 4.0), (13.0, 2.4), (1.0, 0.3))
+    torch.manual_seed(0)
+    net = nn.Linear(2, 3)
+    torch.save(net.state_dict(), tmp_path / "wine.pt")
+    spec = registry.ModelSpec(name="wine_toy", description="toy", input=features, class_names=lambda: ("a", "b", "c"),
+                              architecture=lambda: nn.Linear(2, 3), offline_weights=lambda: tmp_path / "wine.pt",
+                              lrp_supported=False)
+    monkeypatch.setitem(registry.REGISTRY, "wine_toy", spec)
+    loaded = load("wine_toy", device="cpu")
+    rows = torch.tensor([[13.0, 2.4], [14.5, 3.1]])
+    assert isinstance(loaded.model, TabularClassifier)
+    expected = net((rows - torch.tensor([13.0, 2.4])) / torch.tensor([1.0, 0.3]))
+    torch.testing.assert_close(loaded.model(rows), expected.detach())
+    loaded.info.input.check(rows)
+    with pytest.raises(InputError, match="Feature values must lie in their ranges"):
+        loaded.info.input.check(rows + torch.tensor([0.0, 1.0]))  # ash 4.1 > 4
+    with pytest.raises(InputError, match=r"rows of 2 features shaped \(N, 2\)"):
+        loaded.info.input.check(torch.rand(2, 3))
+    assert loaded.info.input.describe() == "2 features" and not takes_digits(loaded.info.input)
+    assert loaded.info.model_id.startswith("wine_toy/flat/")

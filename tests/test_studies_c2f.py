@@ -156,8 +156,7 @@ def test_c2f_eval_command_skips_black_images_fits_the_hierarchy_and_creates_the_
     assert report["config"]["lrp_init"] == "onehot" and report["config"]["pgd_alpha_255"] == 2.0
     # what made the figures: the batch size (it moves them), which images, hierarchy, weights, versions
     info = mnist[0].info
-    digit1 = load_image(folder / "digit1.png", size=info.input_size, crop_fraction=info.crop_fraction,
-                        channels=info.channels)
+    digit1 = load_image(folder / "digit1.png", **info.input.loading())
     assert report["batch_size"] == 4 and report["image_digests"][1] == digit1.digest
     assert report["hierarchy"]["name"] == "mnist_c2f" and report["hierarchy"]["digest"] in report["model"]
     assert "mnist_cnn" in report["weights"] and report["versions"]["torch"] == torch.__version__.split("+")[0]
@@ -183,7 +182,7 @@ def test_c2f_eval_takes_the_bundled_mnist_test_digits_by_default_for_a_digits_mo
         assert main(["c2f-eval", "--model", "mnist_cnn", "--images", spec, *quick]) == 2
         assert message in capsys.readouterr().err
     assert main(["c2f-eval", "--images", "mnist:3", *quick]) == 2  # efficientnet_lite0 takes colour photos
-    assert "MNIST digits are 28x28 grayscale images; this model takes 224x224 images with 3" in capsys.readouterr().err
+    assert "MNIST digits are 28x28 grayscale images; this model takes 224×224 RGB inputs" in capsys.readouterr().err
     assert json.loads(out.read_text())["images"] == ["mnist_test_0", "mnist_test_1", "mnist_test_2"]  # left as it was
 
 
@@ -196,7 +195,7 @@ def test_c2f_eval_leaves_an_earlier_results_file_whole_when_the_write_fails(mnis
     def disk_full(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("core.commands.os.replace", disk_full)
+    monkeypatch.setattr("core.commands.files.os.replace", disk_full)
     assert main(["c2f-eval", "--model", "mnist_cnn", "--images", "gallery", "--attacks", "pgd", "--pgd-steps", "1",
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -233,16 +232,16 @@ def test_c2f_eval_command_refuses_bad_settings_and_misfit_hierarchies_with_a_mes
 
 
 def test_the_out_check_leaves_what_it_found_and_removes_what_it_made(tmp_path):
-    from core.commands import _check_writable
+    from core.commands.files import check_writable
 
     existing = tmp_path / "old.json"
     existing.write_text("keep")
     link = tmp_path / "link.json"
     link.symlink_to(tmp_path / "nowhere" / "target.json")
-    _check_writable(existing)
-    _check_writable(tmp_path / "a" / "b" / "r.json")
+    check_writable(existing)
+    check_writable(tmp_path / "a" / "b" / "r.json")
     with pytest.raises(InputError, match="Cannot write --out"):
-        _check_writable(link)  # its target's folder is missing: the link is the user's, kept as it is
+        check_writable(link)  # its target's folder is missing: the link is the user's, kept as it is
     assert existing.read_text() == "keep" and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "old.json"]
 
@@ -372,3 +371,18 @@ def test_progress_says_which_images_are_being_attacked(mnist):
     assert "PGDC: images 3-4 of 4, step 2/2" in [m for _, m in seen]
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_every_setting_of_the_config_is_a_c2f_eval_flag_with_the_configs_default():
+    from core.__main__ import build_parser
+    from core.commands.flags import settings_from
+
+    args = build_parser(["c2f-eval"]).parse_args(["c2f-eval"])
+    assert settings_from(args, study.StudyConfig) == study.StudyConfig()  # the defaults are stated once
+    assert all(hasattr(args, f.name) for f in dataclasses.fields(study.StudyConfig))
+    changed = build_parser().parse_args(["c2f-eval", "--eps", "8", "4", "--lrp-step", "scaled", "--lrp-alpha", "1.5",
+                                         "--pgd-random-start", "--lrp-composite", "epsilon_plus_flat"])
+    config = settings_from(changed, study.StudyConfig)
+    assert (config.eps_255, config.lrp_step_rule, config.lrp_alpha_255, config.pgd_random_start) == (
+        (4.0, 8.0), "scaled", 1.5, True)
+    assert config.lrp_rules().composite == "epsilon_plus_flat"

@@ -36,7 +36,7 @@ from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress
 from core.errors import InputError
-from core.explain.locks import model_lock
+from core.models.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_count, check_images_for, check_labels, check_model_outputs, check_number
 

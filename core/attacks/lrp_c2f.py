@@ -43,7 +43,7 @@ from core.attacks.budget import linf_budget
 from core.attacks.c2f import C2FLabels, aimed, check_level, judged, label_record
 from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
-from core.explain.locks import model_lock
+from core.models.locks import model_lock
 from core.explain.lrp import DifferentiableLRP, LRPRules
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier

@@ -21,7 +21,7 @@ from core.attacks.goals import Goal, Misclassified, Targeted
 from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
-from core.explain.locks import model_lock
+from core.models.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
 from core.validate import check_images_for, check_labels
 

@@ -15,7 +15,8 @@ from core.data.images import (
     pixel_digest,
     to_uint8,
 )
-from core.data.mnist import SPLIT_SEED, SPLITS, digit_label, load_digit, load_digits, mnist_split, split_size
+from core.data.mnist import (SPLIT_SEED, SPLITS, digit_label, load_digit, load_digits, mnist_split, split_size,
+                             takes_digits)
 
 __all__ = [
     "MAX_PIXELS",
@@ -36,5 +37,6 @@ __all__ = [
     "mnist_split",
     "pixel_digest",
     "split_size",
+    "takes_digits",
     "to_uint8",
 ]

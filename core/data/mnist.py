@@ -23,6 +23,13 @@ from core.errors import InputError
 SPLIT_SEED = 0
 TRAIN_FRACTION = 0.8
 SPLITS = ("train", "test")
+SIZE, CHANNELS = 28, 1  # the digits are 28x28 grayscale
+
+
+def takes_digits(model_input: object) -> bool:
+    """Whether a model whose input is ``model_input`` (a ``core.models.ImageInput``) takes the bundled
+    digits as they are: 28x28 grayscale images."""
+    return getattr(model_input, "size", None) == SIZE and getattr(model_input, "channels", None) == CHANNELS
 
 
 def mnist_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +46,7 @@ def split_size(split: str) -> int:
 
 def load_digit(index: int, split: str = "test") -> LoadedImage:
     """Digit ``index`` of ``split`` as a 28x28 grayscale image named ``mnist_<split>_<index>``."""
-    image = load_image(_arrays()[0][_position(index, split), 0], size=28, crop_fraction=1.0, channels=1)
+    image = load_image(_arrays()[0][_position(index, split), 0], size=SIZE, crop_fraction=1.0, channels=CHANNELS)
     return dataclasses.replace(image, source_name=f"mnist_{split}_{index}")
 
 
@@ -74,7 +81,7 @@ def _split_indices(split: str) -> np.ndarray:
 def _arrays() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Read-only images, labels and (train, test) indices, loaded once per process."""
     features, labels = mnist_data()
-    images = (features / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+    images = (features / 255.0).astype(np.float32).reshape(-1, CHANNELS, SIZE, SIZE)
     labels = labels.astype(np.int64)
     indices = _stratified_split(labels)
     for array in (images, labels, *indices):

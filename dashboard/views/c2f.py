@@ -20,7 +20,7 @@ from core.attacks.c2f import C2FLabels
 from core.attacks.lrp_c2f import loss_of_norms, lrp_norms
 from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
-from core.explain.locks import model_lock
+from core.models.locks import model_lock
 from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY
 from core.provenance import provenance
@@ -328,7 +328,7 @@ def before_section(loaded, image: LoadedImage, labels: dict[str, Any], level: st
     cols = W.row_cells([W.FIGURE_CELL] * 3 + [None, CHART_CELL])  # image | LRP org | LRP adv | decisions | chart
     with cols[0]:
         W.show(W.image_figure(image.to_uint8(), "Input x", MAP_HEIGHT, title_lines=TITLE_LINES), key="c2f_before_input")
-        st.caption(f"{image.source_name or 'upload'} · {loaded.info.input_size}×{loaded.info.input_size}")
+        st.caption(f"{image.source_name or 'upload'} · {loaded.info.input.size}×{loaded.info.input.size}")
     titles = map_titles(level, labels)
     for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
         with col:

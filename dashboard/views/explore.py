@@ -55,7 +55,7 @@ def prediction_row(loaded, image, preds, decision) -> None:
     info = loaded.info
     cols = st.columns([1, 1.4, 1.4] if decision else [1, 2.8], gap="medium")
     with cols[0]:
-        W.show(W.image_figure(image.to_uint8(), f"Model input ({info.input_size}×{info.input_size})", 280,
+        W.show(W.image_figure(image.to_uint8(), f"Model input ({info.input.size}×{info.input.size})", 280,
                               beside_heatmaps=False),
                key="explore_input")
     with cols[1]:

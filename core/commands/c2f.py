@@ -1,0 +1,113 @@
+"""``python -m core c2f-eval``: the LRP poster's Table 1 or 2 (LRPC/LRPF, DeepFool, PGD on a C2F model)
+on a set of images, printed beside the poster's, with the per-image details as JSON (and NPZ).
+
+The study's settings and their defaults are ``core.studies.c2f.StudyConfig``'s: each is a flag."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from core.commands.files import check_writable, write_atomically
+from core.commands.flags import add_settings, count, settings_from
+from core.commands.images import MNIST_SOURCE, open_images
+from core.commands.progress import progress_bar
+from core.errors import InputError
+
+NAME = "c2f-eval"
+HELP = "LRP poster's Table 1/2: LRP, DeepFool and PGD on a C2F model"
+OUT = "c2f_results.json"
+
+
+def arguments(parser) -> None:
+    from core.studies import c2f as study
+
+    parser.add_argument("--model", default="efficientnet_lite0", help="a model of `python -m core models`")
+    parser.add_argument("--weights", help="local state-dict file to use instead of the default weights")
+    parser.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies) or the path of a JSON file in "
+                                            "their format (default: the first shipped one that fits the model: "
+                                            "imagenet_c2f, or mnist_c2f for mnist_cnn)")
+    parser.add_argument("--images", help="folder of images, one image file, 'gallery' for the bundled photos, or "
+                                         f"'{MNIST_SOURCE}N' for the first N bundled MNIST test digits (default: "
+                                         f"gallery, or {MNIST_SOURCE}{study.DEFAULT_DIGITS} for a model of MNIST "
+                                         "digits such as mnist_cnn)")
+    add_settings(parser, study.StudyConfig)
+    parser.add_argument("--batch-size", type=count, default=study.BATCH_SIZE,
+                        help="images attacked together (another batch size sums in another order; signed steps can "
+                             "amplify that into other perturbations and, rarely, another outcome: compare runs at the "
+                             "same batch size)")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
+    parser.add_argument("--out", default=OUT, help="JSON file for the results (missing folders are created)")
+    parser.add_argument("--npz", default=None,
+                        help="also write an NPZ file: the images (x), their names, and each column's exact adversarial "
+                             "images (<column>_x_adv, e.g. lrpc_eps10_x_adv; the perturbation is x_adv - x), success, "
+                             "iterations and labels")
+    parser.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
+
+
+def default_hierarchy(model: str) -> str:
+    """The first shipped hierarchy that fits the model's classes (imagenet_c2f, mnist_c2f, ...)."""
+    from core.models.registry import fitting_hierarchies
+
+    fitting = fitting_hierarchies(model)
+    if not fitting:
+        raise InputError(f"No shipped hierarchy (assets/hierarchies) fits {model}; the C2F study needs one.")
+    return fitting[0]
+
+
+def _blank(image) -> bool:
+    """An all-black image, reported as skipped: its perceptibility ||eta||_p / ||x||_p is undefined."""
+    from core.metrics import blank_images
+
+    if blank_images(image.tensor).any():
+        print(f"skipped {image.source_name}: all black, so rho_p = ||eta||_p / ||x||_p is undefined", file=sys.stderr)
+        return True
+    return False
+
+
+def run(args) -> int:
+    import torch
+
+    from core.cache import ResultCache
+    from core.data import takes_digits
+    from core.models import load
+    from core.provenance import provenance
+    from core.serialize import dumps
+    from core.studies.c2f import DEFAULT_DIGITS, StudyConfig, evaluate, outside_hierarchy
+
+    config = settings_from(args, StudyConfig)  # checked before anything is loaded
+    out, npz = Path(args.out), None if args.npz is None else Path(args.npz)
+    check_writable(out, example=OUT)  # before the run, not after minutes of it
+    if npz is not None:
+        if npz.resolve() == out.resolve():
+            raise InputError(f"--npz and --out name the same file ({out}); give them different names.")
+        check_writable(npz, "--npz", "c2f_results.npz")
+    for caveat in config.caveats():
+        print(f"note: {caveat}", file=sys.stderr)
+    loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
+    info = loaded.info
+    source = args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if takes_digits(info.input) else "gallery")
+    images = [im for im in open_images(source, info) if not _blank(im)]
+    if not images:
+        raise InputError(f"No image in {source} can be attacked.")
+    x = torch.cat([im.tensor for im in images]).to(loaded.device)
+    names = [im.source_name or "?" for im in images]
+    outside = outside_hierarchy(loaded.model, x, names, info.class_names, args.batch_size)
+    for name, top in outside.items():
+        print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
+              "attacked in the strongest group", file=sys.stderr)
+    started = time.perf_counter()
+    with progress_bar() as progress:
+        result = evaluate(loaded.model, x, config, image_names=names,
+                          model_id=info.model_id, image_digests=[im.digest for im in images],
+                          cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
+                          progress=progress)
+    print(result.format(markdown=args.markdown))
+    report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
+    rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
+    write_atomically(out, dumps(report).encode(), rerun=rerun)
+    print(f"wrote {out}")
+    if npz is not None:
+        write_atomically(npz, result.npz(x), "--npz", rerun)
+        print(f"wrote {npz}")
+    return 0

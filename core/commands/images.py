@@ -1,0 +1,59 @@
+"""The images a command runs on: a file, a gallery photo, a folder, or the bundled MNIST digits."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.errors import InputError
+
+MNIST_SOURCE = "mnist:"  # --images mnist:N, the first N bundled MNIST test digits
+
+
+def open_image(spec: str, **loading):
+    """An image file, or a gallery photo by name, loaded with ``loading`` (``ImageInput.loading()``)."""
+    from core.data import gallery_names, load_gallery, load_image
+
+    if Path(spec).is_file():
+        return load_image(spec, **loading)
+    if spec in gallery_names():
+        return load_gallery(spec, **loading)
+    raise InputError(f"{spec!r} is neither an image file nor a gallery name ({', '.join(gallery_names())}).")
+
+
+def open_images(spec: str, info) -> list:
+    """All images of a folder (sorted by name), one image file, the gallery when ``spec`` is 'gallery', or
+    the first N bundled MNIST test digits when it is 'mnist:N' (for a model that takes them), each loaded
+    for the input of the model ``info`` (a ``ModelInfo``) describes. Unreadable files and repeats are
+    named on stderr and left out."""
+    from core.data import gallery_names, load_digits, load_gallery, load_image, takes_digits
+
+    loading = info.input.loading()
+    if spec == "gallery":
+        return [load_gallery(name, **loading) for name in gallery_names()]
+    folder = Path(spec)
+    if spec.startswith(MNIST_SOURCE) and not folder.exists():
+        count = spec[len(MNIST_SOURCE):]
+        if not count.isdigit():
+            raise InputError(f"--images {spec}: give the number of MNIST test digits, e.g. {MNIST_SOURCE}20.")
+        if not takes_digits(info.input):
+            raise InputError(f"MNIST digits are 28x28 grayscale images; this model takes {info.input.describe()} "
+                             "inputs.")
+        return load_digits(int(count))
+    if folder.is_file():
+        return [load_image(folder, **loading)]
+    if not folder.is_dir():
+        raise InputError(f"{spec} is neither a folder of images, an image file, 'gallery', nor "
+                         f"'{MNIST_SOURCE}N' (the first N MNIST test digits).")
+    images, seen = [], {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.resolve() in seen:  # a link to a file already taken: the same image, counted once
+            print(f"skipped {path.name}: the same file as {seen[path.resolve()]}", file=sys.stderr)
+            continue
+        seen[path.resolve()] = path.name
+        try:
+            images.append(load_image(path, **loading))
+        except InputError as exc:
+            print(f"skipped {path.name}: {exc}", file=sys.stderr)
+    if not images:
+        raise InputError(f"No readable images in {folder}.")
+    return images

@@ -1,0 +1,18 @@
+"""``python -m core train NAME``: retrains one of the project's own small models."""
+from __future__ import annotations
+
+NAME = "train"
+HELP = "train one of the project's own small models"
+
+
+def arguments(parser) -> None:
+    parser.add_argument("name", choices=["mnist_cnn"])
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="folder for weights and card (default assets/models)")
+
+
+def run(args) -> int:
+    from core.models.training import train_and_save
+
+    return train_and_save(args.name, epochs=args.epochs, seed=args.seed, out_dir=args.out)
