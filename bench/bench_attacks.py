@@ -20,7 +20,8 @@ Three comparisons, each a ratio median(ours) / median(peer) from ``bench.timing.
 3. One LRPC step (``LRPObjective.step``: LRP of r_org and r_adv with the poster's rules,
    differentiated through the explanation) against one PGDC step (``C2FObjective.step`` at the
    coarse level) on EfficientNet-Lite0 + imagenet_c2f, at the given batch and at batch 1, each in
-   the layout its attack works in (PGDC channels-last on a CPU, LRPC the usual layout). Target: ratio <= 4. Where the LRPC step's time goes is profiled (top ops by self CPU time,
+   the layout its attack works in (PGDC channels-last on a CPU, LRPC the usual layout). Target: ratio <= 4.
+   Where the LRPC step's time goes is profiled (top ops by self CPU time,
    listed with the run), and the FLOPs of its convolutions and matrix products are counted against
    the PGDC step's (``convolution_work``): the ratio the step cannot beat where convolutions dominate.
 
@@ -35,7 +36,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torchattacks
@@ -43,18 +45,17 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 import core
+from bench.timing import Comparison, compare, n_outputs, sync_for
 from core import models
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool
 from core.attacks.layout import fast_layout
 from core.attacks.lrp_c2f import POSTER_RULES, LRPObjective
 from core.attacks.pgd import C2FObjective, pgd
-from core.explain.rules import fixed_weights
 from core.data import load_gallery
 from core.data.gallery import gallery_names
 from core.data.mnist import mnist_split
-
-from bench.timing import Comparison, compare, n_outputs, sync_for
+from core.explain.rules import fixed_weights
 
 MODEL = "efficientnet_lite0"
 HIERARCHY = "imagenet_c2f"
@@ -249,11 +250,13 @@ def profile_lrpc(hc, x, sync, log) -> dict:
     events = list(prof.key_averages())
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:PROFILE_ROWS]
-    ops = [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3, "self_cpu_pct": 100 * e.self_cpu_time_total / total,
+    ops = [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1e3,
+            "self_cpu_pct": 100 * e.self_cpu_time_total / total,
             "cpu_total_ms": e.cpu_time_total / 1e3, "calls": e.count} for e in top]
     lines = [f"  LRPC step profile, batch {len(x)} (profiled step: {total / 1e6:.2f} s self CPU over all ops):",
              f"    {'op':<40} {'self ms':>9} {'self %':>7} {'total ms':>9} {'calls':>6}"]
-    lines += [f"    {o['op'][:40]:<40} {o['self_cpu_ms']:9.1f} {o['self_cpu_pct']:6.1f}% {o['cpu_total_ms']:9.1f} {o['calls']:6d}"
+    lines += [f"    {o['op'][:40]:<40} {o['self_cpu_ms']:9.1f} {o['self_cpu_pct']:6.1f}% "
+              f"{o['cpu_total_ms']:9.1f} {o['calls']:6d}"
               for o in ops]
     log("\n".join(lines))
     return {"batch": len(x), "self_cpu_total_s": total / 1e6, "top_ops": ops}
@@ -267,7 +270,9 @@ def run(batch: int = 4, repeats: int = 10, warmup: int = 2, device: str | torch.
     """All comparisons (or those whose kind is in ``only``: "pgd", "deepfool", "lrpc"), in one run."""
     dev = torch.device(device) if device is not None else core.device()
     df_repeats, df_warmup = (1, 0) if quick else (repeats, warmup)
-    want = (lambda kind: not only or kind in only)
+    def want(kind: str) -> bool:
+        return not only or kind in only
+
     results: list[Comparison] = []
     x = gallery_batch(max(batch, DEEPFOOL_BATCH), seed=seed, device=dev)
     sync = sync_for(x)
@@ -306,8 +311,10 @@ def config(batch: int, device: str | torch.device | None, steps: int, quick: boo
     dev = torch.device(device) if device is not None else core.device()
     return {"model": MODEL, "hierarchy": HIERARCHY, "batch": batch, "pgd_steps": steps, "eps": EPS, "alpha": ALPHA,
             "deepfool_batch": DEEPFOOL_BATCH, "deepfool_steps": DEEPFOOL_STEPS, "overshoot": OVERSHOOT,
-            "quick": quick, "images": "seeded random 224 crops of the gallery photos; MNIST test[:16] (digits 0-9 interleaved)",
-            "labels": "model predictions", "lrpc": dict(LRPC), "device": str(dev), "torch": torch.__version__,
+            "quick": quick,
+            "images": "seeded random 224 crops of the gallery photos; MNIST test[:16] (digits 0-9 interleaved)",
+            "labels": "model predictions", "lrpc": {"p": 2.0, **POSTER_RULES.params()}, "device": str(dev),
+            "torch": torch.__version__,
             "torchattacks": version("torchattacks"), "zennit": version("zennit"),
             "threads": torch.get_num_threads(),
             "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}

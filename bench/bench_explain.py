@@ -8,8 +8,9 @@ same work; the ratio median(ours) / median(direct) is the wrapper's overhead (ta
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from captum.attr import DeepLiftShap, IntegratedGradients, Saliency
@@ -18,13 +19,12 @@ from zennit.composites import EpsilonPlusFlat
 from zennit.rules import Pass
 
 import core
+from bench.timing import Comparison, compare, n_outputs, sync_for
 from core import models
 from core.explain import relevance
 from core.explain.canonizers import default_canonizers
 from core.explain.lrp import ZPlusZBox, input_bounds
 from core.models.wrapper import Normalize
-
-from bench.timing import Comparison, compare, n_outputs, sync_for
 
 TARGET_RATIO = 1.10
 MODEL = "efficientnet_lite0"
@@ -47,7 +47,8 @@ def _check_same(name: str, ours: torch.Tensor, peer: torch.Tensor) -> float:
     scale = float(peer.abs().max())
     diff = float((ours - peer).abs().max())
     if not torch.allclose(ours, peer, rtol=1e-4, atol=1e-5 * max(scale, 1e-12)):
-        raise AssertionError(f"{name}: ours and the direct call differ (max |diff| {diff:.3g}, max |peer| {scale:.3g}).")
+        raise AssertionError(f"{name}: ours and the direct call differ (max |diff| {diff:.3g}, "
+                             f"max |peer| {scale:.3g}).")
     return diff
 
 

@@ -3,7 +3,7 @@ versions and the time, so a results file read later says what made it."""
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -25,6 +25,6 @@ def provenance(info, device: torch.device | str) -> dict[str, Any]:
     return {
         "model": info.model_id, "model_name": info.name, "weights": info.weights_source,
         "hierarchy": None if hierarchy is None else {"name": hierarchy.name, "digest": hierarchy.digest},
-        "device": str(device), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device), "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": {"python": platform.python_version()} | {p: _version(p) for p in PACKAGES},
     }

@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from pandas.io.formats.style import Styler
 import streamlit as st
 import torch
+from pandas.io.formats.style import Styler
 
 import core
 from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size, takes_digits
@@ -106,9 +106,10 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
     options = (["mnist", "current", "gallery"] if mnist else ["gallery", "current"]) + (["uploads"] if uploads else [])
     with st.form("c2f_table_form", border=True):
         a, b, c = st.columns([1.4, 1, 1.2])
-        source = a.radio("Images", options, format_func=sources.get, key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
-                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos. Your own "
-                              "images: upload them above the form.")
+        source = a.radio("Images", options, format_func=sources.get,
+                         key=f"c2f_table_images_{'mnist' if mnist else 'rgb'}",
+                         help="The poster used 393 ImageNet classes' validation images; the gallery holds 6 photos. "
+                              "Your own images: upload them above the form.")
         n_digits = b.number_input("N (MNIST digits)", 1, split_size("test"), study.DEFAULT_DIGITS, key="c2f_table_n",
                                   help="The first N digits of the bundled MNIST test split.") if mnist else 0
         table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
@@ -215,7 +216,8 @@ def show_table(stored: dict[str, Any]) -> None:
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
         f"{'up to ' if cfg.lrp_early_stop else ''}{counted(cfg.lrp_steps, cfg.lrp_step_rule + ' step')}, "
         f"p = {p_text(cfg.lrp_p)}, {cfg.lrp_init}-seeded relevance; PGD up to {counted(cfg.pgd_steps, 'step')} of "
-        f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255{', from a random start' if cfg.pgd_random_start else ''}"
+        f"{cfg.pgd_alpha_255:g}/255 within {cfg.pgd_eps_255:g}/255"
+        f"{', from a random start' if cfg.pgd_random_start else ''}"
         f", stopped at the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")
     with st.container(horizontal=True, gap="small"):

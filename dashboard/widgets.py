@@ -12,9 +12,10 @@ import io
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,9 +23,17 @@ import streamlit as st
 import torch
 
 from core.cache import ResultCache, default_directory
-from core.data import (LoadedImage, digit_label, gallery_description, gallery_names, load_digit, load_gallery,
-                       takes_digits,
-                       load_image, split_size)
+from core.data import (
+    LoadedImage,
+    digit_label,
+    gallery_description,
+    gallery_names,
+    load_digit,
+    load_gallery,
+    load_image,
+    split_size,
+    takes_digits,
+)
 from core.errors import WeightsUnavailableError
 from core.explain import COMPOSITES
 from core.explain.explanation import classifier, method_defaults
@@ -410,10 +419,12 @@ PARAM_WIDGETS: dict[str, dict[str, Callable[[Any, str], Any]]] = {
     },
     "saliency": {
         "abs": lambda default, key: st.checkbox(
-            "Absolute gradient", bool(default), key=key, help="|df/dx| (Simonyan et al.); untick for the signed gradient."),
+            "Absolute gradient", bool(default), key=key,
+            help="|df/dx| (Simonyan et al.); untick for the signed gradient."),
     },
     "integrated_gradients": {
-        "baseline": _select("Baseline", BASELINES, "The reference image x' the path starts from ('uniform': seeded noise)."),
+        "baseline": _select("Baseline", BASELINES,
+                            "The reference image x' the path starts from ('uniform': seeded noise)."),
         "n_steps": _slider("Steps", 8, 128, 32, "Points on the path from the baseline to the image; more is "
                            "more exact and slower."),
         "method": _select("Integration rule", _IG_RULES),
@@ -448,7 +459,8 @@ def method_params(method: str, *, key: str) -> dict[str, Any]:
     values = {}
     for name, default in method_defaults(method).items():
         widget = widgets.get(name)
-        values[name] = widget(default, f"{key}_{method}_{name}") if widget else _by_type(name, default, f"{key}_{method}_{name}")
+        widget_key = f"{key}_{method}_{name}"
+        values[name] = widget(default, widget_key) if widget else _by_type(name, default, widget_key)
     return values
 
 

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from core.models.hierarchy import Hierarchy, HierarchicalClassifier
+from core.models.hierarchy import HierarchicalClassifier, Hierarchy
 from core.models.wrapper import ImageClassifier
 
 TOY = Hierarchy("toy", ("a", "b", "c"), ((0, 3), (1, 4, 5), (2,)), (("0", "3"), ("1", "4", "5"), ("2",)))

@@ -226,7 +226,8 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
     members = MNIST.fine_names[MNIST.coarse_names.index(r_org)]
     assert f_org in members and f_adv in members
     titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
-    assert f"f<sub>org</sub><br>{f_org}" in titles["c2f_before_org"] and f"f<sub>adv</sub><br>{f_adv}" in titles["c2f_before_adv"]
+    assert f"f<sub>org</sub><br>{f_org}" in titles["c2f_before_org"]
+    assert f"f<sub>adv</sub><br>{f_adv}" in titles["c2f_before_adv"]
 
     run_attacks(at, [10])
     rows = at.session_state["c2f_results"]["rows"]

@@ -11,14 +11,13 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import core.explain.explanation as explanation_module
 from core.data import gallery_image
 from core.models.hierarchy import Hierarchy
-
 from image_bytes import black_1bit_png, encode
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -273,7 +272,8 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
     at = start(cache_dir)
     at.selectbox(key="explore_model").set_value("mnist_cnn").run()
     assert any("mnist_cnn" in e.value for e in at.error) and not at.get("plotly_chart")
-    at.file_uploader(key="explore_weights_mnist_cnn").set_value(("mine.pt", buffer.getvalue(), "application/octet-stream"))
+    weights = ("mine.pt", buffer.getvalue(), "application/octet-stream")
+    at.file_uploader(key="explore_weights_mnist_cnn").set_value(weights)
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     hierarchy = next(s for s in at.selectbox if s.key == "explore_hierarchy")

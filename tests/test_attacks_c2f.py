@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from c2f_toy import TOY, toy_c2f, toy_images
-from devices import DEVICES
 from core.attacks.c2f import C2FLabels
 from core.attacks.deepfool import deepfool, deepfool_c2f
 from core.attacks.lrp_c2f import lrp_c2f, lrp_loss, lrp_norms, lrpc, lrpf
@@ -14,6 +13,7 @@ from core.explain import relevance
 from core.explain.lrp import LRPRules
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.wrapper import ImageClassifier
+from devices import DEVICES
 
 
 def assert_within_budget(result, x, eps):

@@ -213,8 +213,8 @@ def test_moving_the_colour_scale_during_attacks_does_not_cut_them_short(new_page
 
 def test_an_upload_survives_a_page_change_and_a_removed_one_is_forgotten(new_page):
     """Streamlit empties an uploader that was not drawn on the last run; the page keeps the file itself."""
-    from playwright.sync_api import expect
     from PIL import Image
+    from playwright.sync_api import expect
 
     from tests.image_bytes import encode
 

@@ -99,8 +99,8 @@ def test_running_out_of_memory_ends_with_advice_and_other_errors_still_raise(tmp
 
     monkeypatch.setattr(core.explain.explanation, "explain", explain_that_fails)
     argv = ["explain", "--model", "mnist_cnn", "--image", "chelsea", "--out", str(tmp_path)]
-    for failure in (MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
-                                                "9663676416 bytes.")):
+    memory = RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9663676416 bytes.")
+    for failure in (MemoryError(), memory):  # noqa: B007 (explain_that_fails raises it)
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: out of memory") and "internal_batch_size" in err and "Traceback" not in err

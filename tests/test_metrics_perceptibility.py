@@ -26,7 +26,8 @@ def test_norms_of_a_full_size_image_are_summed_in_float64():
     x = torch.rand(2, 3, 224, 224, generator=g)
     delta = (torch.rand(2, 3, 224, 224, generator=g) - 0.5) * (8 / 255)
     for p in (1.0, 2.0):
-        exact = [float(torch.linalg.vector_norm(d.double().flatten(), p) / torch.linalg.vector_norm(i.double().flatten(), p))
+        exact = [float(torch.linalg.vector_norm(d.double().flatten(), p)
+                       / torch.linalg.vector_norm(i.double().flatten(), p))
                  for d, i in zip(delta, x)]  # the float32 sum is off in the sixth digit or worse
         assert perceptibility(delta, x, p).tolist() == pytest.approx(exact, rel=1e-12)
 

@@ -6,8 +6,16 @@ from PIL import Image
 from core.__main__ import main
 from core.data import load_gallery
 from core.errors import InputError, WeightsUnavailableError
-from core.models import REGISTRY, HierarchicalClassifier, ImageClassifier, Normalize, availability, load, top_k
-from core.models import efficientnet_lite
+from core.models import (
+    REGISTRY,
+    HierarchicalClassifier,
+    ImageClassifier,
+    Normalize,
+    availability,
+    efficientnet_lite,
+    load,
+    top_k,
+)
 from core.models.mnist_cnn import MEAN, STD, MnistCNN
 
 IMAGENET_CATS = range(281, 286)
@@ -142,8 +150,7 @@ def test_a_tabular_model_is_a_first_class_model(tmp_path, monkeypatch):
     from torch import nn
 
     from core.data import takes_digits
-    from core.models import TabularClassifier, TabularInput
-    from core.models import registry
+    from core.models import TabularClassifier, TabularInput, registry
 
     features = TabularInput(("alcohol", "ash"), ("% vol", "g/l"), (10.0, 1.0), (15.0, 4.0), (13.0, 2.4), (1.0, 0.3))
     torch.manual_seed(0)

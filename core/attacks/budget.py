@@ -34,7 +34,7 @@ def check_step(alpha: float) -> float:
     return check_number("The step size alpha", alpha, "positive and finite", lambda a: 0 < a < math.inf)
 
 
-def linf_budget(eps: float, alpha: float | None, steps: int) -> tuple["LinfBall", float]:
+def linf_budget(eps: float, alpha: float | None, steps: int) -> tuple[LinfBall, float]:
     """The l_inf ball of radius ``eps`` and the step size: ``alpha``, or by default ``2.5 eps / steps``
     (Madry et al.'s choice; 1 where ``eps`` is 0, which moves nothing)."""
     ball = LinfBall(eps)

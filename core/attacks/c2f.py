@@ -32,17 +32,17 @@ class C2FLabels:
 
     @classmethod
     @torch.no_grad()
-    def of(cls, hc: HierarchicalClassifier, x: torch.Tensor) -> "C2FLabels":
+    def of(cls, hc: HierarchicalClassifier, x: torch.Tensor) -> C2FLabels:
         return cls.from_logits(*hc.logits(x))
 
     @classmethod
-    def from_logits(cls, coarse: torch.Tensor, fine: torch.Tensor) -> "C2FLabels":
+    def from_logits(cls, coarse: torch.Tensor, fine: torch.Tensor) -> C2FLabels:
         """From the coarse logits and the fine logits within the predicted coarse class (``hc.logits(x)``)."""
         r_org, f_org = coarse.argmax(1), fine.argmax(1)
         return cls(r_org, runner_up(coarse, r_org), f_org, runner_up(fine, f_org))
 
     @classmethod
-    def from_record(cls, record: dict[str, torch.Tensor]) -> "C2FLabels":
+    def from_record(cls, record: dict[str, torch.Tensor]) -> C2FLabels:
         """The labels kept in an attack's ``label_record`` (``AttackResult.labels``)."""
         return cls(record["r_org"], record["r_adv"], record["f_org"], record["f_adv"])
 

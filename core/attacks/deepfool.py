@@ -25,19 +25,19 @@ C2F variants: DFC on the coarse classifier (goal ``C(x') != r_org``), DFF on ``F
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from core.attacks.c2f import C2FLabels, check_level, label_record
 from core.attacks.goals import Goal, Misclassified
-from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress
+from core.attacks.result import AttackResult
 from core.errors import InputError
-from core.models.locks import model_lock
 from core.models.hierarchy import HierarchicalClassifier
+from core.models.locks import model_lock
 from core.validate import check_count, check_images_for, check_labels, check_model_outputs, check_number
 
 CROSSING = 1e-4  # added to each step's distance, as in the DeepFool reference code
@@ -93,7 +93,8 @@ def run_deepfool(forward: Forward, goal: Goal | None, x: torch.Tensor, y: torch.
                  progress: Progress | None = None):
     """The loop; ``forward(x_rows, rows)`` gives the model outputs, ``goal(rows, *outputs)`` success (None:
     ``Misclassified(y)``) and ``outputs[head]`` the logits to linearise, of which ``y`` holds the original
-    classes (None: the decisions at ``x``). Returns ``x_adv, success, iterations, params`` and the final pass's outputs."""
+    classes (None: the decisions at ``x``). Returns ``x_adv, success, iterations, params`` and the final
+    pass's outputs."""
     check_deepfool_settings(steps, overshoot, candidates, crossing)
     x = x.detach()
     n = x.shape[0]

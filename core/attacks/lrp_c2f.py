@@ -41,12 +41,12 @@ import torch
 
 from core.attacks.budget import linf_budget
 from core.attacks.c2f import C2FLabels, aimed, check_level, judged, label_record
-from core.attacks.result import AttackResult
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
-from core.models.locks import model_lock
+from core.attacks.result import AttackResult
 from core.explain.lrp import DifferentiableLRP, LRPRules
 from core.explain.rules import fixed_weights
 from core.models.hierarchy import HierarchicalClassifier
+from core.models.locks import model_lock
 from core.validate import check_images_for, check_number
 
 POSTER_RULES = LRPRules()  # z+ / z-beta, logit-seeded, split z+ on signed inputs, no biases

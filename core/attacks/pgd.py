@@ -18,11 +18,11 @@ from torch import nn
 from core.attacks.budget import linf_budget
 from core.attacks.c2f import C2FLabels, check_level, judged, label_record
 from core.attacks.goals import Goal, Misclassified, Targeted
-from core.attacks.result import AttackResult
 from core.attacks.layout import working_layout
 from core.attacks.loop import Progress, StepOutcome, projected_ascent
-from core.models.locks import model_lock
+from core.attacks.result import AttackResult
 from core.models.hierarchy import HierarchicalClassifier
+from core.models.locks import model_lock
 from core.validate import check_images_for, check_labels
 
 

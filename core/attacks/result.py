@@ -48,7 +48,7 @@ class AttackResult:
         }
 
     @classmethod
-    def concat(cls, parts: list["AttackResult"]) -> "AttackResult":
+    def concat(cls, parts: list[AttackResult]) -> AttackResult:
         """One result from results on consecutive chunks of a batch (same attack and parameters)."""
         first = parts[0]
 
@@ -66,7 +66,7 @@ class AttackResult:
     @classmethod
     def from_arrays(cls, name: str, arrays: dict[str, np.ndarray], params: dict[str, Any],
                     history: dict[str, list[float]], x: torch.Tensor, seconds: float | None = None,
-                    from_cache: bool = False) -> "AttackResult":
+                    from_cache: bool = False) -> AttackResult:
         """Rebuild a result from ``arrays()`` (e.g. read back from the cache) on ``x``'s device."""
         t = {k: torch.from_numpy(np.array(v)).to(x.device) for k, v in arrays.items()}
         labels = {k[len("label_"):]: v for k, v in t.items() if k.startswith("label_")}

@@ -8,7 +8,8 @@ HELP = "list every model and whether its weights are available offline"
 
 
 def arguments(parser) -> None:
-    parser.add_argument("--download", metavar="NAME", help="fetch a torchvision model's weights into torchvision's cache")
+    parser.add_argument("--download", metavar="NAME",
+                        help="fetch a torchvision model's weights into torchvision's cache")
 
 
 def run(args) -> int:

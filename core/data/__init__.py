@@ -15,8 +15,16 @@ from core.data.images import (
     pixel_digest,
     to_uint8,
 )
-from core.data.mnist import (SPLIT_SEED, SPLITS, digit_label, load_digit, load_digits, mnist_split, split_size,
-                             takes_digits)
+from core.data.mnist import (
+    SPLIT_SEED,
+    SPLITS,
+    digit_label,
+    load_digit,
+    load_digits,
+    mnist_split,
+    split_size,
+    takes_digits,
+)
 
 __all__ = [
     "MAX_PIXELS",

@@ -42,7 +42,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ MAX_PIXELS = 40_000_000
 MAX_SIZE = 2048
 MIN_CROP_FRACTION = 0.1
 
-ImageSource = Union[str, Path, bytes, BinaryIO, Image.Image, np.ndarray]
+ImageSource = str | Path | bytes | BinaryIO | Image.Image | np.ndarray
 
 _CONVERSIONS = {"RGBa": "RGBA", "PA": "RGBA", "La": "LA"}
 _KEPT_MODES = {"1", "L", "LA", "RGB", "RGBA", "F", "I", "I;16", "I;16B", "I;16L", "I;16N"}

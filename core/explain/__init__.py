@@ -7,16 +7,17 @@ model's device. Attributions on one model are serialised (see ``core.models.lock
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from core.errors import InputError
-from core.explain import gradients, lrp as lrp_module
-from core.models.locks import model_lock
+from core.explain import gradients
+from core.explain import lrp as lrp_module
 from core.explain.lrp import COMPOSITES, DifferentiableLRP
 from core.explain.targets import checked_targets, target_tensor
+from core.models.locks import model_lock
 from core.validate import check_choice, check_images
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {

@@ -10,7 +10,7 @@ the model cannot be traced) and refuses such models with a clear message, before
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import torch.fx as fx
 from torch import nn
@@ -20,11 +20,10 @@ from zennit.core import collect_leaves
 from zennit.torchvision import ResNetCanonizer
 from zennit.types import BatchNorm, Linear
 
+from core.errors import UnsupportedError
 from core.explain.lrp_graph import module_stack, traced
 
-from core.errors import UnsupportedError
-
-_misplaced: "weakref.WeakKeyDictionary[nn.Module, list[str]]" = weakref.WeakKeyDictionary()
+_misplaced: weakref.WeakKeyDictionary[nn.Module, list[str]] = weakref.WeakKeyDictionary()
 
 
 def default_canonizers(model: nn.Module) -> list:

@@ -7,7 +7,7 @@ red (+s), so equal colours mean equal relevance across the comparison.
 from __future__ import annotations
 
 import io
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

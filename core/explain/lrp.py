@@ -40,8 +40,15 @@ from core.errors import InputError, UnsupportedError
 from core.explain.bounds import input_bounds
 from core.explain.canonizers import default_canonizers, sums_made_layers
 from core.explain.lrp_graph import check_branches, graph_lrp, input_layer_names
-from core.explain.rules import (EXPLICIT_TYPES, NORM_TYPES, ExplicitNorm, ExplicitZBox, ExplicitZPlus,
-                                check_signed_inputs, without_explicit_rule)
+from core.explain.rules import (
+    EXPLICIT_TYPES,
+    NORM_TYPES,
+    ExplicitNorm,
+    ExplicitZBox,
+    ExplicitZPlus,
+    check_signed_inputs,
+    without_explicit_rule,
+)
 from core.models.wrapper import Normalize
 from core.validate import check_choice
 
@@ -211,7 +218,7 @@ class DifferentiableLRP:
                                     signed_inputs=signed_inputs)
         self.composite = make_composite(composite, model, **params) if self.engine is None else None
 
-    def __enter__(self) -> "DifferentiableLRP":
+    def __enter__(self) -> DifferentiableLRP:
         if self.engine is None:
             self.composite.register(self.model)
         return self

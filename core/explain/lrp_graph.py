@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import operator
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Number
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -54,7 +55,7 @@ from core.models.wrapper import Normalize
 PASS_TYPES = (Activation, Normalize)
 PAD_TYPES = (nn.ZeroPad2d, nn.ConstantPad2d)
 _LEAVES = EXPLICIT_TYPES + NORM_TYPES + PASS_TYPES + PAD_TYPES
-_traces: "weakref.WeakKeyDictionary[nn.Module, _Trace | None]" = weakref.WeakKeyDictionary()
+_traces: weakref.WeakKeyDictionary[nn.Module, _Trace | None] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def _keeps_sign(node: fx.Node, module: nn.Module | None) -> bool:
 
 
 def graph_lrp(model: nn.Module, *, stabilizer: float = 1e-6, zero_bias: bool = True, signed_inputs: str = "split",
-              low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> "GraphLRP | None":
+              low: torch.Tensor | None = None, high: torch.Tensor | None = None) -> GraphLRP | None:
     """The engine for ``model``, or None where it cannot take the model (see the module docstring)."""
     trace = _trace(model)
     check_branches(model, lambda node: True)
@@ -321,7 +322,7 @@ class GraphLRP:
                 local = {n: v.clone() if isinstance(v, torch.Tensor) else v for n, v in local.items()}
             if node.op != "output" and not isinstance(module, _LEAVES):
                 local = aliases[node] = {n: _alias(v) for n, v in local.items()}
-            args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: local[n])
+            args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n, local=local: local[n])
             if node.op == "call_module":
                 env[node] = module(*args, **kwargs)
             elif node.op == "call_function":

@@ -69,7 +69,7 @@ class Kernel:
         return self.weight
 
 
-_fixed_kernels: ContextVar["weakref.WeakKeyDictionary[nn.Module, dict[str, object]] | None"] = ContextVar(
+_fixed_kernels: ContextVar[weakref.WeakKeyDictionary[nn.Module, dict[str, object]] | None] = ContextVar(
     "fixed_kernels", default=None)
 
 

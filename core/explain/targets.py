@@ -1,8 +1,8 @@
 """Validation of explainer inputs: the batch and the target class of each image."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -1,5 +1,5 @@
 """Models: registry and loading, normalisation wrapper, coarse-to-fine hierarchy, predictions."""
-from core.models.hierarchy import C2FDecision, Hierarchy, HierarchicalClassifier, shipped_hierarchies
+from core.models.hierarchy import C2FDecision, HierarchicalClassifier, Hierarchy, shipped_hierarchies
 from core.models.inputs import ImageInput, TabularInput
 from core.models.predict import Prediction, top_k
 from core.models.registry import DEFAULT_MODEL, REGISTRY, LoadedModel, ModelInfo, availability, load

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class Hierarchy:
     num_classes: int | None = None  # the flat classifier it was made for, where its file says so
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Hierarchy":
+    def from_file(cls, path: str | Path) -> Hierarchy:
         """A hierarchy file: ``{"name", "num_classes" (optional), "coarse": [{"name", "members": [flat
         class indices], "member_names"}, ...]}`` (the format of assets/hierarchies)."""
         path = Path(path)
@@ -85,7 +85,7 @@ class Hierarchy:
         return hierarchy
 
     @classmethod
-    def named(cls, name: str) -> "Hierarchy":
+    def named(cls, name: str) -> Hierarchy:
         """A hierarchy shipped in assets/hierarchies (e.g. ``imagenet_c2f``), or a hierarchy file's path."""
         path = HIERARCHY_DIR / f"{name}.json"
         if not path.is_file():
@@ -238,14 +238,14 @@ class HierarchicalClassifier(nn.Module):
         self.register_buffer("member_mask", mask)
 
     @classmethod
-    def from_flat(cls, flat: nn.Module, hierarchy: Hierarchy, num_classes: int) -> "HierarchicalClassifier":
+    def from_flat(cls, flat: nn.Module, hierarchy: Hierarchy, num_classes: int) -> HierarchicalClassifier:
         """Derive C (log-sum-exp of member logits) and F^i (member logits) from a flat classifier."""
         hierarchy.validate(num_classes)
         index, mask = padded_groups(hierarchy.groups)
         return cls(hierarchy, nn.Sequential(flat, GroupLogSumExp(index, mask)), flat, None)
 
     @classmethod
-    def assembled(cls, coarse: nn.Module, fines: Sequence[nn.Module], hierarchy: Hierarchy) -> "HierarchicalClassifier":
+    def assembled(cls, coarse: nn.Module, fines: Sequence[nn.Module], hierarchy: Hierarchy) -> HierarchicalClassifier:
         """Separate coarse network (M logits) and fine networks (M_i logits each), as in the poster."""
         if len(fines) != hierarchy.num_coarse:
             raise InputError(f"Need one fine network per coarse class ({hierarchy.num_coarse}), got {len(fines)}.")

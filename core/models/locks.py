@@ -13,8 +13,8 @@ Each submodule's own mode is restored when the outermost holder lets go.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from torch import nn
 

@@ -1,8 +1,8 @@
 """Top-k predictions with class names."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from torch import nn
 from core import device as default_device
 from core.errors import InputError, WeightsUnavailableError
 from core.models import efficientnet_lite, mnist_cnn, torchvision_zoo
-from core.models.hierarchy import Hierarchy, HierarchicalClassifier, shipped_hierarchies
+from core.models.hierarchy import HierarchicalClassifier, Hierarchy, shipped_hierarchies
 from core.models.inputs import ImageInput, TabularInput
 
 ASSET_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
@@ -205,7 +205,8 @@ def _load_into(model: nn.Module, sd: dict, name: str, source: Path) -> None:
     if missing or unexpected:
         raise WeightsUnavailableError(
             f"{source.name} does not match the {name} architecture: "
-            f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})."
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})."
         )
     reshaped = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})" for k, v in sd.items()
                 if not isinstance(v, torch.Tensor) or v.shape != own[k].shape]

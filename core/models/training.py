@@ -12,9 +12,9 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +118,8 @@ def train_mnist_cnn(
     """Train a fresh ``MnistCNN`` on ``images`` (N, 1, 28, 28) in [0, 1] and ``labels`` (N,)."""
     config.validate()
     if images.ndim != 4 or images.shape[1:] != (1, 28, 28) or len(images) != len(labels) or len(images) == 0:
-        raise InputError(f"Need images (N, 1, 28, 28) and N labels; got {tuple(images.shape)} and {tuple(labels.shape)}.")
+        raise InputError(f"Need images (N, 1, 28, 28) and N labels; got {tuple(images.shape)} and "
+                         f"{tuple(labels.shape)}.")
     dev = torch.device(device) if device is not None else default_device()
     model = new_model(seed).to(dev)
     images, labels = images.to(dev), labels.to(dev)
@@ -156,7 +157,8 @@ def _card(config: TrainConfig, seed: int, result: TrainResult, train_eval, test_
         "optimizer": {"name": "Adam", "lr": config.lr, "betas": list(config.betas),
                       "lr_schedule": "cosine annealing to 0 over all steps, stepped per batch"},
         "hyper_parameters": {"batch_size": config.batch_size, "max_shift": config.max_shift,
-                             "augmentation": f"random integer shifts of up to {config.max_shift} px per axis, zero fill"},
+                             "augmentation": f"random integer shifts of up to {config.max_shift} px per axis, "
+                                             "zero fill"},
         "test_accuracy": test_correct / n_test,
         "test_correct": test_correct,
         "test_loss": test_loss,

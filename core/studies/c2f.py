@@ -14,8 +14,9 @@ rho_p = ||eta||_p / ||x||_p is undefined.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -30,11 +31,11 @@ from core.cache import ResultCache
 from core.data import as_saved_8bit
 from core.errors import InputError
 from core.explain import relevance
-from core.models.locks import model_lock
 from core.explain.lrp import COMPOSITES, INITS, LRPRules
 from core.explain.rules import SIGNED_INPUTS
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
+from core.models.locks import model_lock
 from core.studies import table
 from core.studies.runner import run_attack, sub_progress
 from core.studies.settings import setting
@@ -134,9 +135,9 @@ class StudyConfig:
         """Settings that run but cannot do what they seem to ask for (shown before the run)."""
         reach = self.pgd_steps * self.pgd_alpha_255
         if "pgd" in self.attacks and reach < self.pgd_eps_255:
-            return [f"PGD's {counted(self.pgd_steps, 'step')} of {self.pgd_alpha_255:g}/255 can move a pixel by at most "
-                    f"{reach:g}/255, "
-                    f"less than its budget of {self.pgd_eps_255:g}/255: raise the steps or the step size."]
+            return [f"PGD's {counted(self.pgd_steps, 'step')} of {self.pgd_alpha_255:g}/255 can move a pixel by "
+                    f"at most {reach:g}/255, less than its budget of {self.pgd_eps_255:g}/255: raise the steps or "
+                    "the step size."]
         return []
 
     def lrp_rules(self) -> LRPRules:
@@ -150,7 +151,8 @@ class StudyConfig:
         if "lrp" in self.attacks:
             for e in self.eps_255:
                 cols.append((f"{'LRPC' if coarse else 'LRPF'} eps={e:g}", "lrp",
-                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p, "rules": self.lrp_rules(),
+                             {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
+                              "rules": self.lrp_rules(),
                               "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}
                              | ({} if self.lrp_alpha_255 is None else {"alpha": self.lrp_alpha_255 / 255})))
         if "deepfool" in self.attacks:
@@ -271,7 +273,8 @@ def survives_8bit(hc: HierarchicalClassifier, result: AttackResult, level: str,
     labels = C2FLabels.from_record(result.labels)
     rows = torch.arange(result.success.shape[0], device=result.x_adv.device)
     with model_lock(hc):
-        met = torch.cat([goal_met(hc, level, labels, r, as_saved_8bit(result.x_adv[r])) for r in rows.split(batch_size)])
+        met = torch.cat([goal_met(hc, level, labels, r, as_saved_8bit(result.x_adv[r]))
+                         for r in rows.split(batch_size)])
     return result.success & met
 
 

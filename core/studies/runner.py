@@ -10,7 +10,8 @@ whatever else that is (the C2F level) into the parameters it passes.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn

@@ -3,8 +3,9 @@ sentence that explains it, from which the study's command builds its flags (``co
 and its ``--help``."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
-from typing import Any, Sequence
+from typing import Any
 
 
 def setting(default: Any, help: str, *, flag: str | None = None, choices: Sequence[str] | None = None) -> Any:

@@ -20,9 +20,9 @@ from core.attacks.c2f import C2FLabels
 from core.attacks.lrp_c2f import loss_of_norms, lrp_norms
 from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import colorize, heatmap, perturbation_image, png_bytes, shared_scale
-from core.models.locks import model_lock
 from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY
+from core.models.locks import model_lock
 from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
@@ -428,7 +428,8 @@ def row_heading(row: dict[str, Any], target_name: str) -> str:
     """The row's attack and settings; an LRP attack's ``target_name`` where it was aimed at a chosen class."""
     params = row["params"]
     if row["attack"] == "lrp":
-        steps = f"{'up to ' if params.get('early_stop') else ''}{counted(params['steps'], params['step_rule'] + ' step')}"
+        up_to = "up to " if params.get("early_stop") else ""
+        steps = f"{up_to}{counted(params['steps'], params['step_rule'] + ' step')}"
         detail = f"ε = {_fmt_eps(params['eps'] * 255)} · {steps} · p = {p_text(params['p'])}"
         if params.get("target") is not None:
             detail += f" · aimed at {target_name}"
@@ -470,7 +471,8 @@ def results_section(stored: dict[str, Any], loaded, image: LoadedImage, labels: 
                                   title_lines=TITLE_LINES), key=f"c2f_row{i}_image")
         for col, m, title, which in zip(cols[1:3], row["maps"], titles, ("org", "adv")):
             with col:
-                W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES), key=f"c2f_row{i}_{which}")
+                W.show(W.heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES),
+                       key=f"c2f_row{i}_{which}")
                 st.caption(map_caption(level, which, m, row["terms"], p, at="x+η"))
         with cols[3]:
             W.show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
@@ -533,7 +535,8 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
             "perturbation_amplification": factor, "after": row["after"],
             "fooled_after_8bit_rounding": row["fooled_8bit"],
             "label_names": {"coarse_after": h.coarse_names[int(labels_after["coarse_after"][0])],
-                            "fine_after_within_r_org": h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
+                            "fine_after_within_r_org":
+                                h.fine_names[labels["r_org"]][int(labels_after["fine_after"][0])]},
             "result": result.to_dict(),
         })
     report = provenance(loaded.info, loaded.device) | {
@@ -541,7 +544,8 @@ def comparison_files(stored, loaded, image, labels, level, before_maps, scale, p
         "labels": {k: v for k, v in labels.items() if k not in ("coarse_probs", "fine_probs", "fine_top")},
         "coarse_probabilities": dict(zip(h.coarse_names, labels["coarse_probs"])),
         "config": stored["config"].__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
-        "relevance": {"method": "lrp", **stored["config"].lrp_rules().params(), "summed_over": "channels"}, "attacks": attacks,
+        "relevance": {"method": "lrp", **stored["config"].lrp_rules().params(), "summed_over": "channels"},
+        "attacks": attacks,
         "label_notes": LABEL_NOTES,
     }
     npz = io.BytesIO()

@@ -89,7 +89,8 @@ def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict
         target = right.selectbox(
             "Target class (type to search all classes)", order, index=0,
             key=f"explore_target_{info.model_id}_{digest[:16]}",
-            format_func=lambda i: f"{info.class_names[i]} ({i})" + (f" · {probability[i]:.1%}" if i in probability else ""),
+            format_func=lambda i: (f"{info.class_names[i]} ({i})"
+                                   + (f" · {probability[i]:.1%}" if i in probability else "")),
             help="The class whose evidence is explained; the top-5 come first, default the top-1.",
         )
         params = {}
