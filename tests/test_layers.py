@@ -33,3 +33,26 @@ def test_the_command_line_loads_only_the_chosen_command():
 
 def test_one_version_number():
     assert metadata.version("xadv") == core.__version__
+
+
+# core's layers, bottom up: a module may import its own layer and those below, never one above
+LAYERS = [{"__init__", "errors", "validate", "precision", "serialize", "wording", "provenance", "cache"},
+          {"data"}, {"models"}, {"explain"}, {"attacks", "metrics"}, {"studies"}, {"commands"}, {"__main__"}]
+
+
+def test_core_imports_only_downwards():
+    import ast
+
+    level = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    upward = []
+    for path in (ROOT / "core").rglob("*.py"):
+        part = path.relative_to(ROOT / "core").parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("core."):
+                    target = name.split(".")[1]
+                    if level[target] > level[part]:
+                        upward.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not upward, upward

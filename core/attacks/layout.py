@@ -1,8 +1,7 @@
 """The memory layout the gradient attacks work in: channels-last on a CPU, where the network takes it.
 
 On a CPU (oneDNN) convolutions and their backward passes run faster on channels-last tensors
-(EfficientNet-Lite0 at batch 4: forward 1.3x, forward + backward 1.1x; DeepFool at batch 16:
-1.2-1.4x). A network that calls ``.view`` on a convolution's output refuses that layout with a
+(measured in docs/performance.md). A network that calls ``.view`` on a convolution's output refuses that layout with a
 RuntimeError; ``working_layout`` finds out with one image, once per network, and such a network
 works in the usual layout. Other devices keep the given layout. The two layouts sum in different
 orders, so gradients differ in their last bits. The LRP attacks keep the given layout:

@@ -25,13 +25,11 @@ of both signs where hidden inputs are negative.
 Output relevance (our choice, a parameter): ``init="logit"``, ``R^L = delta_{ic} f_c(x + eta)``, as LRP
 implementations commonly seed it. The poster writes ``R^L = delta_{ic}`` (``init="onehot"``); on a
 network whose rules conserve relevance, each map then sums to 1 whatever the input, so L_C with
-p = 1 is constant and with other p it can only reshape the maps: on the first 32 MNIST test digits
-LRPC then fools 2 at 40/255, with the logit seed 25 (on EfficientNet-Lite0, whose biases absorb
-relevance, both seeds fool). The other side of the logit seed: where relevance is conserved each map
-is the logit times one that sums to 1, so L_C with p = 1 is exactly the logit margin ``C_org - C_adv``
-(LRPC is then a margin attack), and with p = 2 its gradient comes mostly through the logits (on 16
-MNIST test digits the part through them has a median 94 % of the full gradient's norm, cosine 0.98
-with it); the maps' shape weighs more where relevance is not conserved, as on EfficientNet-Lite0.
+p = 1 is constant and with other p it can only reshape the maps, and the attack hardly moves the
+decision (measured in docs/methods.md). The other side of the logit seed: where relevance is conserved
+each map is the logit times one that sums to 1, so L_C with p = 1 is exactly the logit margin
+``C_org - C_adv`` (LRPC is then a margin attack), and with p = 2 its gradient comes mostly through the
+logits; the maps' shape weighs more where relevance is not conserved, as on EfficientNet-Lite0.
 """
 from __future__ import annotations
 

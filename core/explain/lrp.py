@@ -11,10 +11,8 @@ Composites (``COMPOSITES``):
   formula presumes non-negative activations ``a``; where a hidden layer's input can be negative
   (EfficientNet's linear bottlenecks), ``signed_inputs`` chooses (our choice, a parameter):
   ``"split"`` (default: zennit's ``ZPlus``, ``a^+ w^+`` and ``a^- w^-`` as the positive contributions) or
-  ``"as_written"`` (the formula literally: its denominators then take either sign and come near zero;
-  on EfficientNet-Lite0 the maps of the six gallery photos then sum to between -24 600 and 2 700 for
-  logits of 5 to 12, half of their mass negative, uncorrelated with the split maps). The two agree on
-  ReLU networks.
+  ``"as_written"`` (the formula literally: its denominators then take either sign and come near zero,
+  and on EfficientNet-Lite0 the maps turn to noise: docs/methods.md). The two agree on ReLU networks.
 
 The output relevance is ``R^L_i = delta_{i,c}`` (``init="onehot"``, the poster's choice) or the target
 logit times it (``init="logit"``, so the input relevance sums to the logit). The model's ``Normalize``

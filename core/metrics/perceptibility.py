@@ -21,8 +21,8 @@ def blank_images(x: torch.Tensor) -> torch.Tensor:
 
 
 def perceptibility(delta: torch.Tensor, x: torch.Tensor, p: float) -> torch.Tensor:
-    """``||eta||_p / ||x||_p`` per image (N,), summed in float64: a float32 sum over an image's
-    150,000 values drifts by up to 0.2 % (enough to move rho_1's fourth decimal)."""
+    """``||eta||_p / ||x||_p`` per image (N,), summed in float64: a float32 sum over an image's 150,000
+    values drifts enough to move rho_1's fourth decimal (docs/methods.md)."""
     if delta.shape != x.shape:
         raise InputError("delta and x must have the same shape.")
     den = torch.linalg.vector_norm(as_float64(x).flatten(1), ord=p, dim=1)

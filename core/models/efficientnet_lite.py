@@ -40,8 +40,8 @@ def _same_pad(kernel: int, stride: int) -> nn.Module:
 
 class _ConvUnit(nn.Sequential):
     """(Pad,) convolution with folded BatchNorm (bias), optional ReLU6. Symmetric SAME padding (stride 1)
-    is the convolution's own, which saves a padded copy of the activations each way (about 10 % of a
-    forward and backward pass at batch 4); the asymmetric one of stride 2 is a layer before it."""
+    is the convolution's own, which saves a padded copy of the activations each way (docs/performance.md);
+    the asymmetric one of stride 2 is a layer before it."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True):
         own = kernel // 2 if stride == 1 else 0
