@@ -22,8 +22,9 @@ import core
 from bench.timing import Comparison, compare, n_outputs, sync_for
 from core import models
 from core.explain import relevance
+from core.explain.bounds import input_bounds
 from core.explain.canonizers import default_canonizers
-from core.explain.lrp import ZPlusZBox, input_bounds
+from core.explain.lrp import ZPlusZBox
 from core.models.wrapper import Normalize
 
 TARGET_RATIO = 1.10
