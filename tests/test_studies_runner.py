@@ -77,3 +77,39 @@ def test_the_table_lays_out_and_prints_ours_beside_the_papers():
     with np.load(io.BytesIO(table.npz(x, ["p", "q"], columns))) as npz:
         np.testing.assert_array_equal(npz["gse_x_adv"], (x * 0.5).numpy())
         assert list(npz["image_names"]) == ["p", "q"] and "gse_delta" not in npz
+
+
+def test_a_study_configs_settings_become_its_flags():
+    """A toy study's config, as docs/architecture.md describes one: every setting a flag with its default
+    and help, a count refused below 1 by argparse, the config built back and checked by itself."""
+    import argparse
+    from dataclasses import dataclass
+
+    from core.commands.flags import WithDefaults, add_settings, settings_from
+    from core.studies.settings import setting
+
+    @dataclass(frozen=True)
+    class ToyConfig:
+        steps: int = setting(5, "attack steps")
+        budgets: tuple[float, ...] = setting((1.0, 2.0), "budgets, 0-255 scale", flag="--eps")
+        norm: str = setting("l2", "the norm", choices=("l2", "linf"))
+        start: float | None = setting(None, "where to start")
+        sparse: bool = setting(False, "keep few pixels")
+        seed: int = 0  # not a setting: no flag
+
+        def __post_init__(self):
+            if self.sparse and self.norm == "linf":
+                raise InputError("sparse needs l2")
+
+    parser = argparse.ArgumentParser(formatter_class=WithDefaults)
+    add_settings(parser, ToyConfig)
+    assert settings_from(parser.parse_args([]), ToyConfig) == ToyConfig()
+    got = settings_from(parser.parse_args(["--steps", "3", "--eps", "4", "--norm", "linf", "--start", "0.5"]),
+                        ToyConfig)
+    assert got == ToyConfig(steps=3, budgets=(4.0,), norm="linf", start=0.5)
+    shown = " ".join(parser.format_help().split())
+    assert "attack steps (default: 5)" in shown and "--seed" not in shown
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--steps", "0"])
+    with pytest.raises(InputError, match="sparse needs l2"):
+        settings_from(parser.parse_args(["--sparse", "--norm", "linf"]), ToyConfig)

@@ -36,7 +36,7 @@ from core.explain.rules import SIGNED_INPUTS
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.locks import model_lock
-from core.studies import table
+from core.studies import table as tables  # the module; StudyResult.table is a method
 from core.studies.runner import run_attack, sub_progress
 from core.studies.settings import setting
 from core.studies.table import Column, PaperTable, Row
@@ -197,14 +197,14 @@ class StudyResult:
 
     def npz(self, x: torch.Tensor) -> bytes:
         """The images ``x`` (N, C, H, W) the study ran on, their names, and each column's exact adversarial
-        images, success, iterations and labels, as one compressed NPZ (``table.npz``)."""
-        return table.npz(x, self.image_names, self.columns)
+        images, success, iterations and labels, as one compressed NPZ (``tables.npz``)."""
+        return tables.npz(x, self.image_names, self.columns)
 
-    def table(self, means: str | None = None) -> table.Values:
+    def table(self, means: str | None = None) -> tables.Values:
         """Row key -> column name -> value, in the poster's layout; with ``means`` ("success" or "all")
         the rho rows alone, averaged over that set of images whatever ``over`` the study chose."""
         if means is None:
-            return table.values(ROWS, self.columns)
+            return tables.values(ROWS, self.columns)
         return {row: {c.name: c.figures[f"{row}_{means}"] for c in self.columns} for row, _ in NORMS}
 
     def format(self, markdown: bool = False) -> str:
@@ -215,11 +215,11 @@ class StudyResult:
         notes = [f"note: {note}" for note in self.notes()]
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
-            *gap, table.render(ROWS, names, self.table(), markdown), *(gap if notes else []), *notes, "",
-            self.poster.source, *gap, table.render(ROWS, names, self.poster_table(), markdown),
+            *gap, tables.render(ROWS, names, self.table(), markdown), *(gap if notes else []), *notes, "",
+            self.poster.source, *gap, tables.render(ROWS, names, self.poster_table(), markdown),
         ])
 
-    def poster_table(self) -> table.Values:
+    def poster_table(self) -> tables.Values:
         """The poster's figures in the layout of ``table()``, for our columns (None where it has no such column)."""
         return self.poster.values(ROWS, [c.name for c in self.columns])
 
