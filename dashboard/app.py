@@ -1,4 +1,4 @@
-"""xadv dashboard: ``streamlit run dashboard/app.py``. One page per study; add a page to ``PAGES``."""
+"""xadv dashboard: ``streamlit run dashboard/app.py``. One page per study; add a study to ``PAGES``."""
 from __future__ import annotations
 
 import sys
@@ -10,14 +10,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; pages import dashboard.*
     sys.path.insert(0, str(ROOT))
 
-from dashboard import widgets as W  # noqa: E402 -- needs the path above
+from dashboard.widgets.state import keep_page_settings  # noqa: E402 -- needs the path above
 
 st.set_page_config(page_title="xadv", layout="wide")
 
-PAGES = [
-    st.Page("views/explore.py", title="Explore", icon=":material/image_search:", default=True),
-    st.Page("views/c2f.py", title="Coarse-to-fine attacks", icon=":material/account_tree:"),
-]
+# study -> its page (dashboard/<study>/page.py, at /<study>); the study's name prefixes its widget keys
+PAGES = {
+    "explore": st.Page("explore/page.py", title="Explore", icon=":material/image_search:", url_path="explore",
+                       default=True),
+    "c2f": st.Page("c2f/page.py", title="Coarse-to-fine attacks", icon=":material/account_tree:", url_path="c2f"),
+}
 
 
 def sidebar_footer() -> None:
@@ -31,7 +33,7 @@ def sidebar_footer() -> None:
     footer.caption(f"Device: `{core.device()}`  \nResult cache: `{default_directory()}`")
 
 
-page = st.navigation(PAGES)
+page = st.navigation(list(PAGES.values()))
 sidebar_footer()
-W.keep_page_settings(("explore_", "c2f_"))
+keep_page_settings(tuple(f"{study}_" for study in PAGES))
 page.run()

@@ -24,12 +24,12 @@ from core.data.mnist import mnist_split
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
-from dashboard import widgets
-from dashboard.c2f_settings import typed_budget
+from dashboard.c2f.settings import typed_budget
+from dashboard.widgets import images
 from image_bytes import encode
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-PAGE = "views/c2f.py"
+PAGE = "c2f/page.py"
 MNIST = Hierarchy.named("mnist_c2f")
 
 
@@ -119,13 +119,13 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     run_attacks(at, [10])
     assert attack_calls == ["lrp", "deepfool", "pgd"]
     stored = at.session_state["c2f_results"]
-    names = [row["name"] for row in stored["rows"]]
+    names = [row.name for row in stored.rows]
     assert names == ["LRPC eps=10", "DFC", "PGDC"]  # the JSON's names; the page writes ε, as the poster does:
     assert [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**After ")] == [
         "After LRPC ε=10", "After DFC", "After PGDC"]
 
     figures = charts(at)
-    peaks = [float(row["result"].delta.abs().max()) for row in stored["rows"]]
+    peaks = [float(row.result.delta.abs().max()) for row in stored.rows]
     for i in range(3):  # each row: adversarial image, both maps after the attack, the perturbation
         assert {f"c2f_row{i}_{part}" for part in ("image", "org", "adv", "delta")} <= set(figures)
         assert amplification(figures, i) == pytest.approx(0.5 / max(peaks), rel=1e-2)  # one factor for all rows
@@ -140,22 +140,22 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
 
     texts = outcomes(at)
     assert len(texts) == 3
-    lrp_text, lrp_row = texts[0], stored["rows"][0]
-    x = lrp_row["result"].x_adv - lrp_row["result"].delta
+    lrp_text, lrp_row = texts[0], stored.rows[0]
+    x = lrp_row.result.x_adv - lrp_row.result.delta
     rho_inf = number(lrp_text, r"ρ∞ = ([\d.e+-]+)")
     linf_255 = number(lrp_text, r"‖η‖∞ = ([\d.e+-]+)/255")
     assert linf_255 <= 10 + 1e-3  # the budget, on the 0-255 scale
     assert rho_inf * float(x.abs().max()) <= 10 / 255 + 1e-4  # rho_inf = ||eta||_inf / ||x||_inf
-    assert rho_inf == pytest.approx(lrp_row["figures"]["rho_inf_all"], rel=5e-3)  # three significant digits
+    assert rho_inf == pytest.approx(lrp_row.figures["rho_inf_all"], rel=5e-3)  # three significant digits
     hc = load("mnist_cnn", hierarchy="mnist_c2f", device="cpu").model
     c2f_labels = C2FLabels.of(hc, x)
-    for text, row in zip(texts, stored["rows"]):
-        fooled = bool(row["result"].success[0])
+    for text, row in zip(texts, stored.rows):
+        fooled = bool(row.result.success[0])
         assert ("**Fooled**" in text) == fooled and ("**Not fooled**" in text) != fooled
-        assert re.search(rf"Coarse: \**{MNIST.coarse_names[row['result'].labels['r_org'][0]]}", text)
+        assert re.search(rf"Coarse: \**{MNIST.coarse_names[row.result.labels['r_org'][0]]}", text)
         assert "from the cache" not in text
         if fooled:  # does the image still fool once rounded to 8 bits, as its PNG download is?
-            rounded = (row["result"].x_adv * 255).round() / 255
+            rounded = (row.result.x_adv * 255).round() / 255
             still = bool(hc.coarse(rounded).argmax(1) != c2f_labels.r_org)
             assert ("still fools" in text) == still and ("no longer fools" in text) != still
 
@@ -164,7 +164,7 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert len(written) == 2 + 2 * 3
     rules = study.StudyConfig().lrp_rules()
     before = study.relevance_pair(hc, x, c2f_labels, "coarse", rules)
-    after = study.relevance_pair(hc, lrp_row["result"].x_adv, c2f_labels, "coarse", rules)
+    after = study.relevance_pair(hc, lrp_row.result.x_adv, c2f_labels, "coarse", rules)
     drawn = [float(m.sum()) for m in (*before, *after)]
     assert written[:4] == pytest.approx(drawn, rel=5e-3)  # three significant digits
     # ... and the loss terms under them, and the loss before -> after the LRP attack (p = 2)
@@ -174,10 +174,10 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     loss = [float(lrp_loss(torch.stack(pair), 2.0)[0]) for pair in (before, after)]
     assert number(lrp_text, r"L_C \(p = 2\): ([\d.e+-]+) →") == pytest.approx(loss[0], rel=5e-3)
     assert number(lrp_text, r"→ ([\d.e+-]+)") == pytest.approx(loss[1], rel=5e-3)
-    assert loss[0] == pytest.approx(float(lrp_row["result"].history["lrp_loss"][0]), rel=1e-4)  # what the attack lowers
+    assert loss[0] == pytest.approx(float(lrp_row.result.history["lrp_loss"][0]), rel=1e-4)  # what the attack lowers
     labels = sorted(d.label for d in at.get("download_button"))
     assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
-    files = list(stored["files"].values())[-1]  # those of the amplification shown last
+    files = list(stored.files.values())[-1]  # those of the amplification shown last
     with zipfile.ZipFile(io.BytesIO(files["all_pngs.zip"])) as archive:  # every PNG in one download
         assert {name: archive.read(name) for name in archive.namelist()} == {
             name: data for name, data in files.items() if name.endswith(".png")}
@@ -206,8 +206,8 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     for first, text in zip(outcomes(at), outcomes(again)):  # the time the attack took when it ran
         assert "from the cache" in text
         assert number(text, r"· ([\d.]+) s") == number(first, r"· ([\d.]+) s")
-    for first, second in zip(stored["rows"], again.session_state["c2f_results"]["rows"]):
-        np.testing.assert_array_equal(first["result"].delta.numpy(), second["result"].delta.numpy())
+    for first, second in zip(stored.rows, again.session_state["c2f_results"].rows):
+        np.testing.assert_array_equal(first.result.delta.numpy(), second.result.delta.numpy())
 
     # Another level shows its own results (none yet); this one is kept aside for a switch back.
     again.radio(key="c2f_level").set_value("fine").run()
@@ -230,23 +230,23 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
     assert f"f<sub>adv</sub><br>{f_adv}" in titles["c2f_before_adv"]
 
     run_attacks(at, [10])
-    rows = at.session_state["c2f_results"]["rows"]
-    assert [row["name"] for row in rows] == ["LRPF eps=10", "DFF", "PGDF"]
+    rows = at.session_state["c2f_results"].rows
+    assert [row.name for row in rows] == ["LRPF eps=10", "DFF", "PGDF"]
     assert len({m["zmax"] for m in heatmaps(at).values()}) == 1
     r = MNIST.coarse_names.index(r_org)
     successes = 0
     for text, row in zip(outcomes(at), rows):
-        if row["result"].success[0]:
+        if row.result.success[0]:
             successes += 1
             assert "fine class changed, coarse class kept" in text and f"Coarse: **{r_org}** kept" in text
-            assert row["after"]["coarse"] == r and row["after"]["fine_name"] != f_org
-            assert int(row["result"].labels["coarse_after"][0]) == r
+            assert row.after.coarse.index == r and row.after.fine.name != f_org
+            assert int(row.result.labels["coarse_after"][0]) == r
     assert successes >= 1  # DeepFool at least fools the fine level of this image
 
     at.radio(key="c2f_level").set_value("coarse").run()
     assert "c2f_results" not in at.session_state and not outcomes(at)  # nothing run at the coarse level yet
     at.radio(key="c2f_level").set_value("fine").run()
-    assert [row["name"] for row in at.session_state["c2f_results"]["rows"]] == ["LRPF eps=10", "DFF", "PGDF"]
+    assert [row.name for row in at.session_state["c2f_results"].rows] == ["LRPF eps=10", "DFF", "PGDF"]
     assert len(outcomes(at)) == 3  # the fine results are back, without running anything
     at.number_input(key="c2f_image_digit").set_value(1).run()
     assert "c2f_results" not in at.session_state and not at.session_state["c2f_results_other_level"]
@@ -258,7 +258,7 @@ def test_a_visit_to_another_page_keeps_the_settings_and_the_results(cache_dir):
     at.number_input(key="c2f_image_digit").set_value(3).run()
     shown = outcomes(run_attacks(at, [20]))
     assert len(shown) == 3
-    at.switch_page("views/explore.py").run()
+    at.switch_page("explore/page.py").run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="c2f_model").value == "mnist_cnn" and at.radio(key="c2f_level").value == "fine"
@@ -304,13 +304,13 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     stored = at.session_state["c2f_table"]
-    assert stored["result"].image_names == [f"mnist_test_{i}" for i in range(4)]
+    assert stored.result.image_names == [f"mnist_test_{i}" for i in range(4)]
     beside, per_image, over_all = at.dataframe  # the last two in an expander
     table = beside.value
     shown = {"LRPC eps=10": "LRPC ε=10", "DFC": "DFC"}  # the page writes ε as the poster does
-    for column in stored["result"].columns:
+    for column in stored.result.columns:
         cells = per_image.value[shown[column.name]]
-        assert list(cells.index) == stored["result"].image_names
+        assert list(cells.index) == stored.result.image_names
         assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
         assert over_all.value.loc["ρ²_adv", shown[column.name]] == study.ROWS[0].format(column.figures["rho_2_all"])
     labels = ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
@@ -318,7 +318,7 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert list(table.columns) == list(shown.values())  # the poster's figures beside ours, in our columns
     for i, (row, label) in enumerate(zip(study.ROWS, labels)):
         for name, title in shown.items():
-            assert table.loc[f"{label} · ours", title] == row.format(stored["result"].table()[row.key][name], "–")
+            assert table.loc[f"{label} · ours", title] == row.format(stored.result.table()[row.key][name], "–")
             assert table.loc[f"{label} · poster", title] == row.format(study.POSTER["coarse"].columns[name][i])
     assert all(0 <= float(v) <= 100 for v in table.loc["Fooling (%) · ours"])
     assert table.loc["Fooling (%) · poster", "LRPC ε=10"] == "87.1"  # Table 1 of the poster
@@ -327,16 +327,16 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert [(b["name"], b["x"]) for b in bars] == [(who, list(shown.values())) for _ in range(2)
                                                    for who in ("ours", "poster")]
     for bar, (row, values) in zip(bars, [(r, v) for r in ("rho_2", "fooling_pct")
-                                         for v in (stored["result"].table(), stored["result"].poster_table())]):
+                                         for v in (stored.result.table(), stored.result.poster_table())]):
         assert bar["y"] == pytest.approx([values[row][name] for name in shown])
     assert bars[3]["y"][0] == 87.1
     assert any("What differs" in c.value for c in at.caption)
     assert any(d.label == "JSON" for d in at.get("download_button"))
-    report = json.loads(stored["json"])  # as c2f-eval writes it, with what made it
+    report = json.loads(stored.json)  # as c2f-eval writes it, with what made it
     assert report["batch_size"] == study.BATCH_SIZE and len(report["image_digests"]) == 4
     assert report["hierarchy"]["name"] == "mnist_c2f" and "zennit" in report["versions"]
-    assert stored["result"].config.pgd_alpha_255 == 1.0
-    assert stored["outside"] == {} and not any("in no coarse class" in c.value for c in at.caption)  # all digits
+    assert stored.result.config.pgd_alpha_255 == 1.0
+    assert stored.outside == {} and not any("in no coarse class" in c.value for c in at.caption)  # all digits
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
     assert ": the first 4 MNIST test digits, in " in header and "beside the poster's Table 1" in header
     button.click().run()  # the same table again: every attack from the cache
@@ -360,8 +360,8 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     assert left_out[0] == ":orange[Left out again.png: the same image as digit0.png]"
     assert left_out[1].startswith(":orange[Left out notes.png: ") and len(left_out) == 2
     decoded = []
-    monkeypatch.setattr("dashboard.widgets.load_image", lambda *a, **k: decoded.append(1) or load_image(*a, **k))
-    widgets._upload.clear()  # not even from the per-file cache, which holds 8
+    monkeypatch.setattr("dashboard.widgets.images.load_image", lambda *a, **k: decoded.append(1) or load_image(*a, **k))
+    images._upload.clear()  # not even from the per-file cache, which holds 8
     at.run()  # a rerun does not decode the uploads again
     assert not decoded and len([c for c in at.caption if c.value.startswith(":orange[Left out")]) == 2
     at.radio(key="c2f_table_images_mnist").set_value("uploads")
@@ -372,7 +372,7 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     button.click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    result = at.session_state["c2f_table"]["result"]
+    result = at.session_state["c2f_table"].result
     assert result.image_names == ["digit0.png", "digit1.png", "digit2.png"]
     [column] = result.columns
     expected = study.evaluate(load("mnist_cnn", hierarchy="mnist_c2f").model, digits, result.config,
@@ -381,12 +381,12 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
     assert ": your 3 uploaded images, in " in header
     assert [d.label for d in at.get("download_button")][-2:] == ["JSON", "NPZ"]
-    with np.load(io.BytesIO(result.npz(at.session_state["c2f_table"]["x"]))) as npz:  # what NPZ serves
+    with np.load(io.BytesIO(result.npz(at.session_state["c2f_table"].x))) as npz:  # what NPZ serves
         assert npz["image_names"].tolist() == result.image_names and torch.equal(torch.from_numpy(npz["x"]), digits)
         assert np.array_equal(npz["lrpc_eps40_x_adv"], column.result.x_adv.numpy())
         assert npz["lrpc_eps40_success"].tolist() == column.result.success.tolist()
         assert "lrpc_eps40_delta" not in npz  # x_adv - x
-    at.switch_page("views/explore.py").run()
+    at.switch_page("explore/page.py").run()
     at.switch_page(PAGE).run()  # Streamlit empties an uploader that was not drawn; the page keeps the files
     assert not at.exception, at.exception
     assert any(c.value.startswith("Using 5 files, uploaded earlier") for c in at.caption)
@@ -403,9 +403,9 @@ def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_di
     at.checkbox(key="c2f_pgd_random").check()
     run_attacks(at, [10])
     assert not any("less than its budget" in c.value for c in at.caption)
-    pgd_row = next(row for row in at.session_state["c2f_results"]["rows"] if row["name"] == "PGDC")
-    assert pgd_row["result"].params["alpha"] == pytest.approx(4 / 255)
-    assert pgd_row["result"].params["random_start"] is True
+    pgd_row = next(row for row in at.session_state["c2f_results"].rows if row.name == "PGDC")
+    assert pgd_row.result.params["alpha"] == pytest.approx(4 / 255)
+    assert pgd_row.result.params["random_start"] is True
     assert any("up to 10 steps of 4/255 · random start" in m.value for m in at.markdown
                if m.value.startswith("**After PGDC"))
 
@@ -426,7 +426,7 @@ def test_a_typed_budget_runs_at_that_budget(cache_dir, attack_calls):
     at.checkbox(key="c2f_pgd").uncheck()
     run_attacks(at, [10, "12.5"])  # typed: not among the listed budgets
     assert attack_calls == ["lrp", "lrp"]
-    rows = {row["name"]: row["result"] for row in at.session_state["c2f_results"]["rows"]}
+    rows = {row.name: row.result for row in at.session_state["c2f_results"].rows}
     assert list(rows) == ["LRPC eps=10", "LRPC eps=12.5"]
     assert rows["LRPC eps=12.5"].params["eps"] == pytest.approx(12.5 / 255)
     assert float(rows["LRPC eps=12.5"].delta.abs().max()) == pytest.approx(12.5 / 255, abs=1e-6)  # signed steps fill it
@@ -447,7 +447,7 @@ def test_typed_budgets_are_numbers_above_0_and_at_most_255():  # the PGD budget'
 
 
 def test_download_names_leave_out_the_images_extension():
-    from dashboard.widgets import name_stem
+    from dashboard.widgets.downloads import name_stem
 
     assert (name_stem("rgba.png"), name_stem("coffee"), name_stem(None)) == ("rgba", "coffee", "upload")
 
@@ -457,7 +457,7 @@ def test_the_magnitude_note_names_each_map_by_attack_and_target(cache_dir):
     at.number_input(key="c2f_steps").set_value(15)
     run_attacks(at, [10, 20, 40])
     [note] = [c.value for c in at.caption if "The maps differ in magnitude" in c.value]
-    names = "|".join(["before"] + [re.escape(row["name"]) for row in at.session_state["c2f_results"]["rows"]])
+    names = "|".join(["before"] + [re.escape(row.name) for row in at.session_state["c2f_results"].rows])
     found = re.search(rf"strongest: ({names}), r_(org|adv), weakest: ({names}), r_(org|adv)\)", note)
     assert found and found.group(1, 2) != found.group(3, 4), note
 
@@ -514,27 +514,27 @@ def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir
     assert re.search(rf"r_adv = {chosen} \(\d+\.\d%\) · chosen", decisions(at))
     assert chosen in charts(at)["c2f_before_adv"]["layout"]["title"]["text"]  # the map is the target's
     run_attacks(at, [10])
-    lrp_row, df_row, _ = at.session_state["c2f_results"]["rows"]
+    lrp_row, df_row, _ = at.session_state["c2f_results"].rows
     target = MNIST.coarse_names.index(chosen)
-    assert lrp_row["params"]["target"] == target and int(lrp_row["result"].labels["r_adv"][0]) == target
-    assert "target" not in df_row["params"]  # DeepFool and PGD stay untargeted
+    assert lrp_row.params["target"] == target and int(lrp_row.result.labels["r_adv"][0]) == target
+    assert "target" not in df_row.params  # DeepFool and PGD stay untargeted
     headings = [m.value for m in at.markdown if m.value.startswith("**After ")]
     assert f"aimed at {chosen}" in headings[0] and "aimed at" not in headings[1]
     calls = len(attack_calls)
     at.selectbox(key=picker.key).set_value(-1).run()  # back to the runner-up (option -1): not the aimed results
     assert "c2f_results" not in at.session_state and re.search(rf"r_adv = {runner_up} \(\d+\.\d%\)  ", decisions(at))
     at.selectbox(key=picker.key).set_value(target).run()  # and to the target again: they come back
-    assert at.session_state["c2f_results"]["rows"][0]["params"]["target"] == target and len(attack_calls) == calls
+    assert at.session_state["c2f_results"].rows[0].params["target"] == target and len(attack_calls) == calls
 
 
 def test_the_lrp_loss_curve_of_each_lrp_row_starts_at_the_loss_before_the_attack(cache_dir):
     at = run_attacks(open_page("mnist_cnn"), [10, 40])
-    rows = at.session_state["c2f_results"]["rows"]
+    rows = at.session_state["c2f_results"].rows
     curves = charts(at)["c2f_loss_curves"]["data"]
     assert [c["name"] for c in curves] == ["LRPC ε=10", "LRPC ε=40"]  # DeepFool and PGD have no LRP loss
     before = number(outcomes(at)[0], r"LRP loss L_C \(p = 2\): ([-\d.e+]+) →")  # 3 significant digits
     for curve, row in zip(curves, rows):
-        assert curve["y"] == pytest.approx(row["result"].history["lrp_loss"].tolist())
-        assert len(curve["y"]) == int(row["result"].iterations[0])  # one point per step taken
+        assert curve["y"] == pytest.approx(row.result.history["lrp_loss"].tolist())
+        assert len(curve["y"]) == int(row.result.iterations[0])  # one point per step taken
         assert curve["y"][0] == pytest.approx(before, rel=1e-2)  # iterate 0 is the input
     assert curves[1]["y"][-1] < curves[1]["y"][0]  # the attack lowers its loss

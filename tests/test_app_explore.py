@@ -286,14 +286,14 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
     lrp, saliency = at.session_state["explore_results"]["explanations"]
     assert lrp.relevance.shape == saliency.relevance.shape == (1, 28, 28)
     assert lrp.model_id.startswith("mnist_cnn/flat/")
-    from dashboard import widgets
+    from dashboard.widgets import models
 
-    kept, keep = [], widgets._kept_weights
-    monkeypatch.setattr(widgets, "_kept_weights", lambda upload: kept.append(upload.name) or keep(upload))
+    kept, keep = [], models._kept_weights
+    monkeypatch.setattr(models, "_kept_weights", lambda upload: kept.append(upload.name) or keep(upload))
     at.run()
     assert kept == [] and not at.error  # hashed and written once per upload, not on every rerun
-    at.switch_page("views/c2f.py").run()
-    at.switch_page("views/explore.py").run()  # Streamlit empties an uploader that was not drawn
+    at.switch_page("c2f/page.py").run()
+    at.switch_page("explore/page.py").run()  # Streamlit empties an uploader that was not drawn
     assert not at.exception and not at.error, [e.value for e in at.error]  # the page kept the weights
     assert any(c.value.startswith("Using mine.pt, uploaded earlier") for c in at.caption)
     assert at.session_state["explore_results"]["explanations"][0].model_id == lrp.model_id
@@ -314,7 +314,7 @@ def test_uploaded_weights_for_a_model_without_offline_weights(cache_dir, tmp_pat
 def test_the_image_policy_points_out_a_strong_enlargement():
     from core.data import load_image
     from core.models import load
-    from dashboard.widgets import image_policy
+    from dashboard.widgets.images import image_policy
 
     info = load("efficientnet_lite0", device="cpu").info  # shorter side to 224 / 0.875 = 256 px
     for side, note in ((10, "Enlarged 26×"), (64, "Enlarged 4×"), (65, None)):
@@ -326,7 +326,7 @@ def test_the_image_policy_points_out_a_strong_enlargement():
 def test_the_image_policy_points_out_a_crop_that_drops_most_of_a_wide_image():
     from core.data import load_image
     from core.models import load
-    from dashboard.widgets import image_policy
+    from dashboard.widgets.images import image_policy
 
     info = load("efficientnet_lite0", device="cpu").info  # centre crop 224 of 256 px on the shorter side
     for size, note in (((2560, 256), "keeps 9% of its width"), ((256, 1024), "keeps 22% of its height"),
@@ -337,7 +337,7 @@ def test_the_image_policy_points_out_a_crop_that_drops_most_of_a_wide_image():
 
 
 def test_colour_bar_ends_are_written_short_enough_for_a_narrow_column():
-    from dashboard.widgets import _compact, heatmap_figure
+    from dashboard.widgets.figures import _compact, heatmap_figure
 
     assert [_compact(v) for v in (4.4e-5, 0.000105, 12.0, 2e10)] == ["4.4e-5", "0.00011", "12", "2e10"]
     bar = heatmap_figure(np.zeros((4, 4)), 3.7e-8, "map").data[0].colorbar

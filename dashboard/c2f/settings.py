@@ -42,7 +42,14 @@ LIMITS = {"steps": (1, 200), "step": (0.25, 64.0)}  # the form's ranges of step 
 def _range(kind: str) -> str:
     low, high = LIMITS[kind]
     return f"{low:g} to {high:g}"
+
+
 LEVELS = {"coarse": "Coarse level: LRPC · DFC · PGDC", "fine": "Fine level: LRPF · DFF · PGDF"}
+
+
+def symbols(level: str) -> tuple[str, str]:
+    """The level's letter in the poster's labels and its word: ("r", "coarse") or ("f", "fine")."""
+    return ("r", "coarse") if level == "coarse" else ("f", "fine")
 
 
 def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, str | None]:

@@ -13,10 +13,31 @@ from core.explain import METHODS
 from core.explain.explanation import Explanation, explain
 from core.explain.heatmap import shared_scale
 from core.models import DEFAULT_MODEL, REGISTRY
-from dashboard import widgets as W
+from dashboard.widgets.downloads import download_buttons, name_stem, progress_callback
+from dashboard.widgets.explainers import METHOD_LABELS, method_params, params_summary, relevant_params
+from dashboard.widgets.figures import (
+    RELEVANCE_HELP,
+    heatmap_figure,
+    image_figure,
+    probability_figure,
+    row_cells,
+    scale_percentile_slider,
+    shared_scale_checkbox,
+    show,
+)
+from dashboard.widgets.images import pick_image
+from dashboard.widgets.models import (
+    c2f_decision,
+    hierarchies_for,
+    model_availability,
+    model_label,
+    model_picker,
+    predictions,
+)
+from dashboard.widgets.state import result_cache
 
 RESULTS = "explore_results"
-MAP_CELL = 190  # px per picture: four fit in a row at 1280 px, two at 1024 (W.row_cells)
+MAP_CELL = 190  # px per picture: four fit in a row at 1280 px, two at 1024 (row_cells)
 NO_HIERARCHY = "none"  # the hierarchy choice that derives no coarse-to-fine classifier
 
 
@@ -24,17 +45,17 @@ def sidebar():
     """Model (and C2F hierarchy) and image pickers; returns the loaded model and image (or None)."""
     with st.sidebar:
         st.subheader("Model")
-        available = W.model_availability()
+        available = model_availability()
         names = list(REGISTRY)
         name = st.selectbox(
             "Model", names, index=names.index(DEFAULT_MODEL), key="explore_model",
-            format_func=W.model_label(available),
+            format_func=model_label(available),
             help="Models marked 'needs weights' have no weights on this machine: give a state-dict file below.",
         )
         st.caption(REGISTRY[name].description + ("" if available[name]["offline"] else
                                                  " · no offline weights on this machine"))
         choice = NO_HIERARCHY
-        options = W.hierarchies_for(name)
+        options = hierarchies_for(name)
         if options:  # "none" as a string: a None value kept across runs would show as no choice at all
             choice = st.selectbox(
                 "Coarse-to-fine hierarchy", [NO_HIERARCHY, *options], key="explore_hierarchy",
@@ -42,11 +63,11 @@ def sidebar():
                      "logits, then the fine decision among the members of the chosen coarse class.",
             )
         hierarchy = None if choice == NO_HIERARCHY else choice
-    loaded = W.model_picker(name, hierarchy, key="explore")  # a refusal shows in the main area
+    loaded = model_picker(name, hierarchy, key="explore")  # a refusal shows in the main area
     refusal = st.empty()  # ... and so does an unusable image's
     with st.sidebar:
         st.subheader("Image")
-        image = W.pick_image(loaded.info, key="explore_image", errors=refusal)
+        image = pick_image(loaded.info, key="explore_image", errors=refusal)
     return loaded, image
 
 
@@ -55,22 +76,22 @@ def prediction_row(loaded, image, preds, decision) -> None:
     info = loaded.info
     cols = st.columns([1, 1.4, 1.4] if decision else [1, 2.8], gap="medium")
     with cols[0]:
-        W.show(W.image_figure(image.to_uint8(), f"Model input ({info.input.size}×{info.input.size})", 280,
-                              beside_heatmaps=False),
-               key="explore_input")
+        show(image_figure(image.to_uint8(), f"Model input ({info.input.size}×{info.input.size})", 280,
+                          beside_heatmaps=False),
+             key="explore_input")
     with cols[1]:
-        W.show(W.probability_figure([f"{p.name} ({p.index})" for p in preds], [p.probability for p in preds],
-                                    "Top-5 predictions", height=280), key="explore_top5")
+        show(probability_figure([f"{p.name} ({p.index})" for p in preds], [p.probability for p in preds],
+                                "Top-5 predictions", height=280), key="explore_top5")
     if decision:
         h = info.hierarchy
         with cols[2]:
-            st.markdown(f"Coarse decision: **{decision['coarse_name']}** ({decision['coarse_prob']:.1%})",
+            st.markdown(f"Coarse decision: **{decision.coarse.name}** ({decision.coarse.prob:.1%})",
                         help="r = C(x): the coarse class with the largest log-sum-exp of its member logits.")
-            st.markdown(f"Fine decision: **{decision['fine_name']}** ({decision['fine_prob']:.1%} within "
-                        f"{decision['coarse_name']})",
+            st.markdown(f"Fine decision: **{decision.fine.name}** ({decision.fine.prob:.1%} within "
+                        f"{decision.coarse.name})",
                         help="F^r(x): the most probable member of the coarse class r (softmax within the group).")
-            W.show(W.probability_figure(h.coarse_names, decision["coarse_probs"], "Coarse probabilities",
-                                        highlight=decision["coarse"], height=230), key="explore_coarse")
+            show(probability_figure(h.coarse_names, decision.coarse_probs, "Coarse probabilities",
+                                    highlight=decision.coarse.index, height=230), key="explore_coarse")
             if not any(preds[0].index in g for g in h.groups):
                 st.caption(f"The flat top-1 ({preds[0].name}) belongs to no coarse class of {h.name}.")
 
@@ -84,7 +105,7 @@ def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict
     with st.form("explore_form", border=True):
         left, right = st.columns([1.2, 1])
         methods = left.multiselect("Methods", list(METHODS), default=["lrp"], key="explore_methods",
-                                   format_func=W.METHOD_LABELS.get,
+                                   format_func=METHOD_LABELS.get,
                                    help="Each method gives one relevance map; they are shown side by side.")
         target = right.selectbox(
             "Target class (type to search all classes)", order, index=0,
@@ -95,21 +116,21 @@ def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict
         )
         params = {}
         for col, method in zip(st.columns(len(METHODS)), METHODS):
-            with col.expander(f"{W.METHOD_LABELS[method]} parameters"):
-                params[method] = W.method_params(method, key="explore")
+            with col.expander(f"{METHOD_LABELS[method]} parameters"):
+                params[method] = method_params(method, key="explore")
         submitted = st.form_submit_button("Explain", type="primary", icon=":material/play_arrow:")
     return submitted, methods, int(target), params
 
 
 def run_explanations(loaded, image, methods, target, params) -> dict[str, Any]:
     """``core.explain`` per method with a progress bar; errors are kept per method, not raised."""
-    cache = W.result_cache()
+    cache = result_cache()
     bar = st.progress(0.0)
-    progress = W.progress_callback(bar)
+    progress = progress_callback(bar)
     explanations: list[Explanation] = []
     errors: dict[str, str] = {}
     for i, method in enumerate(methods):
-        progress(i / len(methods), f"{W.METHOD_LABELS[method]} ({i + 1}/{len(methods)})…")
+        progress(i / len(methods), f"{METHOD_LABELS[method]} ({i + 1}/{len(methods)})…")
         try:
             explanations.append(explain(loaded, image, method, target, params[method], cache))
         except ValueError as exc:  # InputError, UnsupportedError: the message says what to change
@@ -123,17 +144,17 @@ def results_section(results: dict[str, Any], image, preds) -> None:
     """The input and one heatmap per method, on one shared (or per-map) symmetric colour scale."""
     explanations: list[Explanation] = results["explanations"]
     for method, message in results["errors"].items():
-        st.error(f"{W.METHOD_LABELS[method]}: {message}")
+        st.error(f"{METHOD_LABELS[method]}: {message}")
     if not explanations:
         return
     first = explanations[0]
     st.markdown(f"#### Relevance for **{first.target_name}** ({first.target})")
-    st.caption(W.RELEVANCE_HELP)
+    st.caption(RELEVANCE_HELP)
     left, right = st.columns([1, 1], vertical_alignment="bottom")
     with left:
-        shared = W.shared_scale_checkbox("explore_shared_scale")
+        shared = shared_scale_checkbox("explore_shared_scale")
     with right:
-        percentile = W.scale_percentile_slider("explore_scale_percentile")
+        percentile = scale_percentile_slider("explore_scale_percentile")
     maps = [e.heatmap for e in explanations]
     common = shared_scale(maps, percentile)
     own = [shared_scale([m], percentile) for m in maps]
@@ -141,21 +162,21 @@ def results_section(results: dict[str, Any], image, preds) -> None:
     if shared and max(own) > 10 * min(own):
         st.caption(f":material/info: These maps differ in magnitude by up to {max(own) / min(own):.0e}×, so on "
                    "one scale the weaker ones look blank; untick the box to compare their patterns.")
-    cols = W.row_cells([MAP_CELL] * (len(explanations) + 1))
+    cols = row_cells([MAP_CELL] * (len(explanations) + 1))
     with cols[0]:
-        W.show(W.image_figure(image.to_uint8(), "Input"), key="explore_result_input")
+        show(image_figure(image.to_uint8(), "Input"), key="explore_result_input")
         st.caption(image.source_name or "upload")
     for i, (col, e, m, scale) in enumerate(zip(cols[1:], explanations, maps, scales)):
         with col:
-            W.show(W.heatmap_figure(m, scale, W.METHOD_LABELS[e.method]), key=f"explore_map_{i}")
-            summary = W.params_summary(e.params, W.relevant_params(e.method, e.params))
+            show(heatmap_figure(m, scale, METHOD_LABELS[e.method]), key=f"explore_map_{i}")
+            summary = params_summary(e.params, relevant_params(e.method, e.params))
             timing = f"{e.seconds:.2f} s (cached)" if e.cached else f"{e.seconds:.2f} s"
-            st.caption(f"**{W.METHOD_LABELS[e.method]}** · {summary} · {timing} · scale ±{scale:.2g}")
+            st.caption(f"**{METHOD_LABELS[e.method]}** · {summary} · {timing} · scale ±{scale:.2g}")
             files = results["files"].get((i, scale))
             if files is None:  # encoded once per map and scale, not on every rerun
                 files = results["files"][(i, scale)] = e.files(preds, scale)
             with st.container(horizontal=True, gap="small"):
-                W.download_buttons(files, f"{W.name_stem(e.image_name)}_{e.method}", key=f"explore_dl_{i}")
+                download_buttons(files, f"{name_stem(e.image_name)}_{e.method}", key=f"explore_dl_{i}")
 
 
 def main() -> None:
@@ -165,8 +186,8 @@ def main() -> None:
     if image is None:
         st.info("Choose a gallery photo or upload a valid image in the sidebar.")
         return
-    preds = W.predictions(loaded, image, k=5)
-    decision = W.c2f_decision(loaded, image)
+    preds = predictions(loaded, image, k=5)
+    decision = c2f_decision(loaded, image)
     prediction_row(loaded, image, preds, decision)
 
     context = (loaded.info.model_id, image.digest)

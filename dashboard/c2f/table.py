@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,11 +19,14 @@ from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
-from dashboard import widgets as W
-from dashboard.c2f_settings import LEVELS, attack_settings, p_text, poster_name
+from dashboard.c2f.settings import LEVELS, attack_settings, p_text, poster_name
+from dashboard.widgets.downloads import progress_callback
+from dashboard.widgets.figures import show
+from dashboard.widgets.images import image_uploads, uploaded_images
+from dashboard.widgets.state import report_unfinished, result_cache, unfinished_mark
 
 TABLE = "c2f_table"
-TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (W.unfinished_mark)
+TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (unfinished_mark)
 MAX_UPLOADS = 200  # images one table on the page takes from uploads; c2f-eval takes any folder
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
 ROWS = {row.key: row for row in study.ROWS}
@@ -96,8 +99,8 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
                    "1.5 minutes, and DeepFool and PGD add under a minute (they stop at their first success; "
                    "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
                    "**mnist_c2f** in the sidebar.", icon=":material/timer:")
-    uploads, skipped = W.uploaded_images(
-        W.kept_uploads("c2f_table_upload", "Your own images for the table (optional)", multiple=True), info,
+    uploads, skipped = uploaded_images(
+        image_uploads("c2f_table_upload", "Your own images for the table (optional)", multiple=True), info,
         key="c2f_table_uploaded_images")
     for why in skipped:
         st.caption(f":orange[Left out {why}]")
@@ -117,7 +120,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
         config, problem = attack_settings("c2f_table", table_level)
         submitted = st.form_submit_button("Run the table", type="primary", icon=":material/table_chart:")
     stored = st.session_state.get(TABLE)
-    if stored is not None and stored["model_id"] != info.model_id:
+    if stored is not None and stored.model_id != info.model_id:
         del st.session_state[TABLE]
         stored = None
     if submitted and source == "uploads" and len(uploads) > MAX_UPLOADS:
@@ -131,17 +134,37 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
             described = {"mnist": f"the first {len(images)} MNIST test digits",
                          "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery",
                          "uploads": f"your {counted(len(images), 'uploaded image')}"}
-            with W.unfinished_mark(TABLE_UNFINISHED, f"The table on {described[source]}"):
+            with unfinished_mark(TABLE_UNFINISHED, f"The table on {described[source]}"):
                 stored = run_table(loaded, images, config, described[source])
             if stored is not None:
                 st.session_state[TABLE] = stored
     else:
-        W.report_unfinished(TABLE_UNFINISHED)
+        report_unfinished(TABLE_UNFINISHED)
     if stored is not None:
         show_table(stored)
 
 
-def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class TableRun:
+    """The last table run, kept in session state: the model it ran on (id, name, hierarchy), the study's
+    result, its images (x) and what they are, how long it took and how many columns came from the
+    cache, the images whose top-1 class is in no coarse class, the per-image outcomes and the JSON report."""
+
+    model_id: str
+    model: str
+    hierarchy: str
+    result: study.StudyResult
+    x: torch.Tensor
+    description: str
+    seconds: float
+    outside: dict[str, str]
+    from_cache: int
+    per_image: pd.DataFrame
+    json: bytes
+
+
+def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str) -> TableRun | None:
+    """``evaluate`` on ``images`` as c2f-eval runs it, with a progress bar; None (and the message) if refused."""
     info = loaded.info
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     bar = st.progress(0.0, text="Starting…")
@@ -149,8 +172,8 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     try:
         result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
                                 model_id=info.model_id, image_digests=[im.digest for im in images],
-                                cache=W.result_cache(), batch_size=study.BATCH_SIZE,  # c2f-eval's: same figures
-                                progress=W.progress_callback(bar))
+                                cache=result_cache(), batch_size=study.BATCH_SIZE,  # c2f-eval's: same figures
+                                progress=progress_callback(bar))
     except ValueError as exc:
         bar.empty()
         st.error(str(exc))
@@ -162,10 +185,8 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     per_image = _per_image_frame(result, x)
     report = result.to_dict() | provenance(info, loaded.device) | {
         "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside}
-    return {"model_id": info.model_id, "model": info.name, "hierarchy": info.hierarchy.name, "result": result, "x": x,
-            "images": description, "seconds": seconds, "outside": outside, "from_cache": from_cache,
-            "per_image": per_image,
-            "json": dumps(report).encode()}  # built once, not per rerun
+    return TableRun(info.model_id, info.name, info.hierarchy.name, result, x, description, seconds, outside,
+                    from_cache, per_image, dumps(report).encode())  # the JSON built once, not per rerun
 
 
 def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
@@ -178,40 +199,41 @@ def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame
     return pd.DataFrame(cells, index=result.image_names)
 
 
-def show_table(stored: dict[str, Any]) -> None:
-    result: study.StudyResult = stored["result"]
+def show_table(stored: TableRun) -> None:
+    """Ours beside the poster's table and charts, the notes, each image's outcome, what differs, downloads."""
+    result = stored.result
     level = result.config.level
     n = len(result.image_names)
-    columns, cached = len(result.columns), stored["from_cache"]
+    columns, cached = len(result.columns), stored.from_cache
     if cached == columns:
         ran = sum(column.result.seconds or 0.0 for column in result.columns)  # recorded when each attack ran
         timing = f"from the cache (the attacks took {ran:.0f} s when they ran)"
     else:
-        timing = f"in {stored['seconds']:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
+        timing = f"in {stored.seconds:.0f} s" + (f" ({cached} of {columns} columns from the cache)" if cached
                                                      else "")
     relabelled = "; it labels its fine-level DeepFool column DFC" if level == "fine" else ""
-    st.markdown(f"**Ours** ({stored['model']} + {stored['hierarchy']}, {level} level, {study.n_images(n)}: "
-                f"{stored['images']}, {timing}) **beside the poster's Table {1 if level == 'coarse' else 2}** "
+    st.markdown(f"**Ours** ({stored.model} + {stored.hierarchy}, {level} level, {study.n_images(n)}: "
+                f"{stored.description}, {timing}) **beside the poster's Table {1 if level == 'coarse' else 2}** "
                 f"(grey rows: VGG-16, 393 ImageNet classes, validation set{relabelled}; blank where it has no such "
                 f"column)")
     st.dataframe(_beside_frame(result), key="c2f_table_beside")
     for column, row in zip(st.columns(len(CHARTED)), CHARTED):  # side by side; stacked on a phone
         with column:
-            W.show(_beside_figure(result, row), key=f"c2f_table_chart_{row}")
+            show(_beside_figure(result, row), key=f"c2f_table_chart_{row}")
     for note in result.notes(missing="–"):
         st.caption(f":material/info: {poster_name(note[0].upper() + note[1:])}")
-    if stored["outside"]:
-        listed = ", ".join(f"{name} ({top})" for name, top in stored["outside"].items())
-        st.caption(f":material/info: Top-1 class in no coarse class of {stored['hierarchy']}: {listed}. Each is "
+    if stored.outside:
+        listed = ", ".join(f"{name} ({top})" for name, top in stored.outside.items())
+        st.caption(f":material/info: Top-1 class in no coarse class of {stored.hierarchy}: {listed}. Each is "
                    "attacked in its strongest group.")
     with st.expander("Each image, and the means over all images"):
         st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
-        st.dataframe(stored["per_image"], key="c2f_table_per_image")
+        st.dataframe(stored.per_image, key="c2f_table_per_image")
         st.markdown("ρ over all images, the failed attacks included:")
         st.dataframe(_table_frame(result.table(means="all")), key="c2f_table_over_all")
     cfg = result.config
     st.caption(
-        f"What differs: our model is {stored['model']} with the {stored['hierarchy']} hierarchy derived from its "
+        f"What differs: our model is {stored.model} with the {stored.hierarchy} hierarchy derived from its "
         f"flat classes (the poster trains separate coarse and fine VGG-16 classifiers); {study.n_images(n)} instead "
         f"of the poster's ImageNet validation images; our optimiser settings (the poster gives none): LRP "
         f"{'up to ' if cfg.lrp_early_stop else ''}{counted(cfg.lrp_steps, cfg.lrp_step_rule + ' step')}, "
@@ -221,12 +243,12 @@ def show_table(stored: dict[str, Any]) -> None:
         f", stopped at the first success. ρ is averaged over the successful attacks; the JSON holds every "
         f"parameter and per-image result.")
     with st.container(horizontal=True, gap="small"):
-        st.download_button("JSON", stored["json"],
-                           file_name=f"c2f_table_{stored['model']}_{level}.json", mime="application/json",
+        st.download_button("JSON", stored.json,
+                           file_name=f"c2f_table_{stored.model}_{level}.json", mime="application/json",
                            key="c2f_table_json", on_click="ignore", help="StudyResult.to_dict(): every column's "
                            "figures and per-image attack results, with the poster's numbers")
-        st.download_button("NPZ", lambda: result.npz(stored["x"]),  # built when clicked, not on every run
-                           file_name=f"c2f_table_{stored['model']}_{level}.npz", mime="application/octet-stream",
+        st.download_button("NPZ", lambda: result.npz(stored.x),  # built when clicked, not on every run
+                           file_name=f"c2f_table_{stored.model}_{level}.npz", mime="application/octet-stream",
                            key="c2f_table_npz", on_click="ignore", help="The images (x), their names, and each "
                            "column's exact adversarial images (<column>_x_adv; η = x_adv − x), success, iterations "
                            "and labels")
