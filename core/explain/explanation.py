@@ -22,7 +22,7 @@ from core.cache import ResultCache, cache_key
 from core.data.images import LoadedImage
 from core.errors import InputError
 from core.explain import METHODS, relevance
-from core.explain.heatmap import colorize, heatmap, png_bytes, shared_scale
+from core.explain.heatmap import ColourScale, heatmap, map_png, scale_of
 from core.explain.lrp import make_composite
 from core.models.predict import Prediction, top_k
 from core.models.registry import LoadedModel
@@ -105,6 +105,15 @@ class Explanation:
         """Channel-summed relevance (H, W)."""
         return heatmap(self.relevance[None])[0]
 
+    @property
+    def signed(self) -> bool:
+        """Whether the map can take both signs: all but absolute saliency, which is |df/dx| >= 0."""
+        return not (self.method == "saliency" and self.params.get("abs", True))
+
+    def own_scale(self, percentile: float) -> ColourScale:
+        """The colour scale of this map alone: where its own structure shows."""
+        return scale_of([self.heatmap], percentile, self.signed)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model_id, "image": self.image_name, "image_digest": self.image_digest,
@@ -113,17 +122,20 @@ class Explanation:
             "timings": {"relevance_seconds": self.seconds, "from_cache": self.cached},
         }
 
-    def files(self, predictions: list[Prediction] | None = None, scale: float | None = None,
+    def files(self, predictions: list[Prediction] | None = None, scale: ColourScale | None = None,
               timings: dict[str, float] | None = None) -> dict[str, bytes]:
-        """Downloads: ``heatmap.png`` (diverging, centred at zero), ``relevance.npz``, ``explanation.json``
-        (with the predictions and any further ``timings`` of the caller)."""
+        """Downloads: ``heatmap.png`` (the map on ``scale``, by default its own, with its colour bar and the
+        scale written in it), ``relevance.npz``, ``explanation.json`` (with the colour scale of the PNG, the
+        predictions and any further ``timings`` of the caller)."""
         m = self.heatmap
+        scale = scale or self.own_scale(100.0)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, relevance=self.relevance, heatmap=m)
-        report = self.to_dict() | {"prediction": [p.to_dict() for p in predictions or []]}
+        report = self.to_dict() | {"prediction": [p.to_dict() for p in predictions or []],
+                                   "colour_scale": scale.to_dict()}
         report["timings"] |= timings or {}
         return {
-            "heatmap.png": png_bytes(colorize(m, scale or shared_scale([m]))),
+            "heatmap.png": map_png(m, scale, f"{self.method}, {self.target_name} ({self.target})"),
             "relevance.npz": buffer.getvalue(),
             "explanation.json": json.dumps(report, indent=2).encode(),
         }

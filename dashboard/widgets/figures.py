@@ -1,4 +1,4 @@
-"""Plotly figures in the dashboard's layout (relevance heatmaps on a symmetric scale, images, class
+"""Plotly figures in the dashboard's layout (relevance heatmaps on their ``ColourScale``, images, class
 probabilities), drawn with ``show`` in rows of cells; and the colour-scale widgets of the maps."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.explain.heatmap import PLOTLY_SCALE
+from core.explain.heatmap import PLOTLY_SCALE, PLOTLY_UNSIGNED_SCALE, ColourScale
 
 SIGN_HELP = ("Red: positive relevance, the pixel speaks for the target class. Blue: negative relevance, "
              "it speaks against it. White: no contribution.")
@@ -35,14 +35,20 @@ def _compact(value: float) -> str:
     return f"{mantissa}e{int(exponent)}" if e else mantissa
 
 
-def heatmap_figure(map2d: np.ndarray, scale: float, title: str, height: int = 320, title_lines: int = 1) -> go.Figure:
-    """A relevance map on the diverging scale [-scale, scale] centred at zero, image orientation."""
+def heatmap_figure(map2d: np.ndarray, scale: ColourScale | float, title: str, height: int = 320,
+                   title_lines: int = 1) -> go.Figure:
+    """A relevance map in image orientation on its colour scale: diverging over [-limit, limit] centred at
+    zero, or white to red over [0, limit] for an unsigned scale (a plain number: a signed scale's limit)."""
+    scale = scale if isinstance(scale, ColourScale) else ColourScale(float(scale))
+    low, high = scale.ends()
+    ticks = ([low, 0, high], [f"−{_compact(high)}", "0", f"+{_compact(high)}"]) if scale.signed else \
+        ([0, high], ["0", f"+{_compact(high)}"])
     fig = go.Figure(go.Heatmap(
-        z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE, zmid=0, zmin=-scale, zmax=scale,
+        z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE if scale.signed else PLOTLY_UNSIGNED_SCALE,
+        zmin=low, zmax=high,
         colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", thickness=8,
                       len=0.7,  # leaves room for the end labels in a narrow column
-                      tickvals=[-scale, 0, scale], ticktext=[f"−{_compact(scale)}", "0", f"+{_compact(scale)}"],
-                      tickfont=dict(size=10), outlinewidth=0),
+                      tickvals=ticks[0], ticktext=ticks[1], tickfont=dict(size=10), outlinewidth=0),
         hovertemplate="x %{x}, y %{y}<br>relevance %{z:.3g}<extra></extra>",
     ))
     return _frame(fig, title, height, title_lines)
