@@ -202,6 +202,10 @@ class ResultCache:
             self._results.delete(key, retry=True)
             return None
 
+    def __contains__(self, key: str) -> bool:
+        """Whether an entry is stored under ``key`` (not decoded: ``get`` may still find it damaged)."""
+        return key in self._results
+
     def put(self, key: str, arrays: Mapping[str, np.ndarray], meta: Mapping) -> None:
         """Store ``arrays`` and ``meta`` under ``key``, replacing any previous entry."""
         self._store(key, arrays, meta)

@@ -73,7 +73,7 @@ def click_explain(at: AppTest) -> AppTest:
 
 
 def result_captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption if " s" in c.value and "scale ±" in c.value]
+    return [c.value for c in at.caption if c.value.startswith("**") and "colour scale" in c.value]
 
 
 def test_default_image_prediction_and_lrp_heatmap(cache_dir, explain_calls):
@@ -105,7 +105,6 @@ def test_default_image_prediction_and_lrp_heatmap(cache_dir, explain_calls):
     assert sorted(d.label for d in at.get("download_button")) == ["JSON", "NPZ", "PNG"]
 
     # Display settings outside the form change the picture, never recompute.
-    at.checkbox(key="explore_shared_scale").uncheck().run()
     at.select_slider(key="explore_scale_percentile").set_value(100.0).run()
     assert not at.exception
     assert explain_calls == ["lrp"]
@@ -125,9 +124,12 @@ def test_saliency_and_integrated_gradients(cache_dir):
     assert ig.method == "integrated_gradients" and ig.params["n_steps"] == 8 and (ig.relevance < 0).any()
     captions = result_captions(at)
     assert captions[0].startswith("**Saliency**") and "n_steps=8" in captions[1]
-    # one shared symmetric scale by default
-    zmax = {chart(at, k)["data"][0]["zmax"] for k in heatmap_keys(at)}
-    assert len(zmax) == 1
+    # each map on its own scale, absolute saliency on a one-sided one (0 to its 99.5th percentile)
+    drawn = [chart(at, k)["data"][0] for k in heatmap_keys(at)]
+    for trace, e in zip(drawn, (saliency, ig)):
+        assert trace["zmax"] == pytest.approx(np.percentile(np.abs(e.heatmap), 99.5), rel=1e-5)
+    assert drawn[0]["zmin"] == 0 and "colour scale 0 to" in captions[0]
+    assert drawn[1]["zmin"] == pytest.approx(-drawn[1]["zmax"]) and "colour scale ±" in captions[1]
 
 
 def test_second_run_with_same_settings_comes_from_the_cache(cache_dir, explain_calls):
@@ -354,3 +356,64 @@ def test_no_hierarchy_stays_chosen_over_reruns(cache_dir):
     at.selectbox(key="explore_hierarchy").set_value("imagenet_c2f").run()
     at.run()
     assert at.selectbox(key="explore_hierarchy").value == "imagenet_c2f"
+
+
+def visible_fraction(z: np.ndarray, low: float, high: float) -> float:
+    """The share of a map's pixels whose colour differs visibly from white on the scale [low, high]:
+    beyond 5 % of the scale's end on their side."""
+    return float(((z > 0.05 * high) | (z < 0.05 * low)).mean())
+
+
+@pytest.mark.parametrize("photo", ["chelsea", "coffee"])
+def test_no_map_is_blank_under_the_defaults_on_the_page_or_in_its_png(cache_dir, photo):
+    """Every method at its defaults: each drawn map shows its structure on its scale (LRP's values are a
+    millionth of saliency's: on one shared scale it was a white square), and so does each PNG download,
+    which carries its colour bar and the scale it was drawn on."""
+    at = start(cache_dir)
+    at.selectbox(key="explore_image_gallery").set_value(photo).run()
+    at.multiselect(key="explore_methods").set_value(["lrp", "saliency", "integrated_gradients", "deeplift_shap"])
+    click_explain(at)
+    keys = heatmap_keys(at)
+    assert len(keys) == 4
+    for key in keys:
+        trace = chart(at, key)["data"][0]
+        assert visible_fraction(plotly_array(trace["z"]), trace["zmin"], trace["zmax"]) > 0.05, key
+    pngs = [b for b in at.get("download_button") if b.proto.label == "PNG"]
+    assert len(pngs) == 4
+    for e, button in zip(at.session_state["explore_results"]["explanations"], pngs):
+        target = e.target_name.lower().replace(" ", "-")
+        assert button.proto.help.endswith(f"_{e.method}_{target}_heatmap.png")  # the class is in the file name
+    for e, files in zip(at.session_state["explore_results"]["explanations"],
+                        at.session_state["explore_results"]["files"].values()):
+        picture = Image.open(io.BytesIO(files["heatmap.png"]))
+        scale = json.loads(picture.text["xadv:colour_scale"])
+        report = json.loads(files["explanation.json"])
+        assert report["colour_scale"] == scale and scale["signed"] == (e.method != "saliency")
+        pixels = np.asarray(picture.convert("RGB"))[16:240].astype(int)  # the map, under its title
+        assert (np.abs(pixels - 255).sum(axis=2) > 30).mean() > 0.05, e.method  # not a plain white square
+
+
+def test_a_run_cut_short_keeps_the_maps_that_finished_and_says_so(cache_dir, monkeypatch):
+    """Stop (or any change) ends the script inside the run: the maps that had finished stay on the page,
+    and the next run says the run was cut short. The status line at the top is gone afterwards."""
+    original = explanation_module.explain
+
+    def second_fails(loaded, image, method, *args, **kwargs):
+        if method == "saliency":
+            raise RuntimeError("cut short")  # the script ends inside the run, as a Stop ends it
+        return original(loaded, image, method, *args, **kwargs)
+
+    at = start(cache_dir)
+    at.multiselect(key="explore_methods").set_value(["lrp", "saliency"])
+    monkeypatch.setattr(explanation_module, "explain", second_fails)
+    [button] = [b for b in at.button if b.label == "Explain"]
+    button.click().run()
+    assert at.exception
+    monkeypatch.setattr(explanation_module, "explain", original)
+    at.run()
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning if "did not finish" in w.value]
+    assert warning.startswith("LRP, Saliency on chelsea did not finish") and "finished are shown" in warning
+    assert heatmap_keys(at) == ["explore_map_0"]  # LRP's map, kept
+    assert [e.method for e in at.session_state["explore_results"]["explanations"]] == ["lrp"]
+    assert not [b for b in at.button if b.label == "Stop"]  # no status line once nothing runs

@@ -326,3 +326,10 @@ def test_float_and_32_bit_images_out_of_their_range_are_refused_not_clipped(mode
     inside = Image.new(mode, (4, 4), 0.25 if mode == "F" else 16384)
     torch.testing.assert_close(load_image(encode(inside, "TIFF"), size=4, crop_fraction=1.0, channels=1).tensor,
                                torch.full((1, 1, 4, 4), 0.25 if mode == "F" else 16384 / 65535))
+
+
+def test_a_jpeg_missing_two_thirds_says_it_is_truncated_without_a_misleading_byte_count():
+    data = encode(_noise_image(), "JPEG")
+    with pytest.raises(InputError, match="The image file is truncated") as refused:
+        load_image(data[: len(data) // 3])
+    assert "not processed" not in str(refused.value)  # Pillow's count was of a buffer, not of what is missing

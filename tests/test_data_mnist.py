@@ -95,3 +95,14 @@ def test_load_digit_is_the_split_image_named_by_its_index():
     assert [digit_label(i) for i in (0, 7, 13)] == [0, 7, 3]
     with pytest.raises(InputError, match="0..999"):
         digit_label(-1)
+
+
+def test_photos_and_inverted_digits_are_told_apart_from_mnist_digits():
+    from core.data import gallery_names, load_gallery, unlike_digits
+
+    train, _ = mnist_split("train")
+    assert all(unlike_digits(digit[None]) is None for digit in train)  # every training digit looks like one
+    for name in gallery_names():
+        photo = load_gallery(name, size=28, crop_fraction=1.0, channels=1).tensor
+        assert "near black" in unlike_digits(photo)
+    assert "invert it" in unlike_digits(1 - train[:1])

@@ -36,7 +36,7 @@ def test_one_version_number():
 
 
 # core's layers, bottom up: a module may import its own layer and those below, never one above
-LAYERS = [{"__init__", "errors", "validate", "precision", "serialize", "wording", "provenance", "cache"},
+LAYERS = [{"__init__", "errors", "validate", "precision", "serialize", "wording", "provenance", "cache", "timings"},
           {"data"}, {"models"}, {"explain"}, {"attacks", "metrics"}, {"studies"}, {"commands"}, {"__main__"}]
 
 

@@ -1,5 +1,6 @@
 """The shared study runner (chunks, cache by study, timing, progress) and the shared table."""
 import io
+import time
 
 import numpy as np
 import pytest
@@ -9,11 +10,11 @@ from core.attacks.result import AttackResult
 from core.cache import ResultCache
 from core.errors import InputError
 from core.studies import table
-from core.studies.runner import run_attack, sub_progress
+from core.studies.runner import estimate_seconds, run_attack, sub_progress, timing_kind
 from core.studies.table import Column, PaperTable, Row
 
 
-def halving(model, x, *, factor, progress=None):
+def halving(model, x, *, factor, steps=1, progress=None):
     """A toy 'attack' on inputs of any shape: x_adv = x * factor, success where the first value > 0.5."""
     if progress is not None:
         progress(1.0, "done")
@@ -113,3 +114,27 @@ def test_a_study_configs_settings_become_its_flags():
         parser.parse_args(["--steps", "0"])
     with pytest.raises(InputError, match="sparse needs l2"):
         settings_from(parser.parse_args(["--sparse", "--norm", "linf"]), ToyConfig)
+
+
+def test_estimates_come_from_this_machines_own_runs(tmp_path):
+    """A run records its seconds per input; an estimate is the inputs not yet cached times the median of
+    the last runs of that kind here, 0 when all are cached, None before the kind ever ran."""
+    from core import timings
+
+    cache = ResultCache(tmp_path)
+    x = torch.rand(3, 2)
+    args = dict(model_id="m", cache=cache, batch_size=2)
+    assert estimate_seconds("toy", "half", {"factor": 0.5, "steps": 3}, input_digests=["a", "b", "c"], **args) is None
+    def slow(model, chunk, **params):  # 0.05 s per input
+        time.sleep(0.05 * len(chunk))
+        return halving(model, chunk, **params)
+
+    run_attack("toy", "half", slow, None, x, {"factor": 0.5, "steps": 3}, input_digests=["a", "b", "c"], **args)
+    per_input = timings.seconds_per_input(cache, timing_kind("toy", "half", "m", {"steps": 3}))
+    assert 0.05 <= per_input < 0.1  # the median of the two chunks' own times per input
+    assert estimate_seconds("toy", "half", {"factor": 0.5, "steps": 3}, input_digests=["a", "b", "c"], **args) == 0
+    later = estimate_seconds("toy", "half", {"factor": 0.25, "steps": 3}, input_digests=["a", "b", "d", "e"], **args)
+    assert later == pytest.approx(4 * timings.seconds_per_input(cache, timing_kind("toy", "half", "m", {"steps": 3})))
+    for seconds in (1.0, 2.0, 3.0, 4.0, 100.0, 5.0):
+        timings.record(cache, "k", seconds * 2, 2)
+    assert timings.seconds_per_input(cache, "k") == 4.0  # the median of the last five: 2, 3, 4, 100, 5

@@ -24,6 +24,7 @@ from core.data.mnist import (
     mnist_split,
     split_size,
     takes_digits,
+    unlike_digits,
 )
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "pixel_digest",
     "split_size",
     "takes_digits",
+    "unlike_digits",
     "to_uint8",
 ]

@@ -187,6 +187,9 @@ def _decode(source: ImageSource) -> tuple[np.ndarray, str, str | None]:
             "pixels; downscale it before loading."
         ) from exc
     except _DECODE_ERRORS as exc:
+        if "truncated" in str(exc):  # Pillow's "(N bytes not processed)" counts a buffer, not what is missing
+            raise InputError("The image file is truncated: it ends before its image data does (an interrupted "
+                             "download or copy?); download or export it again.") from exc
         raise InputError(
             f"The image could not be read ({exc}); the file may be truncated or corrupt, "
             "re-export it and try again."

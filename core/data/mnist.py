@@ -26,6 +26,28 @@ SPLITS = ("train", "test")
 SIZE, CHANNELS = 28, 1  # the digits are 28x28 grayscale
 
 
+# Every digit of the training split has at least 63 % of its pixels below 0.1 and a mean of at most
+# 0.305 (white strokes on black); the six gallery photos at 28x28 have at most 12 % and 0.26-0.51.
+DARK_PIXEL, DARK_FRACTION, MEAN_LIMIT = 0.1, 0.5, 0.35
+
+
+def unlike_digits(x: torch.Tensor) -> str | None:
+    """Why the image ``x`` (1, 1, 28, 28) in [0, 1] is far from the MNIST digits a digit model learnt
+    (light strokes on a black background), or None where it looks like one: at least ``DARK_FRACTION``
+    of its pixels below ``DARK_PIXEL`` and a mean of at most ``MEAN_LIMIT``."""
+    def digit_like(t: torch.Tensor) -> bool:
+        return float((t < DARK_PIXEL).float().mean()) >= DARK_FRACTION and float(t.mean()) <= MEAN_LIMIT
+
+    if digit_like(x):
+        return None
+    if digit_like(1 - x):
+        return ("it has dark strokes on a light background, where MNIST digits are light strokes on black: "
+                "invert it first")
+    dark = float((x < DARK_PIXEL).float().mean())
+    return (f"only {dark:.0%} of its pixels are near black, where every MNIST training digit has at least 63 % "
+            "(light strokes on a black background): the model's answer says little about it")
+
+
 def takes_digits(model_input: object) -> bool:
     """Whether a model whose input is ``model_input`` (a ``core.models.ImageInput``) takes the bundled
     digits as they are: 28x28 grayscale images."""

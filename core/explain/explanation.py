@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from core import timings
 from core.cache import ResultCache, cache_key
 from core.data.images import LoadedImage
 from core.errors import InputError
@@ -141,6 +142,25 @@ class Explanation:
         }
 
 
+def _key(model_id: str, image_digest: str, method: str, resolved: dict[str, Any], target: int) -> str:
+    return cache_key(kind="explanation", model=model_id, image=image_digest, method=method, params=resolved,
+                     target=target)
+
+
+def _timing_kind(model_id: str, method: str, resolved: dict[str, Any]) -> str:
+    return f"explain/{method}/{model_id}/{cache_key(params=resolved)[:16]}"
+
+
+def estimate_seconds(loaded: LoadedModel, image: LoadedImage, method: str, target: int,
+                     params: dict[str, Any] | None, cache: ResultCache) -> float | None:
+    """How long ``explain`` with these arguments would take on this machine: 0 where it is cached, the
+    median of this method's last runs with these parameters on this model here, or None before any."""
+    resolved = resolve_params(method, params)
+    if _key(loaded.info.model_id, image.digest, method, resolved, int(target)) in cache:
+        return 0.0
+    return timings.seconds_per_input(cache, _timing_kind(loaded.info.model_id, method, resolved))
+
+
 def explain(loaded: LoadedModel, image: LoadedImage, method: str = "lrp", target: int | None = None,
             params: dict[str, Any] | None = None, cache: ResultCache | None = None) -> Explanation:
     """Relevance of ``image`` for ``target`` (default: the top-1 class) with ``method``, cached."""
@@ -162,9 +182,10 @@ def explain(loaded: LoadedModel, image: LoadedImage, method: str = "lrp", target
         arrays, meta = compute()
         hit = False
     else:
-        key = cache_key(kind="explanation", model=loaded.info.model_id, image=image.digest, method=method,
-                        params=resolved, target=int(target))
+        key = _key(loaded.info.model_id, image.digest, method, resolved, int(target))
         result, hit = cache.get_or_compute(key, compute)
         arrays, meta = result.arrays, result.meta
+        if not hit:
+            timings.record(cache, _timing_kind(loaded.info.model_id, method, resolved), meta["seconds"], 1)
     return Explanation(loaded.info.model_id, image.digest, image.source_name, method, resolved, int(target),
                        names[int(target)], arrays["relevance"], float(meta["seconds"]), hit)

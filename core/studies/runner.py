@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core import timings
 from core.attacks.loop import Progress
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
@@ -41,12 +42,37 @@ def chunk_label(start: int, size: int, n: int) -> str:
     return (f"image {start + 1}" if size == 1 else f"images {start + 1}-{start + size}") + f" of {n}"
 
 
+def _chunk_key(study: str, name: str, model_id: str, digests: Sequence[str], params: dict[str, Any]) -> str:
+    return cache_key(kind=f"{study}-attack", attack=name, model=model_id, inputs=list(digests), params=params)
+
+
+def timing_kind(study: str, name: str, model_id: str | None, params: dict[str, Any]) -> str:
+    """What an attack's time per input depends on, as ``core.timings`` keys it: the study, the attack,
+    the model and its step count (budgets change what a step does, not what it costs)."""
+    return f"{study}/{name}/{model_id}/steps={params.get('steps')}"
+
+
+def estimate_seconds(study: str, name: str, params: dict[str, Any], *, model_id: str, input_digests: Sequence[str],
+                     cache: ResultCache, batch_size: int = 4) -> float | None:
+    """How long ``run_attack`` with these arguments would take on this machine: the inputs of the chunks
+    not in the cache times the median seconds per input of this kind of run here (0 where every chunk
+    is cached; None where some must run and this kind never ran here)."""
+    starts = range(0, len(input_digests), batch_size)
+    missing = sum(len(input_digests[s: s + batch_size]) for s in starts
+                  if _chunk_key(study, name, model_id, input_digests[s: s + batch_size], params) not in cache)
+    if missing == 0:
+        return 0.0
+    per_input = timings.seconds_per_input(cache, timing_kind(study, name, model_id, params))
+    return None if per_input is None else missing * per_input
+
+
 def run_attack(study: str, name: str, attack: Attack, model: nn.Module, x: torch.Tensor, params: dict[str, Any], *,
                model_id: str | None = None, input_digests: Sequence[str] | None = None,
                cache: ResultCache | None = None, batch_size: int = 4, progress: Progress | None = None) -> AttackResult:
     """``attack(model, chunk, **params)`` on ``x`` (N, ...) in chunks of ``batch_size`` inputs, as one result.
     With a ``cache``, a ``model_id`` and the inputs' digests, each chunk is read from the cache under
-    (``study``, ``name``, model, digests, ``params``) or computed and stored there."""
+    (``study``, ``name``, model, digests, ``params``) or computed, stored there, and its time recorded
+    (``core.timings``, for ``estimate_seconds``)."""
     check_count("The batch size", batch_size, 1)
     check_inputs(x, None, None)
     n = x.shape[0]
@@ -67,10 +93,11 @@ def run_attack(study: str, name: str, attack: Attack, model: nn.Module, x: torch
         if cache is None or model_id is None or input_digests is None:
             (arrays, meta), hit = compute(), False
         else:
-            key = cache_key(kind=f"{study}-attack", attack=name, model=model_id,
-                            inputs=list(input_digests[start: start + batch_size]), params=params)
+            key = _chunk_key(study, name, model_id, input_digests[start: start + batch_size], params)
             cached, hit = cache.get_or_compute(key, compute)
             arrays, meta = cached.arrays, cached.meta
+            if not hit:
+                timings.record(cache, timing_kind(study, name, model_id, params), meta["seconds"], len(chunk))
         parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk,
                                               meta.get("seconds"), hit))
     return AttackResult.concat(parts)

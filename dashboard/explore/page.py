@@ -10,10 +10,10 @@ from typing import Any
 import streamlit as st
 
 from core.explain import METHODS
-from core.explain.explanation import Explanation, explain
-from core.explain.heatmap import shared_scale
+from core.explain.explanation import Explanation, estimate_seconds, explain
 from core.models import DEFAULT_MODEL, REGISTRY
-from dashboard.widgets.downloads import download_buttons, name_stem, progress_callback
+from core.wording import class_label, file_safe
+from dashboard.widgets.downloads import download_buttons, name_stem
 from dashboard.widgets.explainers import METHOD_LABELS, method_params, params_summary, relevant_params
 from dashboard.widgets.figures import (
     RELEVANCE_HELP,
@@ -22,7 +22,6 @@ from dashboard.widgets.figures import (
     probability_figure,
     row_cells,
     scale_percentile_slider,
-    shared_scale_checkbox,
     show,
 )
 from dashboard.widgets.images import pick_image
@@ -34,10 +33,11 @@ from dashboard.widgets.models import (
     model_picker,
     predictions,
 )
-from dashboard.widgets.state import result_cache
+from dashboard.widgets.runs import status_slot, visible_run
+from dashboard.widgets.state import report_unfinished, result_cache
 
 RESULTS = "explore_results"
-MAP_CELL = 190  # px per picture: four fit in a row at 1280 px, two at 1024 (row_cells)
+MAP_CELL = 170  # px per picture: the input and four maps fit in a row at 1400 px, two at 1024 (row_cells)
 NO_HIERARCHY = "none"  # the hierarchy choice that derives no coarse-to-fine classifier
 
 
@@ -80,7 +80,7 @@ def prediction_row(loaded, image, preds, decision) -> None:
                           beside_heatmaps=False),
              key="explore_input")
     with cols[1]:
-        show(probability_figure([f"{p.name} ({p.index})" for p in preds], [p.probability for p in preds],
+        show(probability_figure([class_label(p.name, p.index) for p in preds], [p.probability for p in preds],
                                 "Top-5 predictions", height=280), key="explore_top5")
     if decision:
         h = info.hierarchy
@@ -110,7 +110,7 @@ def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict
         target = right.selectbox(
             "Target class (type to search all classes)", order, index=0,
             key=f"explore_target_{info.model_id}_{digest[:16]}",
-            format_func=lambda i: (f"{info.class_names[i]} ({i})"
+            format_func=lambda i: (class_label(info.class_names[i], i)
                                    + (f" · {probability[i]:.1%}" if i in probability else "")),
             help="The class whose evidence is explained; the top-5 come first, default the top-1.",
         )
@@ -122,26 +122,28 @@ def explain_form(loaded, preds, digest: str) -> tuple[bool, list[str], int, dict
     return submitted, methods, int(target), params
 
 
-def run_explanations(loaded, image, methods, target, params) -> dict[str, Any]:
-    """``core.explain`` per method with a progress bar; errors are kept per method, not raised."""
+def run_explanations(loaded, image, methods, target, params, context, slot) -> dict[str, Any]:
+    """``core.explain`` per method, its status shown in ``slot`` (``visible_run``); errors are kept per
+    method, not raised. Each finished map is stored at once, so a Stop keeps it."""
     cache = result_cache()
-    bar = st.progress(0.0)
-    progress = progress_callback(bar)
-    explanations: list[Explanation] = []
-    errors: dict[str, str] = {}
-    for i, method in enumerate(methods):
-        progress(i / len(methods), f"{METHOD_LABELS[method]} ({i + 1}/{len(methods)})…")
-        try:
-            explanations.append(explain(loaded, image, method, target, params[method], cache))
-        except ValueError as exc:  # InputError, UnsupportedError: the message says what to change
-            errors[method] = str(exc)
-    progress(1.0, "Done")
-    bar.empty()
-    return {"explanations": explanations, "errors": errors, "target": target, "files": {}}
+    estimates = [estimate_seconds(loaded, image, m, target, params[m], cache) for m in methods]
+    estimate = None if None in estimates else sum(estimates)
+    stored = {"explanations": [], "errors": {}, "target": target, "files": {}, "context": context}
+    st.session_state[RESULTS] = stored
+    what = f"{', '.join(METHOD_LABELS[m] for m in methods)} on {image.source_name or 'the upload'}"
+    with visible_run(slot, "explore_run", what, estimate) as progress:
+        for i, method in enumerate(methods):
+            progress(i / len(methods), f"{METHOD_LABELS[method]} ({i + 1} of {len(methods)})")
+            try:
+                stored["explanations"].append(explain(loaded, image, method, target, params[method], cache))
+            except ValueError as exc:  # InputError, UnsupportedError: the message says what to change
+                stored["errors"][method] = str(exc)
+    return stored
 
 
 def results_section(results: dict[str, Any], image, preds) -> None:
-    """The input and one heatmap per method, on one shared (or per-map) symmetric colour scale."""
+    """The input and one heatmap per method, each on its own colour scale: methods measure relevance in
+    other units (LRP's can be a millionth of saliency's), so on one scale some would look blank."""
     explanations: list[Explanation] = results["explanations"]
     for method, message in results["errors"].items():
         st.error(f"{METHOD_LABELS[method]}: {message}")
@@ -149,38 +151,33 @@ def results_section(results: dict[str, Any], image, preds) -> None:
         return
     first = explanations[0]
     st.markdown(f"#### Relevance for **{first.target_name}** ({first.target})")
-    st.caption(RELEVANCE_HELP)
     left, right = st.columns([1, 1], vertical_alignment="bottom")
-    with left:
-        shared = shared_scale_checkbox("explore_shared_scale")
+    left.caption(RELEVANCE_HELP + " Each map is on its own colour scale, written under it: the methods measure "
+                 "relevance in different units, so compare patterns across methods, not colours.")
     with right:
         percentile = scale_percentile_slider("explore_scale_percentile")
-    maps = [e.heatmap for e in explanations]
-    common = shared_scale(maps, percentile)
-    own = [shared_scale([m], percentile) for m in maps]
-    scales = [common if shared else s for s in own]
-    if shared and max(own) > 10 * min(own):
-        st.caption(f":material/info: These maps differ in magnitude by up to {max(own) / min(own):.0e}×, so on "
-                   "one scale the weaker ones look blank; untick the box to compare their patterns.")
+    scales = [e.own_scale(percentile) for e in explanations]
     cols = row_cells([MAP_CELL] * (len(explanations) + 1))
     with cols[0]:
         show(image_figure(image.to_uint8(), "Input"), key="explore_result_input")
         st.caption(image.source_name or "upload")
-    for i, (col, e, m, scale) in enumerate(zip(cols[1:], explanations, maps, scales)):
+    for i, (col, e, scale) in enumerate(zip(cols[1:], explanations, scales)):
         with col:
-            show(heatmap_figure(m, scale, METHOD_LABELS[e.method]), key=f"explore_map_{i}")
+            show(heatmap_figure(e.heatmap, scale, METHOD_LABELS[e.method]), key=f"explore_map_{i}")
             summary = params_summary(e.params, relevant_params(e.method, e.params))
             timing = f"{e.seconds:.2f} s (cached)" if e.cached else f"{e.seconds:.2f} s"
-            st.caption(f"**{METHOD_LABELS[e.method]}** · {summary} · {timing} · scale ±{scale:.2g}")
+            st.caption(f"**{METHOD_LABELS[e.method]}** · {summary} · {timing} · colour scale {scale.describe()}")
             files = results["files"].get((i, scale))
             if files is None:  # encoded once per map and scale, not on every rerun
                 files = results["files"][(i, scale)] = e.files(preds, scale)
             with st.container(horizontal=True, gap="small"):
-                download_buttons(files, f"{name_stem(e.image_name)}_{e.method}", key=f"explore_dl_{i}")
+                download_buttons(files, f"{name_stem(e.image_name)}_{e.method}_{file_safe(e.target_name)}",
+                                 key=f"explore_dl_{i}")
 
 
 def main() -> None:
     st.title("Explore", anchor=False)
+    slot = status_slot()  # a run's status line, at the top
     st.caption("Pick a model and an image in the sidebar, then explain the prediction with one or more methods.")
     loaded, image = sidebar()
     if image is None:
@@ -196,12 +193,12 @@ def main() -> None:
         del st.session_state[RESULTS]
         stored = None
     submitted, methods, target, params = explain_form(loaded, preds, image.digest)
-    if submitted:
-        if not methods:
-            st.warning("Choose at least one method.")
-        else:
-            stored = run_explanations(loaded, image, methods, target, params) | {"context": context}
-            st.session_state[RESULTS] = stored
+    if submitted and not methods:
+        st.warning("Choose at least one method.")
+    elif submitted:
+        stored = run_explanations(loaded, image, methods, target, params, context, slot)
+    else:
+        report_unfinished("explore_run_unfinished", "The maps that had finished are shown below.")
     if stored is not None:
         results_section(stored, image, preds)
 

@@ -12,7 +12,7 @@ from core.explain.heatmap import PLOTLY_SCALE, PLOTLY_UNSIGNED_SCALE, ColourScal
 
 SIGN_HELP = ("Red: positive relevance, the pixel speaks for the target class. Blue: negative relevance, "
              "it speaks against it. White: no contribution.")
-RELEVANCE_HELP = SIGN_HELP + " Saliency (absolute gradient) has no sign."
+RELEVANCE_HELP = SIGN_HELP + " Saliency (the absolute gradient) has no sign: white (0) to red."
 
 _MARGIN = dict(l=4, r=4, t=30, b=44)  # the bottom strip holds a heatmap's colour bar (kept on images too)
 _TITLE_LINE = 18  # px per further title line
@@ -45,7 +45,7 @@ def heatmap_figure(map2d: np.ndarray, scale: ColourScale | float, title: str, he
         ([0, high], ["0", f"+{_compact(high)}"])
     fig = go.Figure(go.Heatmap(
         z=np.asarray(map2d, dtype=np.float32), colorscale=PLOTLY_SCALE if scale.signed else PLOTLY_UNSIGNED_SCALE,
-        zmin=low, zmax=high,
+        zmin=low, zmax=high, zmid=0 if scale.signed else None,
         colorbar=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", thickness=8,
                       len=0.7,  # leaves room for the end labels in a narrow column
                       tickvals=ticks[0], ticktext=ticks[1], tickfont=dict(size=10), outlinewidth=0),
@@ -109,14 +109,6 @@ def show(fig: go.Figure, key: str | None = None) -> None:
     """``st.plotly_chart`` with the dashboard's settings (stretch to the column, small toolbar)."""
     st.plotly_chart(fig, width="stretch", key=key,
                     config={"displaylogo": False, "modeBarButtonsToRemove": _TOOLBAR_LEFT_OUT})
-
-
-def shared_scale_checkbox(key: str) -> bool:
-    """The "one colour scale for all maps" switch (default on)."""
-    return st.checkbox(
-        "One colour scale for all maps", value=True, key=key,
-        help="On: every map uses the same symmetric scale, so equal colours mean equal relevance. Methods "
-             "measure relevance in different units; untick to scale each map to its own values.")
 
 
 SCALE_PERCENTILES = (90.0, 95.0, 99.0, 99.5, 99.9, 100.0)

@@ -17,6 +17,7 @@ from core.data import (
     load_image,
     split_size,
     takes_digits,
+    unlike_digits,
 )
 from core.models import ModelInfo
 from dashboard.widgets.state import kept_uploads
@@ -60,6 +61,10 @@ def pick_image(info: ModelInfo, *, key: str = "image", default: str = DEFAULT_GA
         (errors or st).error(str(exc))
         return None
     st.caption(image_policy(image, info))
+    unlike = unlike_digits(image.tensor) if digits else None
+    if unlike:
+        st.warning(f"This image is far from the MNIST digits the model learnt: {unlike}.",
+                   icon=":material/warning:")
     return image
 
 

@@ -85,10 +85,12 @@ def unfinished_mark(key: str, what: str) -> Iterator[None]:
     del st.session_state[key]
 
 
-def report_unfinished(key: str) -> None:
-    """Says, once, that the run marked under ``key`` was cut short (it would otherwise vanish without a word)."""
+def report_unfinished(key: str, kept: str = "The attacks that had finished are cached; run it again to see "
+                                            "the results.") -> None:
+    """Says, once, that the run marked under ``key`` was cut short (it would otherwise vanish without a word),
+    and what of it was ``kept``."""
     what = st.session_state.pop(key, None)
     if what:
-        st.warning(f"{what} did not finish: a setting was changed, Stop was pressed or another page was "
-                   "opened while it ran. The attacks that had finished are cached; run it again to see the results.",
-                   icon=":material/pause_circle:")
+        why = ("you pressed Stop" if st.session_state.pop(f"{key.removesuffix('_unfinished')}_stop_pressed", False)
+               else "a setting was changed, Stop was pressed or another page was opened while it ran")
+        st.warning(f"{what} did not finish: {why}. {kept}", icon=":material/pause_circle:")
