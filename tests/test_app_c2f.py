@@ -1,11 +1,13 @@
 """The Coarse-to-fine attacks page driven through Streamlit's AppTest (in-process, no browser).
 
 mnist_cnn with mnist_c2f wherever the property does not depend on the model (its attacks take
-seconds); the default efficientnet_lite0 / imagenet_c2f is only loaded and explained, never attacked.
-Each test gets its own result cache directory (``XADV_CACHE_DIR``).
+seconds); the default efficientnet_lite0 / imagenet_c2f is attacked once, at the defaults on coffee, to
+check that no map is blank on the page or in its PNG. Each test gets its own result cache directory
+(``XADV_CACHE_DIR``).
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -15,22 +17,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.attacks.c2f import C2FLabels
 from core.attacks.lrp_c2f import lrp_loss, lrp_norms
 from core.data.images import load_image
 from core.data.mnist import mnist_split
+from core.explain.heatmap import scale_of
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
 from dashboard.c2f.settings import typed_budget
 from dashboard.widgets import images
 from image_bytes import encode
+from test_app_explore import plotly_array, visible_fraction
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGE = "c2f/page.py"
 MNIST = Hierarchy.named("mnist_c2f")
+VISIBLE = 0.02  # a map whose share of pixels visibly off white (visible_fraction) is at most this looks blank
 
 
 def open_page(model: str | None = None) -> AppTest:
@@ -45,17 +51,51 @@ def open_page(model: str | None = None) -> AppTest:
     return at
 
 
-def charts(at: AppTest) -> dict[str, dict]:
-    """Plotly figures (as JSON) of the page, by key."""
-    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key and c.key.startswith("c2f_")}
+def charts(at: AppTest, prefix: str = "c2f_") -> dict[str, dict]:
+    """Plotly figures (as JSON) of the page whose key starts with ``prefix``, by key."""
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.key and c.key.startswith(prefix)}
 
 
-def heatmaps(at: AppTest) -> dict[str, dict]:
-    return {k: f["data"][0] for k, f in charts(at).items() if f["data"][0]["type"] == "heatmap"}
+def plain(text: str) -> str:
+    """Markdown math as plain text: "$r_{org}$" -> "r_org", "$L_C$" -> "L_C"."""
+    return re.sub(r"[${}]", "", text)
 
 
-def run_attacks(at: AppTest, eps: list[int]) -> AppTest:
-    at.multiselect(key="c2f_eps").set_value(eps)
+def grid(at: AppTest, key: str = "c2f_grid") -> list[dict]:
+    """The comparison grid's row figures (JSON), the original image's first."""
+    figures = charts(at, key)
+    rows = []
+    while f"{key}_row{len(rows)}" in figures:
+        rows.append(figures[f"{key}_row{len(rows)}"])
+    return rows
+
+
+def cells(row: dict) -> list[dict | None]:
+    """A grid row's traces by column (None: an empty cell)."""
+    columns = [None] * sum(name.startswith("xaxis") for name in row["layout"])
+    for trace in row["data"]:
+        columns[int(trace["xaxis"][1:] or 1) - 1] = trace
+    return columns
+
+
+def grid_maps(row: dict) -> list[np.ndarray]:
+    """The row's heatmaps (LRP of the original class, of the adversarial one, then their changes) as arrays."""
+    return [plotly_array(c["z"]) for c in cells(row) if c is not None and c["type"] == "heatmap"]
+
+
+def row_texts(at: AppTest) -> list[str]:
+    """The text beside each grid row."""
+    return [m.value for m in at.markdown if m.value.startswith("**Original x**") or " · :green[✓" in m.value
+            or " · :red[✗" in m.value]
+
+
+def titles(row: dict) -> list[str]:
+    return [a["text"] for a in row["layout"].get("annotations", [])]
+
+
+def run_attacks(at: AppTest, eps: list[int] | None) -> AppTest:
+    if eps is not None:
+        at.multiselect(key="c2f_eps").set_value(eps)
     [button] = [b for b in at.button if b.label == "Run attacks"]
     button.click().run()
     assert not at.exception, at.exception
@@ -64,16 +104,15 @@ def run_attacks(at: AppTest, eps: list[int]) -> AppTest:
 
 
 def outcomes(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if "Iterations:" in m.value]
+    return [plain(m.value) for m in at.markdown if "Iterations:" in m.value]
 
 
 def number(text: str, pattern: str) -> float:
     return float(re.search(pattern, text).group(1))
 
 
-def amplification(figures: dict[str, dict], row: int) -> float:
-    annotation = figures[f"c2f_row{row}_delta"]["layout"]["annotations"][0]["text"]
-    return number(annotation, r"×([\d,.e+]+) amplified")
+def amplification(text: str) -> float:
+    return number(text, r"η ×([\d,.e+]+)")
 
 
 def totals(at: AppTest) -> list[float]:
@@ -82,7 +121,7 @@ def totals(at: AppTest) -> list[float]:
 
 
 def decisions(at: AppTest) -> str:
-    [text] = [m.value for m in at.markdown if m.value.startswith("**Coarse**")]
+    [text] = [plain(m.value) for m in at.markdown if m.value.startswith("**Coarse**")]
     return text
 
 
@@ -103,13 +142,17 @@ def test_default_model_shows_decisions_and_the_two_maps_before_any_attack(cache_
     bars = charts(at)["c2f_before_probs"]["data"][0]["y"]  # long names on two lines: the column is narrow
     assert [name.replace("<br>", " ") for name in bars] == list(hierarchy.coarse_names)
     assert "electrical<br>device" in bars and all(len(line) <= 12 for name in bars for line in name.split("<br>"))
-    maps = heatmaps(at)
-    assert sorted(maps) == ["c2f_before_adv", "c2f_before_org"]
-    org, adv = maps["c2f_before_org"], maps["c2f_before_adv"]
+    [row] = grid(at)  # before any attack: the original image's row alone
+    image, perturbation, org, adv, *changes = cells(row)
+    assert image["type"] == perturbation["type"] == "image" and changes == [None, None]
+    assert org["type"] == adv["type"] == "heatmap"
     assert org["zmax"] == adv["zmax"] > 0 and org["zmin"] == pytest.approx(-org["zmax"]) and org["zmid"] == 0
-    titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
-    assert "r<sub>org</sub>" in titles["c2f_before_org"] and r_org in titles["c2f_before_org"]
-    assert "r<sub>adv</sub>" in titles["c2f_before_adv"]
+    assert org["zmax"] == pytest.approx(scale_of(grid_maps(row)).limit)  # the row's own scale: 99.5th percentile
+    heads = titles(row)
+    assert "r<sub>org</sub>" in heads[2] and r_org in heads[2]
+    assert "r<sub>adv</sub>" in heads[3] and r_adv in heads[3]
+    [text] = row_texts(at)
+    assert f"**{r_org}** {p_org}%" in text and "maps ±" in text
     assert not attack_calls and "c2f_results" not in at.session_state  # nothing runs before the button
 
 
@@ -124,19 +167,33 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**After ")] == [
         "After LRPC ε=10", "After DFC", "After PGDC"]
 
-    figures = charts(at)
+    rows, texts = grid(at), row_texts(at)
+    assert len(rows) == len(texts) == 4  # the original image, then one row per attack
+    assert [t.split("**")[1] for t in texts] == ["Original x", "LRPC ε=10", "DFC", "PGDC"]
     peaks = [float(row.result.delta.abs().max()) for row in stored.rows]
-    for i in range(3):  # each row: adversarial image, both maps after the attack, the perturbation
-        assert {f"c2f_row{i}_{part}" for part in ("image", "org", "adv", "delta")} <= set(figures)
-        assert amplification(figures, i) == pytest.approx(0.5 / max(peaks), rel=1e-2)  # one factor for all rows
-    at.toggle(key="c2f_same_amplification").set_value(False).run()
-    for i in range(3):
-        assert amplification(charts(at), i) == pytest.approx(0.5 / peaks[i], rel=1e-2)  # each its own
+    for text, peak in zip(texts[1:], peaks):  # by default each perturbation by its own factor
+        assert amplification(text) == pytest.approx(0.5 / peak, rel=1e-2)
+    at.toggle(key="c2f_same_amplification").set_value(True).run()
+    for text in row_texts(at)[1:]:
+        assert amplification(text) == pytest.approx(0.5 / max(peaks), rel=1e-2)  # one factor for all rows
     assert attack_calls == ["lrp", "deepfool", "pgd"]  # a display switch
-    maps = heatmaps(at)
-    assert len(maps) == 2 + 2 * 3
-    assert len({m["zmax"] for m in maps.values()}) == 1  # one symmetric scale for every map
-    assert all(m["zmin"] == pytest.approx(-m["zmax"]) for m in maps.values())
+    at.toggle(key="c2f_same_amplification").set_value(False).run()
+    limits = []
+    for row in rows:  # each row's two maps on one symmetric scale of that row alone, its changes on another
+        org, adv, *changes = [c for c in cells(row) if c is not None and c["type"] == "heatmap"]
+        assert org["zmax"] == adv["zmax"] == pytest.approx(scale_of(grid_maps(row)[:2]).limit)
+        assert all(c["zmin"] == pytest.approx(-c["zmax"]) for c in (org, adv, *changes))
+        for change, values in zip(changes, grid_maps(row)[2:]):  # each change on its own scale
+            assert change["zmax"] == pytest.approx(scale_of([values]).limit)
+        limits.append(org["zmax"])
+    assert len(set(limits)) == 4
+    at.toggle(key="c2f_one_scale").set_value(True).run()
+    one = [[c for c in cells(row) if c is not None and c["type"] == "heatmap"] for row in grid(at)]
+    assert len({m["zmax"] for row in one for m in row[:2]}) == 1  # one scale for every map
+    assert len({m["zmax"] for row in one[1:] for m in row[2:]}) == 1  # and another for every change
+    assert one[0][0]["zmax"] == pytest.approx(scale_of([m for row in rows for m in grid_maps(row)[:2]]).limit)
+    assert any("All maps on ±" in c.value and "(one scale for all rows" in c.value for c in at.caption)
+    at.toggle(key="c2f_one_scale").set_value(False).run()
 
     texts = outcomes(at)
     assert len(texts) == 3
@@ -176,8 +233,8 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     assert number(lrp_text, r"→ ([\d.e+-]+)") == pytest.approx(loss[1], rel=5e-3)
     assert loss[0] == pytest.approx(float(lrp_row.result.history["lrp_loss"][0]), rel=1e-4)  # what the attack lowers
     labels = sorted(d.label for d in at.get("download_button"))
-    assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 4 * 3
-    files = list(stored.files.values())[-1]  # those of the amplification shown last
+    assert "JSON" in labels and "NPZ" in labels and sum(label.endswith(".png") for label in labels) == 2 + 6 * 3
+    files = stored.files[99.5, False, False]  # those of the default display: own scales and amplifications
     with zipfile.ZipFile(io.BytesIO(files["all_pngs.zip"])) as archive:  # every PNG in one download
         assert {name: archive.read(name) for name in archive.namelist()} == {
             name: data for name, data in files.items() if name.endswith(".png")}
@@ -190,15 +247,23 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     for attack in report["attacks"]:  # the within-r_org name is the r_org member the result's index points at
         within = attack["result"]["labels"]["fine_after"][0]
         assert attack["label_names"]["fine_after_within_r_org"] == MNIST.fine_names[r_org][within]
-    assert {"after", "label_names.fine_after_within_r_org", "result.labels"} <= set(report["label_notes"])
+    assert {"after", "label_names.fine_after_within_r_org", "result.labels", "map_colour_scales"} <= set(
+        report["label_notes"])
+    org_name, adv_name = (report["labels"][f"r_{w}_name"].replace(" ", "-") for w in ("org", "adv"))
+    assert {f"before_lrp_r_org_{org_name}.png", f"lrpc_eps10_lrp_r_adv_{adv_name}.png",
+            f"dfc_change_r_org_{org_name}.png"} <= set(report["map_colour_scales"])  # the class in the name
+    for name, scale in report["map_colour_scales"].items():  # each map PNG's scale, as the PNG itself says
+        assert json.loads(Image.open(io.BytesIO(files[name])).text["xadv:colour_scale"]) == scale
+    assert report["map_colour_scales"][f"before_lrp_r_org_{org_name}.png"]["high"] == pytest.approx(limits[0])
     with np.load(io.BytesIO(files["comparison.npz"])) as npz:
-        assert {"x", "before_lrp_r_org", "lrpc_eps10_delta", "dfc_x_adv", "pgdc_lrp_r_adv"} <= set(npz.files)
+        assert {"x", "before_lrp_r_org", "lrpc_eps10_delta", "dfc_x_adv", "pgdc_lrp_r_adv",
+                "pgdc_change_r_adv"} <= set(npz.files)
 
     # A display widget outside the form: new colours, no new attack.
-    zmax = next(iter(maps.values()))["zmax"]
     at.select_slider(key="c2f_scale_percentile").set_value(100.0).run()
     assert not at.exception and attack_calls == ["lrp", "deepfool", "pgd"]
-    assert len({m["zmax"] for m in heatmaps(at).values()}) == 1 and next(iter(heatmaps(at).values()))["zmax"] > zmax
+    assert all(cells(row)[2]["zmax"] >= limit for row, limit in zip(grid(at), limits))
+    assert cells(grid(at)[0])[2]["zmax"] > limits[0]
 
     # A new session with the same settings: every attack comes from the persistent cache.
     again = run_attacks(open_page("mnist_cnn"), [10])
@@ -212,7 +277,89 @@ def test_mnist_coarse_attacks_maps_scale_metrics_and_cache(cache_dir, attack_cal
     # Another level shows its own results (none yet); this one is kept aside for a switch back.
     again.radio(key="c2f_level").set_value("fine").run()
     assert not again.exception and "c2f_results" not in again.session_state
-    assert not any(k.startswith("c2f_row") for k in charts(again))
+    assert len(grid(again)) == 1  # the original image alone
+
+
+def png_visible(png: Image.Image) -> float:
+    """The share of a map PNG's pixels (``map_png``: the map under a 16 px title) visibly off white."""
+    pixels = np.asarray(png.convert("RGB"))[16:240].astype(int)
+    return float((np.abs(pixels - 255).sum(axis=2) > 30).mean())
+
+
+def picture(trace: dict) -> np.ndarray:
+    """The pixels of a picture cell (a PNG in the trace's source)."""
+    data = base64.b64decode(trace["source"].split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_the_grid_has_a_row_per_image_and_its_changes_are_after_minus_before(cache_dir):
+    at = run_attacks(open_page("mnist_cnn"), [10, 40])
+    stored = at.session_state["c2f_results"]
+    rows = grid(at)
+    assert len(rows) == 1 + len(stored.rows) == 5  # the original image, then LRPC at 10 and 40, DFC, PGDC
+    assert [len(titles(row)) for row in rows] == [6, 0, 0, 0, 0]  # the column titles above the first row
+    x, grey, *before = cells(rows[0])
+    assert before[2:] == [None, None]  # nothing changed on the original
+    assert (picture(grey) == 128).all()  # no perturbation: grey
+    before = grid_maps(rows[0])
+    for row, figure in zip(stored.rows, rows[1:]):
+        image, perturbation, *maps = cells(figure)
+        assert [c["type"] for c in maps] == ["heatmap"] * 4
+        np.testing.assert_array_equal(picture(image)[..., 0], row.adversarial[..., 0])  # the row's own x+η
+        org, adv, change_org, change_adv = grid_maps(figure)
+        np.testing.assert_array_equal(org, row.maps[0])
+        np.testing.assert_array_equal(adv, row.maps[1])
+        np.testing.assert_allclose(change_org, org - before[0], atol=1e-6)  # after minus before
+        np.testing.assert_allclose(change_adv, adv - before[1], atol=1e-6)
+
+    # The before/after view of one row: one scale for both, the maps switch
+    dfc = next(row for row in stored.rows if row.name == "DFC")
+    at.selectbox(key="c2f_ba_row").set_value("DFC").run()
+    [shown] = grid(at, "c2f_ba")
+    after = grid_maps(shown)
+    np.testing.assert_array_equal(after[0], dfc.maps[0])
+    at.radio(key="c2f_ba_after").set_value(False).run()
+    [shown_before] = grid(at, "c2f_ba")
+    np.testing.assert_array_equal(grid_maps(shown_before)[1], before[1])
+    limit = scale_of([*before, *dfc.maps]).limit
+    assert cells(shown)[1]["zmax"] == cells(shown_before)[1]["zmax"] == pytest.approx(limit)
+
+
+def test_coffee_at_the_defaults_no_map_is_blank_on_the_page_or_in_its_pngs(cache_dir, attack_calls):
+    """The default model and photo, every attack at its defaults (LRPC at 10, 20, 40, DFC, PGDC): each row's
+    maps on a scale of that row alone, so DeepFool's and PGD's maps (far weaker than LRPC's) show their
+    structure on the page and in their PNGs; one scale for all rows on request."""
+    at = run_attacks(open_page(), None)
+    assert attack_calls == ["lrp", "lrp", "lrp", "deepfool", "pgd"]
+    rows = grid(at)
+    assert len(rows) == 6
+    drawn = [c for row in rows + grid(at, "c2f_ba") for c in cells(row) if c is not None and c["type"] == "heatmap"]
+    assert len(drawn) == 2 + 4 * 5 + 2  # the grid's maps and changes, the before/after view's two maps
+    for trace in drawn:  # the weakest, LRPC's maps of r_org after the attack, have about 5 % of their pixels
+        seen = visible_fraction(plotly_array(trace["z"]), trace["zmin"], trace["zmax"])
+        assert seen > VISIBLE, trace["hovertemplate"]
+    limits = [cells(row)[2]["zmax"] for row in rows]
+    assert len(set(limits)) == 6 and max(limits) > 5 * min(limits)  # each row its own scale, and they differ
+    files = at.session_state["c2f_results"].files[99.5, False, False]
+    report = json.loads(files["comparison.json"])
+    scales = report["map_colour_scales"]
+    assert len(scales) == 2 + 4 * 5
+    assert {"before_lrp_r_org_food.png", "lrpc_eps10_lrp_r_adv_dog.png", "pgdc_change_r_org_food.png"} <= set(scales)
+    for name, scale in scales.items():
+        png = Image.open(io.BytesIO(files[name]))
+        assert json.loads(png.text["xadv:colour_scale"]) == scale  # the scale in the file, as in the JSON
+        assert scale["scope"] == ("one scale for this row" if "_lrp_" in name else "own scale")
+        assert png_visible(png) > VISIBLE, name  # not a plain white square
+
+    at.toggle(key="c2f_one_scale").set_value(True).run()
+    maps = [cells(row)[2:] for row in grid(at)]
+    assert len({c["zmax"] for row in maps for c in row[:2]}) == 1
+    assert len({c["zmax"] for row in maps[1:] for c in row[2:]}) == 1
+    assert attack_calls == ["lrp", "lrp", "lrp", "deepfool", "pgd"]
+    # ... where the checks above fail, as they should: on LRPC's scale DeepFool's changes are white squares
+    assert min(visible_fraction(plotly_array(c["z"]), c["zmin"], c["zmax"]) for c in maps[4][2:]) < VISIBLE
+    one = at.session_state["c2f_results"].files[99.5, True, False]
+    assert png_visible(Image.open(io.BytesIO(one["dfc_change_r_adv_dog.png"]))) < VISIBLE
 
 
 def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
@@ -225,14 +372,14 @@ def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
     f_adv = re.search(r"f_adv = (.+?) \(", text).group(1)
     members = MNIST.fine_names[MNIST.coarse_names.index(r_org)]
     assert f_org in members and f_adv in members
-    titles = {k: f["layout"]["title"]["text"] for k, f in charts(at).items()}
-    assert f"f<sub>org</sub><br>{f_org}" in titles["c2f_before_org"]
-    assert f"f<sub>adv</sub><br>{f_adv}" in titles["c2f_before_adv"]
+    heads = titles(grid(at)[0])
+    assert f"f<sub>org</sub><br>{f_org}" in heads[2] and f"f<sub>adv</sub><br>{f_adv}" in heads[3]
 
     run_attacks(at, [10])
     rows = at.session_state["c2f_results"].rows
     assert [row.name for row in rows] == ["LRPF eps=10", "DFF", "PGDF"]
-    assert len({m["zmax"] for m in heatmaps(at).values()}) == 1
+    for row in grid(at):  # each row's two maps on one scale
+        assert len({c["zmax"] for c in cells(row)[2:4]}) == 1
     r = MNIST.coarse_names.index(r_org)
     successes = 0
     for text, row in zip(outcomes(at), rows):
@@ -456,6 +603,8 @@ def test_the_magnitude_note_names_each_map_by_attack_and_target(cache_dir):
     at = open_page("mnist_cnn")  # test digit 0: maps after the attacks are far stronger than before
     at.number_input(key="c2f_steps").set_value(15)
     run_attacks(at, [10, 20, 40])
+    assert not [c for c in at.caption if "The maps differ in magnitude" in c.value]  # each row on its own scale
+    at.toggle(key="c2f_one_scale").set_value(True).run()
     [note] = [c.value for c in at.caption if "The maps differ in magnitude" in c.value]
     names = "|".join(["before"] + [re.escape(row.name) for row in at.session_state["c2f_results"].rows])
     found = re.search(rf"strongest: ({names}), r_(org|adv), weakest: ({names}), r_(org|adv)\)", note)
@@ -512,7 +661,7 @@ def test_an_lrp_target_picked_on_the_page_aims_the_attack_and_its_maps(cache_dir
     assert chosen != runner_up
     picker.set_value(MNIST.coarse_names.index(chosen)).run()
     assert re.search(rf"r_adv = {chosen} \(\d+\.\d%\) · chosen", decisions(at))
-    assert chosen in charts(at)["c2f_before_adv"]["layout"]["title"]["text"]  # the map is the target's
+    assert chosen in titles(grid(at)[0])[3]  # the map is the target's
     run_attacks(at, [10])
     lrp_row, df_row, _ = at.session_state["c2f_results"].rows
     target = MNIST.coarse_names.index(chosen)

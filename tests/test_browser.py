@@ -92,16 +92,18 @@ def artifacts(tmp_path) -> Path:
 @pytest.fixture
 def new_page(server):
     """Opens the app in headless Chromium (Debian's; Playwright never downloads a browser):
-    ``new_page(height)`` gives a page of width 1600 and that height. A tall viewport, because
-    Streamlit scrolls inside its own container, which full-page screenshots miss."""
+    ``new_page(height, shown="Explore", width=1600)`` gives a page of that size showing the page named
+    ``shown`` in the sidebar (chosen there, as a user does). A tall viewport, because Streamlit scrolls
+    inside its own container, which full-page screenshots miss."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
-        def open_app(height: int):
-            page = browser.new_page(viewport={"width": 1600, "height": height})
+        def open_app(height: int, shown: str = "Explore", width: int = 1600):
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.goto(server, wait_until="domcontentloaded")
+            page.get_by_role("link", name=shown, exact=True).click()
             return page
 
         try:
@@ -148,6 +150,18 @@ def test_explore_lrp_heatmap_and_bad_upload(new_page, artifacts):
     print(f"screenshot: {shot}")
 
 
+def grid_in_view(page, width: int = 1400, height: int = 900) -> dict:
+    """At ``width`` x ``height``, the C2F page's grid scrolled to its top: its box, which must lie in the window."""
+    page.set_viewport_size({"width": width, "height": height})
+    grid = page.locator(".st-key-c2f_grid")
+    grid.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)  # Streamlit re-lays out the page for the new size
+    grid.evaluate("el => el.scrollIntoView({block: 'start'})")
+    box = grid.bounding_box()
+    assert box and box["y"] >= -1 and box["y"] + box["height"] <= height, box  # every row inside the window
+    return box
+
+
 def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     from playwright.sync_api import expect
 
@@ -158,57 +172,59 @@ def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     page.get_by_role("option", name="mnist_cnn").click()
     expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
         "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
-    before = page.locator(".st-key-c2f_before_org .js-plotly-plot")
+    before = page.locator(".st-key-c2f_grid_row0 .js-plotly-plot")
     # while the page reruns for the new model, the previous model's map may still be shown beside the new one
     expect(before).to_have_count(1, timeout=EXPLAIN_TIMEOUT_MS)
     before.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-    expect(page.get_by_text("r_org =")).to_be_visible()
+    expect(page.get_by_text("Original x")).to_be_visible()
 
-    for eps in ("20", "40"):  # keep one epsilon: 10/255
-        page.locator(".st-key-c2f_eps").get_by_role("button", name=f"Remove {eps}").click()
-    page.get_by_role("button", name="Run attacks").click()
-    rows = [page.locator(f".st-key-c2f_row{i}_{part} .js-plotly-plot")
-            for i in range(3) for part in ("org", "adv")]
-    for heatmap in rows:
-        heatmap.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-        expect(heatmap.locator(".hm image")).to_have_count(1)  # plotly drew the raster
-    for key in ["c2f_before_org"] + [f"c2f_row{i}_{part}" for i in range(3) for part in ("org", "adv")]:
-        # while a rerun swaps a chart, the old (stale) copy can sit beside the new one for a moment
-        expect(page.locator(f".st-key-{key}")).to_have_count(1, timeout=30_000)
-    zmax = {h.evaluate("el => el.data[0].zmax") for h in [before, *rows]}
-    assert len(zmax) == 1 and zmax.pop() > 0  # one colour scale for every map
-    delta = page.locator(".st-key-c2f_row0_delta .js-plotly-plot")
-    assert "amplified" in delta.evaluate("el => el.layout.annotations[0].text")
-    box = rows[0].bounding_box()
-    assert box and 150 < box["width"] and 150 < box["height"] < 600
-    expect(page.get_by_text("After LRPC ε=10")).to_be_visible()
+    page.get_by_role("button", name="Run attacks").click()  # the defaults: LRPC at 10, 20, 40, DFC, PGDC
+    rows = [page.locator(f".st-key-c2f_grid_row{i} .js-plotly-plot") for i in range(6)]
+    for row in rows:
+        row.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    for i in range(6):  # while a rerun swaps a chart, the old (stale) copy can sit beside the new one for a moment
+        expect(page.locator(f".st-key-c2f_grid_row{i}")).to_have_count(1, timeout=30_000)
+    expect(rows[1].locator(".hm image")).to_have_count(4)  # plotly drew the two maps and two changes of a row
+    scales = [row.evaluate("el => el.data.filter(t => t.type === 'heatmap').map(t => t.zmax)") for row in rows]
+    assert [len(s) for s in scales] == [2, 4, 4, 4, 4, 4]
+    assert all(s[0] == s[1] > 0 for s in scales) and len({s[0] for s in scales}) == 6  # each row its own scale
+    expect(page.locator(".st-key-c2f_grid").get_by_text("LRPC ε=10", exact=True)).to_be_visible()
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.wait_for_timeout(1000)
     shot = artifacts / "c2f_mnist.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
+    box = grid_in_view(page)  # the six rows fit a 1400 x 900 window
+    shot = artifacts / "c2f_mnist_grid_1400x900.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}; the grid is {box['height']:.0f} px tall")
 
 
-def test_moving_the_colour_scale_during_attacks_does_not_cut_them_short(new_page):
+def test_moving_the_colour_scale_during_attacks_does_not_cut_them_short(new_page, artifacts):
     """A display setting, moved while the attacks run (three LRPC budgets, DFC and PGDC on
-    EfficientNet-Lite0, many seconds on a CPU), waits for them and then redraws: no "did not finish"."""
+    EfficientNet-Lite0, many seconds on a CPU), waits for them and then redraws: no "did not finish".
+    The grid of the five rows and the original then fits a 1400 x 900 window."""
     from playwright.sync_api import expect
 
-    page = new_page(1600)
+    page = new_page(1600, width=1400)
     page.get_by_role("link", name="Coarse-to-fine attacks").click()
     run = page.get_by_role("button", name="Run attacks")
     run.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
-    page.locator(".st-key-c2f_before_org .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-c2f_grid_row0 .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
     run.click()
     page.wait_for_timeout(2000)
-    assert page.locator(".st-key-c2f_row0_org").count() == 0, "the attacks ended before the slider moved"
+    assert page.locator(".st-key-c2f_grid_row1").count() == 0, "the attacks ended before the slider moved"
     slider = page.locator(".st-key-c2f_scale_percentile input[type=range]")
     slider.focus()
     slider.press("ArrowRight")  # 99.5 -> 99.9
-    page.locator(".st-key-c2f_row4_org .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # PGDC's row
+    page.locator(".st-key-c2f_grid_row5 .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)  # PGDC's row
     expect(page.get_by_text("the 99.9th percentile", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("did not finish", exact=False)).to_have_count(0)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    box = grid_in_view(page)
+    shot = artifacts / "c2f_coffee_grid_1400x900.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}; the grid is {box['height']:.0f} px tall")
 
 
 def test_an_upload_survives_a_page_change_and_a_removed_one_is_forgotten(new_page):

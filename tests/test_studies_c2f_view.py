@@ -2,6 +2,7 @@
 probabilities, aiming, decisions, the LRP maps and loss terms, and verdicts, on the shipped MNIST model."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +11,19 @@ from core.attacks.lrp_c2f import lrp_loss, lrp_norms
 from core.data import load_digits
 from core.models import load
 from core.studies import c2f as study
-from core.studies.c2f_view import LossTerms, NamedClass, NamedDecision, NamedLabels, Verdict, lrp_maps
+from core.studies.c2f_view import (
+    ORIGINAL,
+    DemoRow,
+    LossTerms,
+    NamedClass,
+    NamedDecision,
+    NamedLabels,
+    Verdict,
+    before_after_scale,
+    demo_steps,
+    grid_maps,
+    lrp_maps,
+)
 from devices import DEVICES
 
 
@@ -153,3 +166,68 @@ def test_verdicts_by_hand():
     # a new coarse class: its fine index is a position among other members, so the fine class changed too
     assert Verdict.of(labels, _after(1, 0), True) == Verdict(True, coarse_kept=False, fine_changed=True)
     assert Verdict.of(labels, _after(1, 1), False) == Verdict(False, coarse_kept=False, fine_changed=True)
+
+
+def _pair(seed: int, size: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return tuple(size * rng.standard_normal((6, 6)).astype(np.float32) for _ in range(2))
+
+
+def test_grid_maps_each_row_on_its_own_scales_and_changes_are_after_minus_before():
+    before, strong, weak = _pair(0, 1.0), _pair(1, 1000.0), _pair(2, 1e-3)
+    rows = grid_maps(before, [("LRPC eps=10", strong), ("DFC", weak)], percentile=100.0)
+    assert [row.name for row in rows] == [ORIGINAL, "LRPC eps=10", "DFC"]
+    assert rows[0].changes is None and rows[0].change_scales is None
+    for row, maps in zip(rows, (before, strong, weak)):
+        assert row.maps == maps
+        assert row.scale.limit == pytest.approx(max(np.abs(m).max() for m in maps))  # of this row alone
+        assert row.scale.signed and row.scale.scope == "one scale for this row"
+    for row in rows[1:]:
+        np.testing.assert_array_equal(row.changes[0], row.maps[0] - before[0])
+        np.testing.assert_array_equal(row.changes[1], row.maps[1] - before[1])
+        for change, scale in zip(row.changes, row.change_scales):  # each change on its own scale
+            assert scale.limit == pytest.approx(np.abs(change).max()) and scale.scope == "own scale"
+    assert rows[2].scale.limit < 1e-2 < rows[0].scale.limit < rows[1].scale.limit  # the weak row is not drawn blank
+
+    one = grid_maps(before, [("LRPC eps=10", strong), ("DFC", weak)], percentile=100.0, one_scale=True)
+    assert len({row.scale for row in one}) == 1 and one[0].scale.scope == "one scale for all rows"
+    assert one[0].scale.limit == pytest.approx(max(np.abs(m).max() for m in strong))
+    assert len({scale for row in one[1:] for scale in row.change_scales}) == 1
+    changes = [a - b for maps in (strong, weak) for a, b in zip(maps, before)]
+    assert one[1].change_scales[0].limit == pytest.approx(max(np.abs(c).max() for c in changes))
+    assert one[1].change_scales[0].scope == "one scale for all rows' changes"
+
+
+def test_the_before_after_scale_covers_both_and_percentiles_saturate_extremes():
+    before, after = _pair(3, 1.0), _pair(4, 5.0)
+    scale = before_after_scale(before, after, 100.0)
+    assert scale.limit == pytest.approx(max(np.abs(m).max() for m in (*before, *after)))
+    assert before_after_scale(before, after).limit < scale.limit  # the default percentile, 99.5
+    assert scale.scope == "one scale for before and after"
+
+
+def _demo_labels() -> NamedLabels:
+    return NamedLabels(NamedClass(4, "food", 0.995), NamedClass(7, "dog", 0.002), NamedClass(0, "espresso", 0.97),
+                       NamedClass(1, "cup", 0.015), ("a",) * 8, (0.0,) * 8, ("espresso", "cup"), (0.97, 0.015))
+
+
+def _decision(coarse: int, name: str, prob: float) -> NamedDecision:
+    return NamedDecision(NamedClass(coarse, name, prob), (0.0,) * 8, NamedClass(0, "x", 0.5), -1)
+
+
+def test_the_demo_steps_say_what_happened():
+    labels = _demo_labels()
+    rows = [DemoRow("LRPC eps=10", "lrp", True, _decision(7, "dog", 0.99), 6.0, (0.2, 1.9)),
+            DemoRow("DFC", "deepfool", True, _decision(7, "dog", 0.26), 0.4, (0.3, 0.3)),
+            DemoRow("PGDC", "pgd", False, _decision(4, "food", 0.6), 12.0, (0.4, 0.3))]
+    steps = demo_steps(labels, (0.5, 0.22), rows)
+    assert [s.rows for s in steps] == [(), (ORIGINAL,), ("LRPC eps=10",), ("DFC", "PGDC")]
+    assert "decides food (99.5%)" in steps[0].look and "runner-up, dog (0.2%)" in steps[0].look
+    assert steps[1].title == "Where its evidence for food lies"
+    assert "at most 10/255" in steps[2].look and "went from food to dog (99%)" in steps[2].look
+    assert "food fell from 0.5 to 0.2, for dog rose from 0.22 to 1.9" in steps[2].look
+    assert "After DFC the decision went from food to dog (26%), with a perturbation 15× smaller than LRPC's" \
+        in steps[3].look
+    assert "after PGDC the decision stayed food (60%), with a perturbation 2× larger than LRPC's" in steps[3].look
+    only_lrp = demo_steps(labels, (0.5, 0.22), rows[:1])  # a step whose attacks did not run is left out
+    assert [s.title for s in only_lrp][-1] == "What LRPC changed" and len(only_lrp) == 3

@@ -1,10 +1,12 @@
 """The C2F study as a page shows it for one image: its labels with class names and probabilities, its
-decision after an attack, the LRP maps and loss terms of a pair of classes, and one attack's verdict.
+decision after an attack, the LRP maps and loss terms of a pair of classes, one attack's verdict, the maps
+of the comparison grid on their colour scales, and the steps of the classroom demo.
 
 Records of plain numbers and names (batch of one, on the CPU), so a page only formats them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,13 +15,14 @@ import torch
 
 from core.attacks.c2f import C2FLabels
 from core.attacks.lrp_c2f import loss_of_norms, lrp_norms
-from core.explain.heatmap import heatmap
+from core.explain.heatmap import DEFAULT_PERCENTILE, ColourScale, heatmap, scale_of
 from core.explain.lrp import LRPRules
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.locks import model_lock
-from core.studies.c2f import relevance_pair
+from core.studies.c2f import StudyConfig, relevance_pair
 
 Indices = tuple[int, int, int, int]  # r_org, r_adv, f_org, f_adv
+Maps = tuple[np.ndarray, np.ndarray]  # the LRP maps (H, W) of the original and the adversarial class
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class LossTerms:
 
 
 def lrp_maps(hc: HierarchicalClassifier, x: torch.Tensor, labels: Indices, level: str, rules: LRPRules,
-             p: float) -> tuple[tuple[np.ndarray, np.ndarray], LossTerms]:
+             p: float) -> tuple[Maps, LossTerms]:
     """The poster's two maps of one image ``x`` (1, C, H, W, on the model's device) for ``labels`` (their
     ``indices()``): ``relevance_pair`` by the attack's LRP ``rules``, so they are the maps its loss is of,
     each summed over channels (H, W); and the terms of that loss with norm order ``p``."""
@@ -171,3 +174,133 @@ class Verdict:
         """From the labels before the attack and the decision after it."""
         coarse_kept = after.coarse.index == labels.r_org.index
         return cls(fooled, coarse_kept, not coarse_kept or after.fine.index != labels.f_org.index)
+
+
+ORIGINAL = "x"  # the comparison grid's row of the original image
+SCOPES = {False: ("one scale for this row", "own scale"),
+          True: ("one scale for all rows", "one scale for all rows' changes")}
+
+
+@dataclass(frozen=True)
+class GridMaps:
+    """One row of the comparison grid (the original image, ``ORIGINAL``, or an attack's column name): the two
+    LRP maps at its image, their changes from the original's (after minus before; None on the original's
+    row), and the colour scales they are drawn on: ``scale`` for both maps, ``change_scales`` one per change."""
+
+    name: str
+    maps: Maps
+    changes: Maps | None
+    scale: ColourScale
+    change_scales: tuple[ColourScale, ColourScale] | None
+
+
+def grid_maps(before: Maps, after: Sequence[tuple[str, Maps]], percentile: float = DEFAULT_PERCENTILE,
+              one_scale: bool = False) -> list[GridMaps]:
+    """The grid's rows: the original's maps ``before``, then each attack's (``(name, maps)``) with their
+    changes. Each row's two maps share one signed scale of that row alone, so a weak row is not drawn blank
+    beside a strong one, and each change its own (an attack may move one class's evidence a hundred times
+    more than the other's: on one scale the smaller change would look blank); ``one_scale``: all maps on
+    one scale, all changes on another, so magnitudes compare across rows. Scales end at the ``percentile``
+    of |value|."""
+    changes = [(a[0] - before[0], a[1] - before[1]) for _, a in after]
+    scope, change_scope = SCOPES[one_scale]
+    if one_scale:
+        every = scale_of([*before, *(m for _, maps in after for m in maps)], percentile, scope=scope)
+        every_change = scale_of([c for pair in changes for c in pair], percentile, scope=change_scope)
+    rows = [GridMaps(ORIGINAL, before, None, every if one_scale else scale_of(before, percentile, scope=scope), None)]
+    for (name, maps), change in zip(after, changes):
+        rows.append(GridMaps(name, maps, change, every if one_scale else scale_of(maps, percentile, scope=scope),
+                             (every_change,) * 2 if one_scale else
+                             tuple(scale_of([c], percentile, scope=change_scope) for c in change)))
+    return rows
+
+
+def before_after_scale(before: Maps, after: Maps, percentile: float = DEFAULT_PERCENTILE) -> ColourScale:
+    """One scale for an attack's maps before and after it, so switching between the two compares them."""
+    return scale_of([*before, *after], percentile, scope="one scale for before and after")
+
+
+# ---------------------------------------------------------------- the classroom demo
+
+DEMO_MODEL, DEMO_HIERARCHY, DEMO_IMAGE = "efficientnet_lite0", "imagenet_c2f", "coffee"
+DEMO_CONFIG = StudyConfig(level="coarse", eps_255=(10.0,))  # LRPC at 10/255 beside DFC and PGDC at their defaults
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    """What the demo tells of one attack on its image: the column name, the attack ("lrp", "deepfool",
+    "pgd"), whether it fooled, the decision after it, ``||eta||_2``, and the total relevance of the two
+    maps after it (original class, adversarial class)."""
+
+    name: str
+    attack: str
+    fooled: bool
+    after: NamedDecision
+    l2: float
+    totals: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One step of the demo: its title, a plain sentence on what to look at, and the grid rows it shows
+    (``ORIGINAL`` or column names; none: the image and the decision)."""
+
+    title: str
+    look: str
+    rows: tuple[str, ...]
+
+
+def _moved(before: float, after: float) -> str:
+    return f"{'rose' if after > before else 'fell'} from {before:.3g} to {after:.3g}"
+
+
+def _decided(labels: NamedLabels, row: DemoRow) -> str:
+    after = row.after.coarse
+    if after.index == labels.r_org.index:
+        return f"the decision stayed {after.name} ({after.prob:.0%})"
+    return f"the decision went from {labels.r_org.name} to {after.name} ({after.prob:.0%})"
+
+
+def _size(row: DemoRow, lrp: DemoRow | None) -> str:
+    """How ``row``'s perturbation compares with the LRP attack's (in ``||eta||_2``)."""
+    if lrp is None or not (row.l2 > 0 and lrp.l2 > 0):
+        return ""
+    if row.l2 < lrp.l2:
+        return f", with a perturbation {lrp.l2 / row.l2:.2g}× smaller than LRPC's"
+    return f", with a perturbation {row.l2 / lrp.l2:.2g}× larger than LRPC's"
+
+
+def demo_steps(labels: NamedLabels, before_totals: tuple[float, float], rows: Sequence[DemoRow],
+               eps_255: float = DEMO_CONFIG.eps_255[0]) -> list[DemoStep]:
+    """The demo's four steps for an image with ``labels`` whose maps before the attacks sum to
+    ``before_totals``: what the model sees and decides, where its evidence lies, what the LRP attack (at
+    ``eps_255``) changed, and how the other attacks differ; a step whose attack did not run is left out."""
+    org, adv = labels.r_org, labels.r_adv
+    steps = [
+        DemoStep("What the model sees and decides",
+                 f"The model sees this photo and decides {org.name} ({org.prob:.1%}). Its runner-up, {adv.name} "
+                 f"({adv.prob:.1%}), is the class the LRP attack will push it towards.", ()),
+        DemoStep(f"Where its evidence for {org.name} lies",
+                 f"Red pixels speak for the class named above the map, blue ones against it, white ones not at "
+                 f"all: the first map shows where the model finds {org.name}, the second where it finds {adv.name}.",
+                 (ORIGINAL,)),
+    ]
+    lrp = next((row for row in rows if row.attack == "lrp"), None)
+    if lrp is not None:
+        steps.append(DemoStep(
+            "What LRPC changed",
+            f"LRPC moved every pixel by at most {eps_255:g}/255, too little to see in the photo, and "
+            f"{_decided(labels, lrp)}. It did so by attacking the explanation: the change maps (after minus "
+            f"before; red: more evidence, blue: less) show where; the total evidence for {org.name} "
+            f"{_moved(before_totals[0], lrp.totals[0])}, for {adv.name} {_moved(before_totals[1], lrp.totals[1])}.",
+            (lrp.name,)))
+    others = [row for row in rows if row.attack != "lrp"]
+    if others:
+        said = "; ".join(f"after {row.name} {_decided(labels, row)}{_size(row, lrp)}" for row in others)
+        steps.append(DemoStep(
+            "How DeepFool and PGD differ",
+            f"DeepFool takes the smallest step over the nearest decision boundary, PGD steps against the original "
+            f"class until the decision changes; neither looks at the explanation. A{said[1:]}. Compare their "
+            "change maps with LRPC's.",
+            tuple(row.name for row in others)))
+    return steps

@@ -14,20 +14,19 @@ import torch
 
 from core.attacks.result import AttackResult
 from core.data import LoadedImage, pixel_digest, to_uint8
-from core.explain.heatmap import colorize, perturbation_image, png_bytes
+from core.explain.heatmap import map_png, perturbation_image, png_bytes
 from core.explain.lrp import LRPRules
 from core.models import LoadedModel
 from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
-from core.studies.c2f_view import Indices, LossTerms, NamedDecision, NamedLabels, lrp_maps
+from core.studies.c2f_view import GridMaps, Indices, LossTerms, Maps, NamedDecision, NamedLabels, lrp_maps
 from core.studies.runner import sub_progress
 from core.studies.table import column_slug
+from core.wording import file_safe
 from dashboard.c2f.settings import symbols
 from dashboard.widgets.downloads import progress_callback, zip_bytes
 from dashboard.widgets.state import result_cache
-
-Maps = tuple[np.ndarray, np.ndarray]  # the LRP maps (H, W) of the original and the adversarial class
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,15 @@ class AttackRow:
 class Comparison:
     """The last run on the page's image, for its ``context`` (model, image digest, level, LRP target): the
     settings, one row per attack that ran and the errors of those that could not; ``pictures`` (the
-    amplified perturbations, per amplification switch) and ``files`` (the downloads, per colour scale and
-    switch) are made when first shown and kept here."""
+    amplified perturbations, per amplification switch) and ``files`` (the downloads, per display setting:
+    percentile, one scale, one amplification) are made when first shown and kept here."""
 
     config: study.StudyConfig
     context: tuple
     rows: list[AttackRow]
     errors: list[str]
     pictures: dict[bool, list[tuple[np.ndarray, float]]] = field(default_factory=dict)
-    files: dict[tuple[float, bool], dict[str, bytes]] = field(default_factory=dict)
+    files: dict[tuple[float, bool, bool], dict[str, bytes]] = field(default_factory=dict)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -140,28 +139,40 @@ LABEL_NOTES = {  # what the label fields of the comparison JSON mean
                                            "attack the image has left r_org, so this is not its fine class",
     "result.labels": "r_org, r_adv, coarse_after: coarse class indices; f_org, f_adv, fine_after: positions "
                      "within r_org's member list",
+    "map_colour_scales": "each map PNG -> the colour scale it is drawn on: [low, high], signed or not, the "
+                         "percentile of |value| and the maps that share it (scope); change maps are after minus before",
 }
 
 
 def comparison_files(stored: Comparison, loaded: LoadedModel, image: LoadedImage, labels: NamedLabels, level: str,
-                     before_maps: Maps, scale: float, pictures: list[tuple[np.ndarray, float]],
-                     percentile: float) -> dict[str, bytes]:
-    """One JSON and one NPZ for the whole comparison, a PNG of every map, perturbation and image, and
-    a ZIP of all those PNGs."""
+                     grid: list[GridMaps], pictures: list[tuple[np.ndarray, float]]) -> dict[str, bytes]:
+    """One JSON and one NPZ for the whole comparison, a PNG of every map (``map_png``: on the scale the grid
+    draws it on, with its colour bar; file names carry the class), perturbation and adversarial image, and
+    a ZIP of all those PNGs. The JSON records each map PNG's colour scale."""
     s, _ = symbols(level)
+    names = {which: file_safe(c.name) for which, c in zip(("org", "adv"), labels.pair(level))}
     x = image.tensor[0].cpu().numpy()
-    arrays = {"x": x, f"before_lrp_{s}_org": before_maps[0], f"before_lrp_{s}_adv": before_maps[1]}
-    pngs = {f"before_lrp_{s}_org.png": png_bytes(colorize(before_maps[0], scale)),
-            f"before_lrp_{s}_adv.png": png_bytes(colorize(before_maps[1], scale))}
+    arrays, pngs, scales = {"x": x}, {}, {}
+
+    def maps(slug: str, kind: str, pair: Maps, pair_scales, title: str) -> None:
+        for which, m, scale in zip(("org", "adv"), pair, pair_scales):
+            arrays[f"{slug}_{kind}_{s}_{which}"] = m
+            name = f"{slug}_{kind}_{s}_{which}_{names[which]}.png"
+            what = "LRP" if kind == "lrp" else "change"
+            pngs[name] = map_png(m, scale, f"{title} {what} {s}_{which}: {labels.pair(level)[which == 'adv'].name}")
+            scales[name] = scale.to_dict()
+
+    before = grid[0]
+    maps("before", "lrp", before.maps, (before.scale,) * 2, "x:")
     attacks = []
-    for row, (picture, factor) in zip(stored.rows, pictures):
+    for row, row_maps, (picture, factor) in zip(stored.rows, grid[1:], pictures):
         slug, result = column_slug(row.name), row.result
-        arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": row.delta,
-                   f"{slug}_lrp_{s}_org": row.maps[0], f"{slug}_lrp_{s}_adv": row.maps[1]}
-        pngs |= {f"{slug}_lrp_{s}_org.png": png_bytes(colorize(row.maps[0], scale)),
-                 f"{slug}_lrp_{s}_adv.png": png_bytes(colorize(row.maps[1], scale)),
-                 f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture),
-                 f"{slug}_adversarial.png": png_bytes(row.adversarial)}
+        arrays |= {f"{slug}_x_adv": result.x_adv[0].cpu().numpy(), f"{slug}_delta": row.delta}
+        maps(slug, "lrp", row_maps.maps, (row_maps.scale,) * 2, f"{row.name}:")
+        maps(slug, "change", row_maps.changes, row_maps.change_scales, f"{row.name}:")
+        decided = row.after.coarse if level == "coarse" else row.after.fine
+        pngs |= {f"{slug}_perturbation_x{factor:.3g}.png": png_bytes(picture),
+                 f"{slug}_adversarial_{file_safe(decided.name)}.png": png_bytes(row.adversarial)}
         labels_after = result.labels
         attacks.append({
             "column": row.name, "figures": row.figures, "seconds": row.seconds, "cached": row.cached,
@@ -169,13 +180,16 @@ def comparison_files(stored: Comparison, loaded: LoadedModel, image: LoadedImage
             "fooled_after_8bit_rounding": row.fooled_8bit,
             "label_names": {"coarse_after": labels.coarse_names[int(labels_after["coarse_after"][0])],
                             "fine_after_within_r_org": labels.fine_names[int(labels_after["fine_after"][0])]},
+            "colour_scale": row_maps.scale.to_dict(),
+            "change_colour_scales": [scale.to_dict() for scale in row_maps.change_scales],
             "result": result.to_dict(),
         })
     report = provenance(loaded.info, loaded.device) | {
         "image": image.source_name, "image_digest": image.digest, "level": level,
         "labels": labels.to_dict(),
         "coarse_probabilities": dict(zip(labels.coarse_names, labels.coarse_probs)),
-        "config": stored.config.__dict__, "colour_scale": {"symmetric_max": scale, "percentile": percentile},
+        "config": stored.config.__dict__, "before_colour_scale": before.scale.to_dict(),
+        "map_colour_scales": scales,
         "relevance": {"method": "lrp", **stored.config.lrp_rules().params(), "summed_over": "channels"},
         "attacks": attacks,
         "label_notes": LABEL_NOTES,

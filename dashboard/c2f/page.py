@@ -12,15 +12,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import LoadedImage
-from core.explain.heatmap import shared_scale
 from core.metrics import blank_images
 from core.models import DEFAULT_MODEL, REGISTRY, LoadedModel
 from core.studies import c2f as study
 from dashboard.c2f.comparison import Comparison, image_labels, relevance_maps, run_comparison
-from dashboard.c2f.sections import before_section, results_section, target_picker
+from dashboard.c2f.sections import display_settings, results_section, target_picker
 from dashboard.c2f.settings import DEFAULT_CONFIG, LEVELS, attack_settings
 from dashboard.c2f.table import table_section
-from dashboard.widgets.figures import scale_percentile_slider
 from dashboard.widgets.images import pick_image
 from dashboard.widgets.models import hierarchies_for, model_availability, model_label, model_picker, predictions
 from dashboard.widgets.state import report_unfinished, unfinished_mark
@@ -51,16 +49,19 @@ takes signed gradient steps that raise the cross-entropy of the original class w
 also keeps the coarse class). All count a success the same way: the decision changes (at the fine level,
 within the same coarse class).
 
-**The maps.** Relevance by the poster's rules: z⁺ in the hidden layers, z^β (ZBox) at the input
+**The maps.** Relevance by the poster's rules: $z^+$ in the hidden layers, $z^\beta$ (ZBox) at the input
 (composite `zplus_zbox`), summed over colour channels. Red pixels speak for the class named above the map,
-blue ones against it, white ones not at all. All maps of one comparison share one symmetric colour scale,
-so equal colours mean equal relevance before and after every attack. With z⁺ rules the maps of two classes
-often look alike (z⁺ is little class-selective): compare their strength, and how it moves after each attack.
+blue ones against it, white ones not at all. Each row of the grid has its own colour scale (its two maps share
+one; each change map has its own), so every row's pattern shows, DeepFool's tiny changes too; their ends are
+written in the row. Switch on "One scale for all rows" to compare strengths across rows (weak rows then look
+pale). The change maps are the map after the attack minus the map before it: red where the evidence grew,
+blue where it shrank. With $z^+$ rules the maps of two classes often look alike ($z^+$ is little
+class-selective): compare their strength, and how it moves after each attack.
 
 **The loss.** Under each map: its total relevance, and the norms $\|R^+\|_p$, $\|R^-\|_p$ of its positive and
 negative parts over all pixels and channels, the four terms of the loss; each row gives the loss before → after
 its attack (LRPC/LRPF lower it). The total can rise while the loss falls: the loss weighs the two classes' maps
-against each other. z⁺ and the input layer's z^β pass relevance down with the sign it starts with (the
+against each other. $z^+$ and the input layer's $z^\beta$ pass relevance down with the sign it starts with (the
 class's logit): their terms $x^+w^+$, $x^-w^-$ and $(x-l)\,w^+ + (x-h)\,w^-$ are never negative. So each map
 has one sign: $\|R^-\|_p = 0$ where the logit is positive (no pixel speaks against the class), and the whole
 map is negative where it is negative.
@@ -68,8 +69,8 @@ map is negative where it is negative.
 **The numbers.** For this image $\rho_p = \|\eta\|_p / \|x\|_p$ ($p$ = 2, 1, ∞); the poster's table averages
 them over a data set. Being relative to the image, $\rho_\infty$ exceeds $\varepsilon/255$ where the image's
 brightest value is below 1, although $\|\eta\|_\infty \le \varepsilon/255$ always holds. The perturbation is
-shown amplified (grey = no change), with the factor under it:
-by default one factor for all rows, so their strengths compare; switch it off to see each one's pattern.
+shown amplified (grey = no change), with the factor in its row:
+by default each by its own factor, to see its pattern; switch on one factor for all to compare strengths.
 """
 
 
@@ -152,12 +153,10 @@ def main() -> None:
         st.markdown(HELP)
     left, right = st.columns([1.4, 1], vertical_alignment="bottom")
     level = left.radio("Level", list(LEVELS), format_func=LEVELS.get, horizontal=True, key="c2f_level",
-                       help="Coarse: change C(x). Fine: change the fine decision within r_org while keeping r_org.")
-    with right:
-        percentile = scale_percentile_slider("c2f_scale_percentile")
-
+                       help="Coarse: change $C(x)$. Fine: change the fine decision within $r_{org}$ while keeping "
+                            "$r_{org}$.")
     labels = image_labels(loaded, info.model_id, image, image.digest)
-    with left:
+    with right:
         target = target_picker(labels, level)
     labels = labels.aimed(level, target)
     top1 = predictions(loaded, image, k=1)[0]
@@ -167,11 +166,13 @@ def main() -> None:
                    "most probability.")
     context = (info.model_id, image.digest, level, target)
     stored = _results_for(context)
-    before_slot = st.container()
+    st.subheader("The image before and after each attack", anchor=False)
+    display = display_settings()  # above the run: moving the percentile while it runs waits for it
+    grid_slot = st.container()  # the grid, drawn once the run has ended
     st.subheader("Attacks", anchor=False)
     if blank_images(image.tensor).any():
-        st.error("This image is all black: its perceptibility ρ_p = ‖η‖_p / ‖x‖_p is undefined "
-                 "(‖x‖_p = 0), so the attacks are not offered. Choose another image.")
+        st.error(r"This image is all black: its perceptibility $\rho_p = \|\eta\|_p / \|x\|_p$ is undefined "
+                 r"($\|x\|_p = 0$), so the attacks are not offered. Choose another image.")
         submitted = False
     else:
         submitted, config = attack_form(level)
@@ -183,15 +184,10 @@ def main() -> None:
         report_unfinished(UNFINISHED)
 
     shown = stored.config if stored else DEFAULT_CONFIG  # the rules and p of the maps after
-    with before_slot, st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
+    with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
         before, before_terms = relevance_maps(loaded, info.model_id, image.digest, image.tensor, labels.indices(),
                                               level, shown.lrp_rules(), shown.lrp_p)
-    maps = list(before) + [m for row in (stored.rows if stored else []) for m in row.maps]
-    scale = shared_scale(maps, percentile)
-    with before_slot:
-        before_section(loaded, image, labels, level, before, before_terms, shown.lrp_p, scale)
-    if stored is not None:
-        results_section(stored, loaded, image, labels, level, before, before_terms, scale, percentile)
+    results_section(stored, loaded, image, labels, level, before, before_terms, shown.lrp_p, display, grid_slot)
     table_section(loaded, image, level)
 
 

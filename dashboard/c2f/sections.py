@@ -1,7 +1,9 @@
-"""How the C2F page draws its single-image comparison: the LRP target picker, the section before the
-attacks (input, the two maps, the decisions), a row per attack (adversarial image, maps after it,
-perturbation, outcome), the LRP loss curves and the downloads. Presentation only: the numbers come from
-the comparison's records (``dashboard.c2f.comparison``) and their verdicts from ``core.studies.c2f_view``."""
+"""How the C2F page draws its single-image comparison: the LRP target picker, the compact grid (one row per
+image: the original, then each attack's x+η; columns: image, amplified perturbation, the two LRP maps and
+their changes; each row's labels and figures beside it), the before/after view of one row, the details
+(decisions, every attack's settings and figures, the maps' loss terms), the LRP loss curves and the
+downloads. Presentation only: the numbers come from the comparison's records (``dashboard.c2f.comparison``)
+and the verdicts, maps and scales from ``core.studies.c2f_view``."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,31 +11,33 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import LoadedImage
-from core.explain.heatmap import shared_scale
+from core.explain.heatmap import ColourScale, scale_of
 from core.models import LoadedModel
-from core.studies.c2f_view import LossTerms, NamedLabels, Verdict
+from core.studies.c2f_view import (
+    ORIGINAL,
+    SCOPES,
+    GridMaps,
+    LossTerms,
+    Maps,
+    NamedLabels,
+    Verdict,
+    before_after_scale,
+    grid_maps,
+)
 from core.wording import counted
-from dashboard.c2f.comparison import AttackRow, Comparison, Maps, comparison_files, perturbation_pictures
+from dashboard.c2f.comparison import AttackRow, Comparison, comparison_files, perturbation_pictures
 from dashboard.c2f.settings import LEVELS, p_text, poster_name, symbols
 from dashboard.widgets.downloads import download_buttons, name_stem
-from dashboard.widgets.figures import (
-    FIGURE_CELL,
-    SIGN_HELP,
-    heatmap_figure,
-    image_figure,
-    probability_figure,
-    row_cells,
-    show,
-)
+from dashboard.widgets.figures import probability_figure, scale_percentile_slider, show
+from dashboard.widgets.grid import GridRow, MapCell, Picture, draw_grid
 
-MAP_HEIGHT = 288
-TITLE_LINES = 2  # map titles name the class on a second line; the figures beside them keep the same room
 FOOLED = ":green[:material/check_circle: **Fooled**]"
 NOT_FOOLED = ":red[:material/cancel: **Not fooled**]"
 NAME_CHARS = 16
-TITLE_CHARS = 19  # a class name on its own title line (fits a map column at 1280 px)
-CHART_CELL = 190  # px, the probability chart's cell (class names and bar labels beside the bars)
+CHART_HEIGHT = 288  # px, the probability chart in the details
+BIG_CELL = 250  # px, a picture of the before/after view
 RUNNER_UP = -1  # the target picker's option for the poster's runner-up
+GREY = 128  # the perturbation cell of the original row: no change
 
 
 def _short(name: str, limit: int = NAME_CHARS) -> str:
@@ -59,23 +63,33 @@ def target_picker(labels: NamedLabels, level: str) -> int | None:
     s, word = symbols(level)
     key = f"c2f_target_{level}_{labels.r_org.index}" + (f"_{labels.f_org.index}" if level == "fine" else "")
     picked = st.selectbox(  # the runner-up is option -1: a None option would show as "Choose an option"
-        f"LRP{word[0].upper()} target {s}_adv", [RUNNER_UP, *(c.index for c in others)], key=key,
+        f"LRP{word[0].upper()} target {math_label(level, 'adv')}", [RUNNER_UP, *(c.index for c in others)], key=key,
         format_func=lambda i: (f"{runner_up.name}: the runner-up, as in the poster" if i == RUNNER_UP
                                else f"{classes[i].name} ({classes[i].prob:.1%})"),
         help=f"The class whose evidence LRP{word[0].upper()} builds. The poster takes the runner-up; pick another "
              f"{word} class to aim the attack elsewhere. Its success is still judged as the poster's (the {word} "
-             f"class changes), DeepFool and PGD stay untargeted, and every map is of {s}_org and this class.")
+             f"class changes), DeepFool and PGD stay untargeted, and every map is of {math_label(level, 'org')} and "
+             "this class.")
     return None if picked == RUNNER_UP else picked
 
 
-# ---------------------------------------------------------------- before the attacks
+# ---------------------------------------------------------------- notation
 
 
-def map_titles(level: str, labels: NamedLabels) -> tuple[str, str]:
-    s, _ = symbols(level)
-    org, adv = labels.pair(level)
-    return (f"LRP, {s}<sub>org</sub><br>{_short(org.name, TITLE_CHARS)}",
-            f"LRP, {s}<sub>adv</sub><br>{_short(adv.name, TITLE_CHARS)}")
+def math_label(level: str, which: str) -> str:
+    """The class as markdown math: ``$r_{org}$``, ``$f_{adv}$``."""
+    return f"${symbols(level)[0]}_{{{which}}}$"
+
+
+def lrp_formula(level: str, which: str, at: str = "x") -> str:
+    """The map as markdown math, e.g. ``$\\mathrm{LRP}_{F^{r_{org}}}(x+\\eta;\\, f_{adv})$``."""
+    head = "C" if level == "coarse" else "F^{r_{org}}"
+    point = "x+\\eta" if at != "x" else "x"
+    return f"$\\mathrm{{LRP}}_{{{head}}}({point};\\, {symbols(level)[0]}_{{{which}}})$"
+
+
+def loss_name(level: str) -> str:
+    return "$L_C$" if level == "coarse" else "$L_F$"
 
 
 def _norm(p: float) -> str:
@@ -87,61 +101,221 @@ def map_caption(level: str, which: str, relevance_map: np.ndarray, terms: LossTe
                 at: str = "x") -> str:
     """The map's formula at input ``at``, its total relevance, and the norms of its positive and negative
     parts, the terms of the LRP loss."""
-    s, _ = symbols(level)
-    formula = "LRP_C" if level == "coarse" else "LRP_F^r_org"
     i = 0 if which == "org" else 1
-    return (f"{formula}({at}; {s}_{which}) · total relevance {float(relevance_map.sum()):.3g}  \n"
+    return (f"{lrp_formula(level, which, at)} · total relevance {float(relevance_map.sum()):.3g}  \n"
             f"‖R⁺‖{_norm(p)} = {terms.pos[i]:.3g} · ‖R⁻‖{_norm(p)} = {terms.neg[i]:.3g}")
 
 
 def loss_line(level: str, before: LossTerms, after: LossTerms, p: float) -> str:
     """The LRP loss before and after an attack (LRPC/LRPF lower it)."""
-    name = "L_C" if level == "coarse" else "L_F"
-    return f"LRP loss {name} (p = {p_text(p)}): {before.loss:.3g} → {after.loss:.3g}"
+    return f"LRP loss {loss_name(level)} (p = {p_text(p)}): {before.loss:.3g} → {after.loss:.3g}"
 
 
-def before_section(loaded: LoadedModel, image: LoadedImage, labels: NamedLabels, level: str, maps: Maps,
-                   terms: LossTerms, p: float, scale: float) -> None:
-    """The input, the two maps before the attack, the decisions and their probabilities."""
+def _short_number(value: float) -> str:
+    """Two significant digits, a short exponent: 4.4e-5, 0.035, 12."""
+    mantissa, e, exponent = f"{value:.2g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else mantissa
+
+
+def _span(scale: ColourScale) -> str:
+    high = _short_number(scale.limit)
+    return f"±{high}" if scale.signed else f"0 to {high}"
+
+
+# ---------------------------------------------------------------- the grid
+
+
+def grid_columns(level: str, labels: NamedLabels) -> list[str]:
+    """The grid's column titles (Plotly HTML, two lines each)."""
+    s, _ = symbols(level)
+    org, adv = labels.pair(level)
+    return ["image<br>x or x+η", "perturbation η<br>amplified",
+            f"LRP, {s}<sub>org</sub><br>{_short(org.name)}", f"LRP, {s}<sub>adv</sub><br>{_short(adv.name)}",
+            f"change of {s}<sub>org</sub><br>after − before", f"change of {s}<sub>adv</sub><br>after − before"]
+
+
+def original_text(labels: NamedLabels, image: LoadedImage, level: str, maps: GridMaps) -> str:
+    """The original row's labels: the coarse and fine decisions and runners-up, and its maps' scale."""
+    marked = {lv: " (aimed)" if labels.target is not None and lv == level else "" for lv in LEVELS}
+    return (f"**Original x** · {image.source_name or 'upload'}  \n"
+            f"$C$: **{labels.r_org.name}** {labels.r_org.prob:.1%} · $r_{{adv}}$ {labels.r_adv.name} "
+            f"{labels.r_adv.prob:.1%}{marked['coarse']}  \n"
+            f"$F$: **{labels.f_org.name}** {labels.f_org.prob:.1%} · $f_{{adv}}$ {labels.f_adv.name} "
+            f"{labels.f_adv.prob:.1%}{marked['fine']}  \n"
+            f"maps {_span(maps.scale)}")
+
+
+def verdict_line(row: AttackRow, labels: NamedLabels, level: str) -> tuple[str, str]:
+    """The row's verdict (fooled or not, and why) and its new labels, short."""
+    after = row.after
+    verdict = Verdict.of(labels, after, row.fooled)
+    coarse = (f"{labels.r_org.name} → **{after.coarse.name}** {after.coarse.prob:.0%}" if not verdict.coarse_kept
+              else f"**{labels.r_org.name}** kept {after.coarse.prob:.0%}")
+    fine = (f"{labels.f_org.name} → **{after.fine.name}** {after.fine.prob:.0%}" if verdict.fine_changed
+            else f"**{labels.f_org.name}** kept {after.fine.prob:.0%}")
+    if verdict.fooled:
+        said = ":green[✓ fooled]"
+    elif level == "fine" and not verdict.coarse_kept:
+        said = ":red[✗ not fooled: the coarse class changed too]"
+    else:
+        said = ":red[✗ not fooled]"
+    return said, (f"$C$: {coarse}" if level == "coarse" else f"$F$: {fine} · $C$ {after.coarse.name}")
+
+
+def attack_text(row: AttackRow, labels: NamedLabels, level: str, before: LossTerms, maps: GridMaps,
+                factor: float) -> str:
+    """An attack row's labels and figures: the verdict and whether it survives 8-bit rounding, the new class,
+    ρ and the LRP loss before → after, the perturbation's amplification and the scales of its maps."""
+    said, labelled = verdict_line(row, labels, level)
+    fig = row.figures
+    saved = ("" if row.fooled_8bit is None else " · 8-bit PNG ✓" if row.fooled_8bit else " · :orange[8-bit PNG ✗]")
+    return (f"**{poster_name(row.name)}** · {said}{saved}  \n{labelled}  \n"
+            f"ρ₂ {_short_number(fig['rho_2_all'])} · ρ∞ {_short_number(fig['rho_inf_all'])} · "
+            f"{loss_name(level)} {_short_number(before.loss)} → {_short_number(row.terms.loss)}  \n"
+            f"η ×{factor:,.3g} · maps {_span(maps.scale)} · changes {', '.join(map(_span, maps.change_scales))}")
+
+
+def grid_rows(labels: NamedLabels, image: LoadedImage, level: str, rows: list[AttackRow], grid: list[GridMaps],
+              pictures: list[tuple[np.ndarray, float]], before_terms: LossTerms, shown: tuple[str, ...] | None = None
+              ) -> list[GridRow]:
+    """The grid's rows (all, or those named in ``shown``: ``ORIGINAL`` or column names)."""
+    s, _ = symbols(level)
+    org, adv = labels.pair(level)
+
+    def maps(row: GridMaps, at: str) -> list[MapCell | None]:
+        cells = [MapCell(m, row.scale, f"LRP of {s}_{which} ({c.name}) at {at}")
+                 for m, which, c in zip(row.maps, ("org", "adv"), (org, adv))]
+        if row.changes is None:
+            return cells + [None, None]
+        return cells + [MapCell(m, scale, f"change of the {s}_{which} map ({c.name})")
+                        for m, scale, which, c in zip(row.changes, row.change_scales, ("org", "adv"), (org, adv))]
+
+    x = image.to_uint8()
+    out = [(ORIGINAL, GridRow([Picture(x, "x"), Picture(np.full_like(x, GREY), "no perturbation"),
+                               *maps(grid[0], "x")], original_text(labels, image, level, grid[0])))]
+    for row, row_maps, (picture, factor) in zip(rows, grid[1:], pictures):
+        cells = [Picture(row.adversarial, f"x+η, {poster_name(row.name)}"), Picture(picture, f"η ×{factor:,.3g}"),
+                 *maps(row_maps, "x+η")]
+        out.append((row.name, GridRow(cells, attack_text(row, labels, level, before_terms, row_maps, factor))))
+    return [row for name, row in out if shown is None or name in shown]
+
+
+def scales_caption(grid: list[GridMaps]) -> str:
+    """Which scale each row's maps are on (``ColourScale.describe``), and how to read the colours."""
+    first = grid[0].scale
+    if first.scope == SCOPES[True][0]:
+        changes = f"; all changes on {grid[1].change_scales[0].describe()}" if len(grid) > 1 else ""
+        said = f"All maps on {first.describe()}{changes}."
+    else:
+        said = ("Each row on its own scales: its two maps share one, each change has its own (the "
+                f"{first.percentile:g}th percentile of |relevance|; ends written in the row).")
+    return (f"{said} Red: evidence for the class named above the column, blue: against it, white: none; in a "
+            "change map, red: more evidence than before, blue: less. The perturbation: grey = no change. "
+            "8-bit PNG ✓ / ✗: whether the image still fools once saved as an 8-bit PNG. Full screen: the "
+            "button at a row's top right.")
+
+
+def magnitude_note(grid: list[GridMaps], level: str) -> str | None:
+    """With one scale for all rows: a hint when that makes some maps look pale (their own scales differ
+    by more than 10×)."""
+    s, _ = symbols(level)
+    named = [(f"{'before' if row.name == ORIGINAL else poster_name(row.name)}, {s}_{which}", m)
+             for row in grid for which, m in zip(("org", "adv"), row.maps)]
+    own = [(scale_of([m], grid[0].scale.percentile).limit, name) for name, m in named]
+    (low, weak), (high, strong) = min(own), max(own)
+    if high <= 10 * low:
+        return None
+    return (f":material/info: The maps differ in magnitude by up to {high / low:,.0f}× (strongest: {strong}, "
+            f"weakest: {weak}), so on one scale the weaker ones look pale. That difference is part of the "
+            "comparison; untick “One scale for all rows” to see each row's pattern.")
+
+
+def display_settings() -> tuple[float, bool, bool]:
+    """The grid's display switches (outside the form: moving them reruns no attack): the percentile where
+    the colour scales end, one scale for all rows, one amplification for all perturbations."""
+    left, mid, right = st.columns([1.1, 0.8, 1.3], vertical_alignment="center")
+    with left:
+        percentile = scale_percentile_slider("c2f_scale_percentile")
+    one_scale = mid.toggle("One scale for all rows", False, key="c2f_one_scale",
+                           help="Off: each row's two maps on a scale of that row alone, and each change on its own, so "
+                                "every pattern shows. On: every map on one scale (every change on another), so "
+                                "strengths compare across rows: a weak row then looks pale.")
+    same = right.toggle("One amplification for all perturbations", False, key="c2f_same_amplification",
+                        help="Off: each perturbation scaled by its own factor, to see its pattern. On: every one by "
+                             "the same factor, so their strengths compare (a tiny one looks grey).")
+    return percentile, one_scale, same
+
+
+def comparison_grid(labels: NamedLabels, image: LoadedImage, level: str, rows: list[AttackRow],
+                    grid: list[GridMaps], pictures: list[tuple[np.ndarray, float]], before_terms: LossTerms,
+                    key: str = "c2f_grid", shown: tuple[str, ...] | None = None) -> None:
+    """The compact grid (key ``key``), the original row first."""
+    draw_grid(grid_columns(level, labels), grid_rows(labels, image, level, rows, grid, pictures, before_terms, shown),
+              key=key)
+
+
+# ---------------------------------------------------------------- before / after, one row
+
+
+@st.fragment
+def before_after(labels: NamedLabels, image: LoadedImage, level: str, rows: list[AttackRow], before: Maps,
+                 percentile: float) -> None:
+    """One attack's image and its two maps, large, before or after it, on one scale of both (a fragment:
+    switching reruns only this)."""
+    s, _ = symbols(level)
+    org, adv = labels.pair(level)
+    left, right = st.columns([1, 1.4], vertical_alignment="bottom")
+    names = [row.name for row in rows]
+    if st.session_state.get("c2f_ba_row") not in names:  # a row of an earlier run
+        st.session_state.pop("c2f_ba_row", None)
+    name = left.selectbox("Row", names, format_func=poster_name, key="c2f_ba_row")
+    row = rows[names.index(name)]
+    after = right.radio("Show", [False, True], index=1, horizontal=True, key="c2f_ba_after",
+                        format_func=lambda a: f"After {poster_name(name)}" if a else "Before the attack")
+    scale = before_after_scale(before, row.maps, percentile)
+    maps, picture, at = (row.maps, row.adversarial, "x+η") if after else (before, image.to_uint8(), "x")
+    cells = [Picture(picture, at),
+             *(MapCell(m, scale, f"LRP of {s}_{w} at {at}") for m, w in zip(maps, ("org", "adv")))]
+    decided = verdict_line(row, labels, level) if after else ("", f"$C$: **{labels.r_org.name}** · "
+                                                                  f"$F$: **{labels.f_org.name}**")
+    text = (f"**{poster_name(name)}: {'after' if after else 'before'} the attack**  \n{decided[1]}  \n"
+            f"Both maps, before and after, on {scale.describe()}.")
+    draw_grid([f"image {at}", f"LRP, {s}<sub>org</sub><br>{_short(org.name)}",
+               f"LRP, {s}<sub>adv</sub><br>{_short(adv.name)}"], [GridRow(cells, text)], key="c2f_ba",
+              cell=BIG_CELL, text_share=0.25)
+
+
+# ---------------------------------------------------------------- details
+
+
+def decisions_block(labels: NamedLabels, level: str) -> None:
+    """The labels with their probabilities, and the probabilities of the level's classes as a chart."""
     s, word = symbols(level)
-    st.subheader("Before the attack", anchor=False)
-    cols = row_cells([FIGURE_CELL] * 3 + [None, CHART_CELL])  # image | LRP org | LRP adv | decisions | chart
-    with cols[0]:
-        show(image_figure(image.to_uint8(), "Input x", MAP_HEIGHT, title_lines=TITLE_LINES), key="c2f_before_input")
-        st.caption(f"{image.source_name or 'upload'} · {loaded.info.input.size}×{loaded.info.input.size}")
-    titles = map_titles(level, labels)
-    for col, m, title, which in zip(cols[1:3], maps, titles, ("org", "adv")):
-        with col:
-            show(heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES), key=f"c2f_before_{which}")
-            st.caption(map_caption(level, which, m, terms, p))
-    with cols[3]:
-        chosen = {lv: " · chosen" if labels.target is not None and lv == level else "" for lv in LEVELS}
-        st.markdown(
-            f"**Coarse** C(x)  \n"
-            f"r_org = **{labels.r_org.name}** ({labels.r_org.prob:.1%})  \n"
-            f"r_adv = {labels.r_adv.name} ({labels.r_adv.prob:.1%}){chosen['coarse']}  \n"
-            f"**Fine**, within {labels.r_org.name}  \n"
-            f"f_org = **{labels.f_org.name}** ({labels.f_org.prob:.1%})  \n"
-            f"f_adv = {labels.f_adv.name} ({labels.f_adv.prob:.1%}){chosen['fine']}",
-            help="r_org = C(x) is the coarse decision and r_adv its runner-up, the class LRPC builds evidence "
-                 "for. f_org is the fine decision among the members of r_org and f_adv its runner-up there, "
-                 "LRPF's class (keeping r_org). DeepFool and PGD are untargeted. \"chosen\": the LRP attack's "
-                 "target picked above instead of the runner-up.")
-        st.caption(f"LRP{word[0].upper()} builds evidence for {s}_adv; DeepFool and PGD "
-                   f"are untargeted. The maps after each attack are still of {s}_org and {s}_adv.")
-    with cols[4]:
+    text, chart = st.columns([1.4, 1])
+    chosen = {lv: " · chosen" if labels.target is not None and lv == level else "" for lv in LEVELS}
+    text.markdown(
+        f"**Coarse** $C(x)$  \n"
+        f"$r_{{org}}$ = **{labels.r_org.name}** ({labels.r_org.prob:.1%})  \n"
+        f"$r_{{adv}}$ = {labels.r_adv.name} ({labels.r_adv.prob:.1%}){chosen['coarse']}  \n"
+        f"**Fine**, within {labels.r_org.name}  \n"
+        f"$f_{{org}}$ = **{labels.f_org.name}** ({labels.f_org.prob:.1%})  \n"
+        f"$f_{{adv}}$ = {labels.f_adv.name} ({labels.f_adv.prob:.1%}){chosen['fine']}",
+        help="$r_{org} = C(x)$ is the coarse decision and $r_{adv}$ its runner-up, the class LRPC builds evidence "
+             "for. $f_{org}$ is the fine decision among the members of $r_{org}$ and $f_{adv}$ its runner-up there, "
+             "LRPF's class (keeping $r_{org}$). DeepFool and PGD are untargeted. \"chosen\": the LRP attack's "
+             "target picked above instead of the runner-up.")
+    text.caption(f"LRP{word[0].upper()} builds evidence for {math_label(level, 'adv')}; DeepFool and PGD are "
+                 f"untargeted. The maps after each attack are still of {math_label(level, 'org')} and "
+                 f"{math_label(level, 'adv')}.")
+    with chart:
         if level == "coarse":
             fig = probability_figure([_wrapped(n) for n in labels.coarse_names], labels.coarse_probs,
-                                     "Coarse probabilities", highlight=labels.r_org.index, height=MAP_HEIGHT)
+                                     "Coarse probabilities", highlight=labels.r_org.index, height=CHART_HEIGHT)
         else:
             top = labels.fine_top()
             fig = probability_figure([_wrapped(_short(c.name)) for c in top], [c.prob for c in top],
-                                     f"Fine, within {_short(labels.r_org.name)}",
-                                     highlight=0, height=MAP_HEIGHT)
+                                     f"Fine, within {_short(labels.r_org.name)}", highlight=0, height=CHART_HEIGHT)
         show(fig, key="c2f_before_probs")
-
-
-# ---------------------------------------------------------------- after the attacks
 
 
 def outcome_text(row: AttackRow, labels: NamedLabels, level: str, loss: str) -> str:
@@ -183,29 +357,6 @@ def outcome_text(row: AttackRow, labels: NamedLabels, level: str, loss: str) -> 
     return "  \n".join(lines)
 
 
-def perturbation_figure(picture: np.ndarray, factor: float):
-    """The amplified perturbation, its factor written where the heatmaps have their colour bar."""
-    fig = image_figure(picture, "Perturbation η", MAP_HEIGHT, title_lines=TITLE_LINES)
-    fig.add_annotation(text=f"×{factor:,.3g} amplified · grey = 0", xref="paper", yref="paper", x=0.5,
-                       y=-0.02, xanchor="center", yanchor="top", showarrow=False, font=dict(size=11))
-    return fig
-
-
-def magnitude_note(before: Maps, rows: list[AttackRow], percentile: float, level: str) -> str | None:
-    """A hint when one scale makes some maps look blank (their own scales differ by more than 10×)."""
-    s, _ = symbols(level)
-    targets = (f"{s}_org", f"{s}_adv")
-    shown = [("before", before)] + [(poster_name(row.name), row.maps) for row in rows]
-    named = [(f"{when}, {target}", m) for when, maps in shown for target, m in zip(targets, maps)]
-    own = [(shared_scale([m], percentile), name) for name, m in named]
-    (low, weak), (high, strong) = min(own), max(own)
-    if high <= 10 * low:
-        return None
-    return (f":material/info: The maps differ in magnitude by up to {high / low:,.0f}× (strongest: {strong}, "
-            f"weakest: {weak}), so on one scale the weaker ones look pale. That difference is part of the "
-            "comparison; lower the percentile to see their patterns.")
-
-
 def row_heading(row: AttackRow, target_name: str) -> str:
     """The row's attack and settings; an LRP attack's ``target_name`` where it was aimed at a chosen class."""
     params = row.params
@@ -223,49 +374,21 @@ def row_heading(row: AttackRow, target_name: str) -> str:
     return f"**After {poster_name(row.name)}** &nbsp; <small>{detail}</small>"
 
 
-def results_section(stored: Comparison, loaded: LoadedModel, image: LoadedImage, labels: NamedLabels, level: str,
-                    before_maps: Maps, before_terms: LossTerms, scale: float, percentile: float) -> None:
-    """One row per attack: adversarial image, both maps after it, the perturbation and its outcome."""
-    for message in stored.errors:
-        st.error(message)
-    rows, p = stored.rows, stored.config.lrp_p
-    if not rows:
-        return
-    st.subheader("After the attacks", anchor=False)
-    st.caption(f"All {2 + 2 * len(rows)} relevance maps on this page share one symmetric colour scale "
-               f"±{scale:.3g} (the {percentile:g}th percentile of |relevance| over all of them). "
-               + SIGN_HELP)
-    note = magnitude_note(before_maps, rows, percentile, level)
-    if note:
-        st.caption(note)
-    same = st.toggle("One amplification for all perturbations", True, key="c2f_same_amplification",
-                     help="On: every perturbation is scaled by the same factor, so their strengths compare (a tiny "
-                          "one looks grey). Off: each by its own factor, to see its pattern.")
-    if same not in stored.pictures:  # made once per setting, not on every rerun
-        stored.pictures[same] = perturbation_pictures(rows, same)
-    pictures = stored.pictures[same]
-    titles = map_titles(level, labels)
-    for i, row in enumerate(rows):
-        st.markdown(row_heading(row, labels.pair(level)[1].name), unsafe_allow_html=True)
-        cols = row_cells([FIGURE_CELL] * 4 + [None])  # image | LRP org | LRP adv | perturbation | outcome
-        with cols[0]:
-            show(image_figure(row.adversarial, "Adversarial<br>x + η", MAP_HEIGHT,
-                              title_lines=TITLE_LINES), key=f"c2f_row{i}_image")
-        for col, m, title, which in zip(cols[1:3], row.maps, titles, ("org", "adv")):
-            with col:
-                show(heatmap_figure(m, scale, title, MAP_HEIGHT, title_lines=TITLE_LINES),
-                     key=f"c2f_row{i}_{which}")
-                st.caption(map_caption(level, which, m, row.terms, p, at="x+η"))
-        with cols[3]:
-            show(perturbation_figure(*pictures[i]), key=f"c2f_row{i}_delta")
-        with cols[4]:
-            st.markdown(outcome_text(row, labels, level, loss_line(level, before_terms, row.terms, p)))
-    curves = loss_curves_figure(rows, level, p)
-    if curves is not None:
-        st.markdown("**The LRP loss at each step** (the loss of each iterate before its step; the returned image's "
-                    "is under its row)")
-        show(curves, key="c2f_loss_curves")
-    downloads(stored, loaded, image, labels, level, before_maps, scale, same, percentile)
+def details_section(labels: NamedLabels, level: str, before: Maps, before_terms: LossTerms, rows: list[AttackRow],
+                    p: float) -> None:
+    """In an expander: the decisions and probabilities, the maps' loss terms before the attacks, and every
+    attack's settings, outcome, figures and maps' loss terms."""
+    with st.expander("Details: the labels, every attack's settings and figures, the loss terms of each map"):
+        decisions_block(labels, level)
+        st.markdown("**Before the attack**")
+        for col, m, which in zip(st.columns(2), before, ("org", "adv")):
+            col.caption(map_caption(level, which, m, before_terms, p))
+        for row in rows:
+            st.markdown(row_heading(row, labels.pair(level)[1].name), unsafe_allow_html=True)
+            text, *maps = st.columns([1.2, 1, 1])
+            text.markdown(outcome_text(row, labels, level, loss_line(level, before_terms, row.terms, p)))
+            for col, m, which in zip(maps, row.maps, ("org", "adv")):
+                col.caption(map_caption(level, which, m, row.terms, p, at="x+η"))
 
 
 def loss_curves_figure(rows: list[AttackRow], level: str, p: float) -> go.Figure | None:
@@ -279,27 +402,66 @@ def loss_curves_figure(rows: list[AttackRow], level: str, p: float) -> go.Figure
                      for row in lrp for curve in [row.result.history["lrp_loss"].tolist()]])
     fig.update_layout(height=260, margin=dict(l=4, r=4, t=8, b=4), legend=dict(orientation="h", y=1, yanchor="bottom"),
                       xaxis_title="iterate (0: the input)",
-                      yaxis_title=f"{'L_C' if level == 'coarse' else 'L_F'} (p = {p_text(p)})")
+                      yaxis_title=f"L<sub>{'C' if level == 'coarse' else 'F'}</sub> (p = {p_text(p)})")
     return fig
 
 
+# ---------------------------------------------------------------- the whole comparison
+
+
+def results_section(stored: Comparison | None, loaded: LoadedModel, image: LoadedImage, labels: NamedLabels,
+                    level: str, before: Maps, before_terms: LossTerms, p: float, display: tuple[float, bool, bool],
+                    grid_slot) -> None:
+    """The grid in ``grid_slot`` (the original row alone before any attack; ``display``: ``display_settings``),
+    then the before/after view of one row, the details, the loss curves and the downloads."""
+    rows = stored.rows if stored else []
+    percentile, one_scale, same = display
+    grid = grid_maps(before, [(row.name, row.maps) for row in rows], percentile, one_scale)
+    pictures = []
+    if rows:
+        if same not in stored.pictures:  # made once per setting, not on every rerun
+            stored.pictures[same] = perturbation_pictures(rows, same)
+        pictures = stored.pictures[same]
+    with grid_slot:
+        for message in stored.errors if stored else []:
+            st.error(message)
+        comparison_grid(labels, image, level, rows, grid, pictures, before_terms)
+        st.caption(scales_caption(grid))
+        note = magnitude_note(grid, level) if one_scale and rows else None
+        if note:
+            st.caption(note)
+    if rows:
+        st.markdown("**Before and after, larger**: one row's image and maps, switching on one scale for both")
+        before_after(labels, image, level, rows, before, percentile)
+    details_section(labels, level, before, before_terms, rows, p)
+    if not rows:
+        return
+    curves = loss_curves_figure(rows, level, p)
+    if curves is not None:
+        st.markdown("**The LRP loss at each step** (the loss of each iterate before its step; the returned image's "
+                    "is in its row)")
+        show(curves, key="c2f_loss_curves")
+    downloads(stored, loaded, image, labels, level, grid, same, display)
+
+
 def downloads(stored: Comparison, loaded: LoadedModel, image: LoadedImage, labels: NamedLabels, level: str,
-              before_maps: Maps, scale: float, same: bool, percentile: float) -> None:
-    """The comparison's JSON, NPZ and ZIP, and each PNG in an expander (encoded once per colour scale and
-    amplification, not on every rerun)."""
-    files = stored.files.get((scale, same))
+              grid: list[GridMaps], same: bool, setting: tuple) -> None:
+    """The comparison's JSON, NPZ and ZIP, and each PNG in an expander (encoded once per display
+    ``setting``, not on every rerun)."""
+    files = stored.files.get(setting)
     if files is None:
-        files = stored.files[scale, same] = comparison_files(stored, loaded, image, labels, level, before_maps,
-                                                             scale, stored.pictures[same], percentile)
+        files = stored.files[setting] = comparison_files(stored, loaded, image, labels, level, grid,
+                                                         stored.pictures[same])
     prefix = f"{name_stem(image.source_name)}_{loaded.info.name}_{level}"
     st.markdown("**Downloads** (the whole comparison)")
     with st.container(horizontal=True, gap="small"):
         download_buttons({k: v for k, v in files.items() if not k.endswith(".png")}, prefix, key="c2f_dl")
     with st.expander(f"PNG of each map, perturbation and adversarial image ({sum(k.endswith('.png') for k in files)})"):
-        st.caption("Maps are coloured on the shared scale shown above; the perturbation's factor is in its name. "
-                   "The adversarial PNGs are 8-bit: they round every pixel to a multiple of 1/255, which can undo "
-                   "a very small perturbation (each row says whether it survives that rounding); the NPZ holds the "
-                   "exact images. The ZIP above holds all of these PNGs.")
+        st.caption("Each map is drawn on the scale the grid shows it on, with its colour bar and the scale's ends in "
+                   "the picture (and in the JSON); the perturbation's factor is in its name. The adversarial PNGs "
+                   "are 8-bit: they round every pixel to a multiple of 1/255, which can undo a very small "
+                   "perturbation (each row says whether it survives that rounding); the NPZ holds the exact images. "
+                   "The ZIP above holds all of these PNGs.")
         with st.container(horizontal=True, gap="small"):
             for name, data in files.items():
                 if name.endswith(".png"):

@@ -68,7 +68,7 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                                   "DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
-                        help="The p in ‖R⁺‖_p and ‖R⁻‖_p of the poster's loss.")
+                        help=r"The $p$ in $\|R^+\|_p$ and $\|R^-\|_p$ of the poster's loss.")
     step_rule = right.selectbox(
         "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
         help="sign: every pixel moves by the step size (fills the ε-ball, ‖η‖∞ = ε/255); scaled: the pixel with "

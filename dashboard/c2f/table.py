@@ -91,7 +91,7 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
     st.divider()
     st.subheader("Reproduce the poster's table", anchor=False)
     st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
-               "reports ρ₂, ρ₁, ρ∞ (mean ‖η‖_p/‖x‖_p over the successful attacks) and the fooling ratio.")
+               r"reports ρ₂, ρ₁, ρ∞ (mean $\|\eta\|_p / \|x\|_p$ over the successful attacks) and the fooling ratio.")
     mnist = takes_digits(info.input)
     if not mnist and core.device().type == "cpu":
         st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
