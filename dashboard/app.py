@@ -16,6 +16,7 @@ st.set_page_config(page_title="xadv", layout="wide")
 
 # study -> its page (dashboard/<study>/page.py, at /<study>); the study's name prefixes its widget keys
 PAGES = {
+    "start": st.Page("start/page.py", title="Start", icon=":material/home:", url_path="start"),
     "explore": st.Page("explore/page.py", title="Explore", icon=":material/image_search:", url_path="explore",
                        default=True),
     "c2f": st.Page("c2f/page.py", title="Coarse-to-fine attacks", icon=":material/account_tree:", url_path="c2f"),

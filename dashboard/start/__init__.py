@@ -1,0 +1,2 @@
+"""The start page: what the tool is, one card per study, and the classroom demo (``page.py``; the demo's run
+and drawing in ``demo.py``)."""

@@ -1,0 +1,69 @@
+"""The start page: what xadv is, a card per study linking to its page, and the one-click classroom demo
+(``dashboard.start.demo``). Nothing is computed before the demo's button is pressed."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.studies.c2f_view import DEMO_CONFIG, DEMO_IMAGE, DEMO_MODEL
+from dashboard.start.demo import run_demo, show_demo
+from dashboard.widgets.state import report_unfinished, unfinished_mark
+
+DEMO = "start_demo"  # the demo's results (a Demo), kept for a revisit
+UNFINISHED = "start_demo_unfinished"
+
+# (title, what it does, its page or None while it is not built yet, icon)
+STUDIES = (
+    ("Explore", "A model and an image, its prediction, and relevance maps by LRP, saliency, integrated gradients "
+                "and DeepLIFT SHAP side by side.", "explore/page.py", ":material/image_search:"),
+    ("Coarse-to-fine attacks", "The LRP poster's attack on a coarse-to-fine classifier (LRPC, LRPF) beside DeepFool "
+                               "and PGD: the maps before and after, and the poster's Tables 1 and 2.",
+     "c2f/page.py", ":material/account_tree:"),
+    ("Attributes", "Attribute explanations (area, stroke, slant, holes…) of digits and how attacks move them.", None,
+     ":material/category:"),
+    ("eXIAA", "Explanation-guided attacks on the maps themselves, and how far the explanations move.", None,
+     ":material/blur_on:"),
+    ("GSE and sparse attacks", "Group-sparse adversarial examples: few changed pixels, in clusters, and their "
+                               "interpretability.", None, ":material/grain:"),
+    ("Counterfactuals", "S-CFE: sparse counterfactual explanations on tabular data, beside their baselines.", None,
+     ":material/compare_arrows:"),
+)
+
+
+def study_cards() -> None:
+    """One card per study: a link to its page, or "coming"."""
+    with st.container(horizontal=True, gap="small"):
+        for title, what, path, icon in STUDIES:
+            with st.container(border=True, width=300):
+                st.markdown(f"**{title}**" + ("" if path else " · :grey[coming]"))
+                st.caption(what)
+                if path:
+                    st.page_link(path, label=f"Open {title}", icon=icon)
+
+
+def main() -> None:
+    st.title("xadv: explainable adversarial attacks", anchor=False)
+    st.markdown(
+        "xadv shows how an adversarial attack changes what a neural network attends to: it runs attacks and "
+        "relevance maps (LRP, saliency, integrated gradients, DeepLIFT SHAP) on a model and an image, yours or "
+        "a bundled one, and draws them before and after side by side. Each study page reproduces a paper's "
+        "experiment and its table with the same code as the command line (`python -m core`). Everything runs "
+        "offline on this machine, and results are cached, so a repeat takes seconds.")
+    st.subheader("Studies", anchor=False)
+    study_cards()
+    st.subheader("Classroom demo", anchor=False)
+    eps = DEMO_CONFIG.eps_255[0]
+    st.markdown(
+        f"One click: the photo *{DEMO_IMAGE}* on {DEMO_MODEL} at the coarse level (food, dog, vehicle, …), "
+        f"attacked by LRPC at ε = {eps:g}/255, which targets the explanation, beside DeepFool and PGD, which "
+        "target the decision only. On a CPU the first run takes about a minute; after that it comes from the cache.")
+    if st.button("Run the classroom demo", type="primary", icon=":material/school:"):
+        with unfinished_mark(UNFINISHED, "The classroom demo"):
+            st.session_state[DEMO] = run_demo()
+    else:
+        report_unfinished(UNFINISHED)
+    demo = st.session_state.get(DEMO)
+    if demo is not None:
+        show_demo(demo, key="start_demo")
+
+
+main()
