@@ -30,8 +30,8 @@ from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
 from dashboard.c2f.settings import typed_budget
 from dashboard.widgets import images
+from figures import plotly_array, visible_fraction
 from image_bytes import encode
-from test_app_explore import plotly_array, visible_fraction
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 PAGE = "c2f/page.py"
@@ -687,3 +687,51 @@ def test_the_lrp_loss_curve_of_each_lrp_row_starts_at_the_loss_before_the_attack
         assert len(curve["y"]) == int(row.result.iterations[0])  # one point per step taken
         assert curve["y"][0] == pytest.approx(before, rel=1e-2)  # iterate 0 is the input
     assert curves[1]["y"][-1] < curves[1]["y"][0]  # the attack lowers its loss
+
+
+def test_a_run_cut_short_keeps_the_rows_that_finished(cache_dir, monkeypatch):
+    """Stop ends the script inside the run; the attacks that had finished stay in the grid, the next run
+    says the run was cut short, and the status line (with its Stop button) is gone."""
+    at = open_page("mnist_cnn")
+    deepfool = study.RUNNERS["deepfool"]
+
+    def cut_short(*args, **kwargs):
+        raise RuntimeError("cut short")  # the script ends inside the run, as a Stop ends it
+
+    monkeypatch.setitem(study.RUNNERS, "deepfool", cut_short)  # after the LRPC row, before the PGDC row
+    at.multiselect(key="c2f_eps").set_value([10])
+    [button] = [b for b in at.button if b.label == "Run attacks"]
+    button.click().run()
+    assert at.exception
+    monkeypatch.setitem(study.RUNNERS, "deepfool", deepfool)
+    at.run()
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning if "did not finish" in w.value]
+    assert "The attacks that had finished are shown" in warning
+    assert [row.name for row in at.session_state["c2f_results"].rows] == ["LRPC eps=10"]
+    assert len(grid(at)) == 2  # the original image and the LRPC row
+    assert not [b for b in at.button if b.label == "Stop"]
+
+
+def test_the_tables_expected_time_is_measured_on_this_machine(cache_dir):
+    """Before any run the page says the time will be measured; after a table on 4 digits it estimates the
+    default table (20 digits, 16 not in the cache) from those runs; once that has run, its attacks are in
+    the cache and the page says so (no constant estimate)."""
+    def expected(at: AppTest) -> str:
+        [text] = [c.value for c in at.caption if "this table" in c.value or "is measured" in c.value]
+        return text
+
+    def run_table(at: AppTest) -> None:
+        [button] = [b for b in at.button if b.label == "Run the table"]
+        button.click().run()
+        assert not at.exception, at.exception
+        at.run()
+
+    at = open_page("mnist_cnn")
+    assert "measured on its first run" in expected(at)
+    at.number_input(key="c2f_table_n").set_value(4)
+    run_table(at)
+    assert re.search(r"takes about \d+ s on this machine", expected(at))
+    at.number_input(key="c2f_table_n").set_value(20)
+    run_table(at)
+    assert "every attack of this table is in the cache" in expected(at)

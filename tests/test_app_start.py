@@ -7,8 +7,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from core.studies.c2f_view import DEMO_CONFIG
+from figures import plotly_array, visible_fraction
 from test_app_c2f import VISIBLE, cells, grid, plain
-from test_app_explore import plotly_array, visible_fraction
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 DEMO_BUTTON = "Run the classroom demo"

@@ -293,3 +293,47 @@ def test_weights_above_the_image_limit_reach_the_model_and_a_large_image_is_refu
     expect(page.locator(".st-key-explore_image_upload")).to_contain_text("File must be 25.0MB or smaller",
                                                                          timeout=30_000)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
+
+
+def test_stop_ends_a_run_and_keeps_the_rows_that_finished(new_page, artifacts):
+    """While the attacks run, a status line at the top of the page says what runs, with a Stop button;
+    pressed after LRPC at eps 10 has finished, it ends the run, and the grid keeps that row."""
+    from playwright.sync_api import expect
+
+    page = new_page(1600, shown="Coarse-to-fine attacks", width=1400)
+    run = page.get_by_role("button", name="Run attacks")
+    run.wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    page.locator(".st-key-c2f_grid_row0 .js-plotly-plot").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+    run.click()
+    status = page.locator(".st-key-c2f_status")
+    expect(status).to_contain_text("The coarse-level attacks on coffee", timeout=60_000)
+    expect(status).to_contain_text("elapsed")
+    expect(status).to_contain_text("LRPC eps=20", timeout=EXPLAIN_TIMEOUT_MS)  # eps 10 has finished
+    page.screenshot(path=str(artifacts / "c2f_running_1400.png"))
+    status.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("you pressed Stop", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.locator(".st-key-c2f_status")).to_have_count(0)
+    expect(page.locator(".st-key-c2f_grid_row1 .js-plotly-plot")).to_have_count(1)  # LRPC eps=10, kept
+    expect(page.locator(".st-key-c2f_grid_row3")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "c2f_stopped_1400.png"))
+
+
+def test_on_a_phone_the_sidebar_closes_after_choosing_a_page_and_toolbars_stay_hidden(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+            page.goto(server, wait_until="domcontentloaded")
+            page.locator('[data-testid="stExpandSidebarButton"]').click()
+            sidebar = page.locator('[data-testid="stSidebar"]')
+            expect(sidebar).to_be_in_viewport()
+            page.get_by_role("link", name="Explore", exact=True).click()
+            page.get_by_role("button", name="Explain").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(sidebar).not_to_be_in_viewport(timeout=10_000)  # closed: the page is readable
+            toolbar = page.locator(".st-key-explore_input .modebar-container").first
+            toolbar.wait_for(state="attached", timeout=EXPLAIN_TIMEOUT_MS)
+            assert toolbar.evaluate("e => getComputedStyle(e).display") == "none"  # not over the chart's title
+        finally:
+            browser.close()

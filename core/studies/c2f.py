@@ -37,6 +37,7 @@ from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibilit
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.locks import model_lock
 from core.studies import table as tables  # the module; StudyResult.table is a method
+from core.studies.runner import estimate_seconds as estimate_run
 from core.studies.runner import run_attack, sub_progress
 from core.studies.settings import setting
 from core.studies.table import Column, PaperTable, Row
@@ -144,8 +145,9 @@ class StudyConfig:
         """The LRP rules of the attack, for maps drawn to match it (``relevance_pair``)."""
         return LRPRules(composite=self.lrp_composite, init=self.lrp_init, signed_inputs=self.lrp_signed_inputs)
 
-    def runs(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """(column name, attack, parameters) for every column of the table, in the poster's order."""
+    def runs(self, target: int | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        """(column name, attack, parameters) for every column of the table, in the poster's order; with
+        ``target``, the LRP attack aimed at that class of the level instead of the runner-up (the page's)."""
         coarse = self.level == "coarse"
         cols = []
         if "lrp" in self.attacks:
@@ -154,7 +156,8 @@ class StudyConfig:
                              {"eps": eps_from_255(e), "steps": self.lrp_steps, "p": self.lrp_p,
                               "rules": self.lrp_rules(),
                               "early_stop": self.lrp_early_stop, "step_rule": self.lrp_step_rule}
-                             | ({} if self.lrp_alpha_255 is None else {"alpha": self.lrp_alpha_255 / 255})))
+                             | ({} if self.lrp_alpha_255 is None else {"alpha": self.lrp_alpha_255 / 255})
+                             | ({} if target is None else {"target": target})))
         if "deepfool" in self.attacks:
             cols.append(("DFC" if coarse else "DFF", "deepfool",
                          {"steps": self.deepfool_steps, "overshoot": self.deepfool_overshoot,
@@ -285,6 +288,21 @@ def run_column(hc: HierarchicalClassifier, x: torch.Tensor, attack: str, level: 
     ``batch_size`` images, each read from the cache when the same run on the same images was done before."""
     return run_attack("c2f", attack, RUNNERS[attack], hc, x, {"level": level, **params}, model_id=model_id,
                       input_digests=image_digests, cache=cache, batch_size=batch_size, progress=progress)
+
+
+def estimate_seconds(config: StudyConfig, *, model_id: str, image_digests: Sequence[str], cache: ResultCache,
+                     batch_size: int = BATCH_SIZE, target: int | None = None) -> float | None:
+    """How long the columns of ``config`` would take on these images on this machine (``run_column``'s runs;
+    ``target``: the LRP attack's, as the page aims it): the runner's estimate of each, from this machine's
+    own last runs; None where some column never ran here."""
+    total = 0.0
+    for _, attack, params in config.runs(target):
+        seconds = estimate_run("c2f", attack, {"level": config.level, **params}, model_id=model_id,
+                               input_digests=image_digests, cache=cache, batch_size=batch_size)
+        if seconds is None:
+            return None
+        total += seconds
+    return total
 
 
 def outside_hierarchy(hc: HierarchicalClassifier, x: torch.Tensor, image_names: Sequence[str],

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from core.attacks.loop import Progress
 from core.attacks.result import AttackResult
 from core.data import LoadedImage, pixel_digest, to_uint8
 from core.explain.heatmap import map_png, perturbation_image, png_bytes
@@ -25,7 +26,7 @@ from core.studies.runner import sub_progress
 from core.studies.table import column_slug
 from core.wording import file_safe
 from dashboard.c2f.settings import symbols
-from dashboard.widgets.downloads import progress_callback, zip_bytes
+from dashboard.widgets.downloads import zip_bytes
 from dashboard.widgets.state import result_cache
 
 
@@ -91,21 +92,20 @@ def relevance_maps(_loaded: LoadedModel, model_id: str, digest: str, _x: torch.T
 
 
 def run_comparison(loaded: LoadedModel, image: LoadedImage, labels: NamedLabels, config: study.StudyConfig,
-                   context: tuple) -> Comparison:
-    """Every column of ``config`` on the one image (``run_column``, cached), then its maps after the attack."""
+                   context: tuple, progress: Progress, keep: str | None = None) -> Comparison:
+    """Every column of ``config`` on the one image (``run_column``, cached), then its maps after the attack,
+    reported to ``progress``. With ``keep``, the comparison is kept in session state under that key from
+    its first finished row on, so a run cut short (Stop) keeps the rows that finished."""
     info, hc = loaded.info, loaded.model
     x = image.tensor.to(loaded.device)
-    runs = config.runs()
+    runs = config.runs(labels.target)
     cache = result_cache()
-    bar = st.progress(0.0, text="Starting…")
-    progress = progress_callback(bar)
-    rows, errors = [], []
+    comparison = Comparison(config, context, [], [])
+    rows, errors = comparison.rows, comparison.errors
     rules = config.lrp_rules()
     for i, (name, attack, params) in enumerate(runs):
         part = sub_progress(progress, i / len(runs), (i + 0.85) / len(runs), f"{name} ({i + 1}/{len(runs)}): ")
         progress(i / len(runs), f"{name} ({i + 1}/{len(runs)})…")
-        if attack == "lrp" and labels.target is not None:
-            params = params | {"target": labels.target}
         try:
             result = study.run_column(hc, x, attack, config.level, params, model_id=info.model_id,
                                       image_digests=[image.digest], cache=cache, batch_size=1, progress=part)
@@ -121,9 +121,10 @@ def run_comparison(loaded: LoadedModel, image: LoadedImage, labels: NamedLabels,
         rows.append(AttackRow(name, attack, params, result, study.figures(result, x, "all"), maps, terms,
                               NamedDecision.of(hc, result.x_adv.to(loaded.device)), to_uint8(result.x_adv[0]),
                               fooled_8bit, result.delta[0].cpu().numpy()))
-    progress(1.0, "Done")
-    bar.empty()
-    return Comparison(config, context, rows, errors)
+        if keep is not None:
+            st.session_state[keep] = comparison
+    progress(1.0, "done")
+    return comparison
 
 
 def perturbation_pictures(rows: list[AttackRow], same: bool) -> list[tuple[np.ndarray, float]]:

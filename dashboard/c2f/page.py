@@ -21,11 +21,12 @@ from dashboard.c2f.settings import DEFAULT_CONFIG, LEVELS, attack_settings
 from dashboard.c2f.table import table_section
 from dashboard.widgets.images import pick_image
 from dashboard.widgets.models import hierarchies_for, model_availability, model_label, model_picker, predictions
-from dashboard.widgets.state import report_unfinished, unfinished_mark
+from dashboard.widgets.runs import status_slot, visible_run
+from dashboard.widgets.state import report_unfinished, result_cache
 
 RESULTS = "c2f_results"
 OTHER_LEVEL = "c2f_results_other_level"  # results of the other level or target, for a switch back
-UNFINISHED = "c2f_unfinished"  # the run under way (unfinished_mark)
+UNFINISHED = "c2f_unfinished"  # the run under way (visible_run "c2f" marks it)
 DEFAULT_IMAGE = "coffee"  # in the imagenet_c2f hierarchy (food); the gallery cat belongs to no coarse class
 
 HELP = r"""
@@ -142,6 +143,7 @@ def _results_for(context: tuple) -> Comparison | None:
 
 def main() -> None:
     st.title("Coarse-to-fine attacks", anchor=False)
+    status = status_slot()  # a run's status line, at the top
     st.caption("The LRP poster's explainable attack on a coarse-to-fine classifier, beside DeepFool and PGD: "
                "how the relevance of the original and the runner-up class changes when the decision is fooled.")
     loaded, image = sidebar()
@@ -177,18 +179,22 @@ def main() -> None:
     else:
         submitted, config = attack_form(level)
     if submitted:
-        with unfinished_mark(UNFINISHED, f"The {level}-level attacks on {image.source_name or 'the upload'}"):
-            stored = run_comparison(loaded, image, labels, config, context)
+        estimate = study.estimate_seconds(config, model_id=info.model_id, image_digests=[image.digest],
+                                          cache=result_cache(), batch_size=1, target=labels.target)
+        with visible_run(status, "c2f", f"The {level}-level attacks on {image.source_name or 'the upload'}",
+                         estimate) as progress:
+            stored = run_comparison(loaded, image, labels, config, context, progress, keep=RESULTS)
         st.session_state[RESULTS] = stored
     else:
-        report_unfinished(UNFINISHED)
+        report_unfinished(UNFINISHED, "The attacks that had finished are shown; run again for the rest (the "
+                                      "finished ones come from the cache).", status)
 
     shown = stored.config if stored else DEFAULT_CONFIG  # the rules and p of the maps after
     with st.spinner("LRP maps of the input (the first one on a model takes longer)…"):
         before, before_terms = relevance_maps(loaded, info.model_id, image.digest, image.tensor, labels.indices(),
                                               level, shown.lrp_rules(), shown.lrp_p)
     results_section(stored, loaded, image, labels, level, before, before_terms, shown.lrp_p, display, grid_slot)
-    table_section(loaded, image, level)
+    table_section(loaded, image, level, status)
 
 
 main()

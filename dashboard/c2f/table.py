@@ -12,7 +12,6 @@ import streamlit as st
 import torch
 from pandas.io.formats.style import Styler
 
-import core
 from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size, takes_digits
 from core.metrics import perceptibility
 from core.provenance import provenance
@@ -20,10 +19,10 @@ from core.serialize import dumps
 from core.studies import c2f as study
 from core.wording import counted
 from dashboard.c2f.settings import LEVELS, attack_settings, p_text, poster_name
-from dashboard.widgets.downloads import progress_callback
 from dashboard.widgets.figures import show
 from dashboard.widgets.images import image_uploads, uploaded_images
-from dashboard.widgets.state import report_unfinished, result_cache, unfinished_mark
+from dashboard.widgets.runs import duration, visible_run
+from dashboard.widgets.state import report_unfinished, result_cache
 
 TABLE = "c2f_table"
 TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (unfinished_mark)
@@ -85,20 +84,33 @@ def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
     return pd.DataFrame(_cells(values)).T
 
 
-def table_section(loaded, image: LoadedImage, level: str) -> None:
-    """The poster's Table 1 / 2 on a set of images (``evaluate``), ours beside the poster's."""
+def expected_time(loaded, level: str) -> str:
+    """How long the table takes on this machine with the default settings on the gallery (digits for a
+    digit model), from its own last runs (``study.estimate_seconds``), as a sentence."""
+    info = loaded.info
+    images = _image_set(loaded, None, "mnist" if takes_digits(info.input) else "gallery", study.DEFAULT_DIGITS, [])
+    expected = study.estimate_seconds(study.StudyConfig(level=level), model_id=info.model_id,
+                                      image_digests=[im.digest for im in images], cache=result_cache(),
+                                      batch_size=study.BATCH_SIZE)
+    if expected is None:
+        return ("How long the table takes on this machine is measured on its first run (on a CPU, minutes for "
+                "the ImageNet models; mnist_cnn with mnist_c2f takes seconds); later runs say it beforehand.")
+    if expected == 0:
+        return "With the default settings every attack of this table is in the cache: it takes seconds."
+    return (f"With the default settings this table takes about {duration(expected)} on this machine (from its "
+            "own last runs; attacks in the cache take no time).")
+
+
+def table_section(loaded, image: LoadedImage, level: str, status) -> None:
+    """The poster's Table 1 / 2 on a set of images (``evaluate``), ours beside the poster's; its run's
+    status line in ``status`` (``visible_run``)."""
     info = loaded.info
     st.divider()
     st.subheader("Reproduce the poster's table", anchor=False)
     st.caption("Runs the study of `python -m core c2f-eval` (LRP at each ε, DeepFool, PGD) on a set of images and "
                r"reports ρ₂, ρ₁, ρ∞ (mean $\|\eta\|_p / \|x\|_p$ over the successful attacks) and the fooling ratio.")
     mnist = takes_digits(info.input)
-    if not mnist and core.device().type == "cpu":
-        st.warning("On a CPU this takes minutes: LRP costs about 0.25 s per step per image on efficientnet_lite0 "
-                   "(much more on VGG-16 or ResNet-50), so the 6 gallery photos × 3 ε × 20 steps take about "
-                   "1.5 minutes, and DeepFool and PGD add under a minute (they stop at their first success; "
-                   "results are cached, so a repeat is instant). For a quick run choose **mnist_cnn** with "
-                   "**mnist_c2f** in the sidebar.", icon=":material/timer:")
+    st.caption(f":material/timer: {expected_time(loaded, level)}")
     uploads, skipped = uploaded_images(
         image_uploads("c2f_table_upload", "Your own images for the table (optional)", multiple=True), info,
         key="c2f_table_uploaded_images")
@@ -134,12 +146,12 @@ def table_section(loaded, image: LoadedImage, level: str) -> None:
             described = {"mnist": f"the first {len(images)} MNIST test digits",
                          "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery",
                          "uploads": f"your {counted(len(images), 'uploaded image')}"}
-            with unfinished_mark(TABLE_UNFINISHED, f"The table on {described[source]}"):
-                stored = run_table(loaded, images, config, described[source])
+            stored = run_table(loaded, images, config, described[source], status)
             if stored is not None:
                 st.session_state[TABLE] = stored
     else:
-        report_unfinished(TABLE_UNFINISHED)
+        report_unfinished(TABLE_UNFINISHED, "The attacks that had finished are cached: run it again and they take "
+                                            "no time.", status)
     if stored is not None:
         show_table(stored)
 
@@ -163,22 +175,24 @@ class TableRun:
     json: bytes
 
 
-def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str) -> TableRun | None:
-    """``evaluate`` on ``images`` as c2f-eval runs it, with a progress bar; None (and the message) if refused."""
+def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, description: str,
+              status) -> TableRun | None:
+    """``evaluate`` on ``images`` as c2f-eval runs it, its status line in ``status``; None (and the message)
+    if refused."""
     info = loaded.info
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
-    bar = st.progress(0.0, text="Starting…")
+    digests = [im.digest for im in images]
     started = time.perf_counter()
+    estimate = study.estimate_seconds(config, model_id=info.model_id, image_digests=digests, cache=result_cache(),
+                                      batch_size=study.BATCH_SIZE)
     try:
-        result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
-                                model_id=info.model_id, image_digests=[im.digest for im in images],
-                                cache=result_cache(), batch_size=study.BATCH_SIZE,  # c2f-eval's: same figures
-                                progress=progress_callback(bar))
+        with visible_run(status, "c2f_table", f"The table on {description}", estimate) as progress:
+            result = study.evaluate(loaded.model, x, config, image_names=[im.source_name or "upload" for im in images],
+                                    model_id=info.model_id, image_digests=digests, cache=result_cache(),
+                                    batch_size=study.BATCH_SIZE, progress=progress)  # c2f-eval's batches: same figures
     except ValueError as exc:
-        bar.empty()
         st.error(str(exc))
         return None
-    bar.empty()
     seconds = time.perf_counter() - started
     from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)

@@ -198,7 +198,7 @@ def main() -> None:
     elif submitted:
         stored = run_explanations(loaded, image, methods, target, params, context, slot)
     else:
-        report_unfinished("explore_run_unfinished", "The maps that had finished are shown below.")
+        report_unfinished("explore_run_unfinished", "The maps that had finished are shown below.", slot)
     if stored is not None:
         results_section(stored, image, preds)
 

@@ -13,6 +13,7 @@ import streamlit as st
 from core.data import LoadedImage, load_gallery
 from core.explain.heatmap import DEFAULT_PERCENTILE
 from core.models import LoadedModel
+from core.studies import c2f as study
 from core.studies.c2f_view import (
     DEMO_CONFIG,
     DEMO_HIERARCHY,
@@ -29,6 +30,8 @@ from dashboard.c2f.comparison import Comparison, image_labels, perturbation_pict
 from dashboard.c2f.sections import comparison_grid, scales_caption
 from dashboard.widgets.figures import image_figure, probability_figure, show
 from dashboard.widgets.models import load_model
+from dashboard.widgets.runs import visible_run
+from dashboard.widgets.state import result_cache
 
 LEVEL = DEMO_CONFIG.level
 
@@ -51,17 +54,21 @@ def _photo(name: str, size: int, crop_fraction: float, channels: int) -> LoadedI
     return load_gallery(name, size=size, crop_fraction=crop_fraction, channels=channels)
 
 
-def run_demo() -> Demo:
-    """Loads the model and photo, and runs the comparison with a progress bar (attacks from the cache once run)."""
+def run_demo(status) -> Demo:
+    """Loads the model and photo, and runs the comparison (attacks from the cache once run), its progress on
+    the status line in ``status`` (``visible_run``)."""
     with st.spinner(f"Loading {DEMO_MODEL}…"):
         loaded = load_model(DEMO_MODEL, DEMO_HIERARCHY)
     info = loaded.info
     image = _photo(DEMO_IMAGE, **info.input.loading())
     labels = image_labels(loaded, info.model_id, image, image.digest)
-    before, before_terms = relevance_maps(loaded, info.model_id, image.digest, image.tensor, labels.indices(), LEVEL,
-                                          DEMO_CONFIG.lrp_rules(), DEMO_CONFIG.lrp_p)
-    context = (info.model_id, image.digest, LEVEL, None)
-    comparison = run_comparison(loaded, image, labels, DEMO_CONFIG, context)
+    estimate = study.estimate_seconds(DEMO_CONFIG, model_id=info.model_id, image_digests=[image.digest],
+                                      cache=result_cache(), batch_size=1)
+    with visible_run(status, "start_demo", "The classroom demo", estimate) as progress:
+        before, before_terms = relevance_maps(loaded, info.model_id, image.digest, image.tensor, labels.indices(),
+                                              LEVEL, DEMO_CONFIG.lrp_rules(), DEMO_CONFIG.lrp_p)
+        context = (info.model_id, image.digest, LEVEL, None)
+        comparison = run_comparison(loaded, image, labels, DEMO_CONFIG, context, progress)
     return Demo(loaded, image, labels, before, before_terms, comparison)
 
 

@@ -6,10 +6,11 @@ import streamlit as st
 
 from core.studies.c2f_view import DEMO_CONFIG, DEMO_IMAGE, DEMO_MODEL
 from dashboard.start.demo import run_demo, show_demo
-from dashboard.widgets.state import report_unfinished, unfinished_mark
+from dashboard.widgets.runs import status_slot
+from dashboard.widgets.state import report_unfinished
 
 DEMO = "start_demo"  # the demo's results (a Demo), kept for a revisit
-UNFINISHED = "start_demo_unfinished"
+UNFINISHED = "start_demo_unfinished"  # the demo's run under way (visible_run "start_demo" marks it)
 
 # (title, what it does, its page or None while it is not built yet, icon)
 STUDIES = (
@@ -42,6 +43,7 @@ def study_cards() -> None:
 
 def main() -> None:
     st.title("xadv: explainable adversarial attacks", anchor=False)
+    status = status_slot()  # the demo's status line, at the top
     st.markdown(
         "xadv shows how an adversarial attack changes what a neural network attends to: it runs attacks and "
         "relevance maps (LRP, saliency, integrated gradients, DeepLIFT SHAP) on a model and an image, yours or "
@@ -57,10 +59,9 @@ def main() -> None:
         f"attacked by LRPC at ε = {eps:g}/255, which targets the explanation, beside DeepFool and PGD, which "
         "target the decision only. On a CPU the first run takes about a minute; after that it comes from the cache.")
     if st.button("Run the classroom demo", type="primary", icon=":material/school:"):
-        with unfinished_mark(UNFINISHED, "The classroom demo"):
-            st.session_state[DEMO] = run_demo()
+        st.session_state[DEMO] = run_demo(status)
     else:
-        report_unfinished(UNFINISHED)
+        report_unfinished(UNFINISHED, "Press the button again: what had finished comes from the cache.", status)
     demo = st.session_state.get(DEMO)
     if demo is not None:
         show_demo(demo, key="start_demo")

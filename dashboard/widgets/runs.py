@@ -44,7 +44,8 @@ def _stopped(key: str) -> None:
 def visible_run(slot, key: str, what: str, estimate: float | None) -> Iterator[Progress]:
     """Within the block, ``slot`` (``status_slot``) shows ``what`` runs with a bar, the step the block
     reports through the yielded ``progress(fraction, message)``, the time elapsed and left, and a Stop
-    button; the run is marked under ``key`` (``unfinished_mark``) until the block ends."""
+    button; the run is marked under ``<key>_unfinished`` (``unfinished_mark``) until the block ends, or
+    raises a ``ValueError`` (a refusal, which its caller shows)."""
     box = slot.container(border=True, key=f"{key}_status")
     top = box.container(horizontal=True, vertical_alignment="center")
     line = top.empty()
@@ -64,6 +65,12 @@ def visible_run(slot, key: str, what: str, estimate: float | None) -> Iterator[P
 
     progress(0.0, "starting…")
     st.session_state.pop(f"{key}_stop_pressed", None)
-    with unfinished_mark(f"{key}_unfinished", what):
-        yield progress
+    mark = f"{key}_unfinished"
+    try:
+        with unfinished_mark(mark, what):
+            yield progress
+    except ValueError:  # a refusal (InputError) the caller shows: nothing was cut short
+        st.session_state.pop(mark, None)
+        slot.empty()
+        raise
     slot.empty()

@@ -23,8 +23,8 @@ def result_cache() -> ResultCache:
     return _cache_at(str(default_directory()))
 
 
-# Widgets whose values session state may not be given (uploads, download buttons): not kept.
-_NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table_(json|npz))$")
+# Widgets whose values session state may not be given (uploads, download and Stop buttons): not kept.
+_NOT_SETTABLE = re.compile(r"(_upload|_weights_(?!path_).*|_dl_.*|_png_.*|_table_(json|npz)|_stop)$")
 
 
 def keep_page_settings(prefixes: tuple[str, ...]) -> None:
@@ -86,11 +86,12 @@ def unfinished_mark(key: str, what: str) -> Iterator[None]:
 
 
 def report_unfinished(key: str, kept: str = "The attacks that had finished are cached; run it again to see "
-                                            "the results.") -> None:
-    """Says, once, that the run marked under ``key`` was cut short (it would otherwise vanish without a word),
-    and what of it was ``kept``."""
+                                            "the results.", where=None) -> None:
+    """Says, once, in ``where`` (the run's status line, ``runs.status_slot``; default: here) that the run
+    marked under ``key`` was cut short (it would otherwise vanish without a word), and what of it was
+    ``kept``."""
     what = st.session_state.pop(key, None)
     if what:
         why = ("you pressed Stop" if st.session_state.pop(f"{key.removesuffix('_unfinished')}_stop_pressed", False)
                else "a setting was changed, Stop was pressed or another page was opened while it ran")
-        st.warning(f"{what} did not finish: {why}. {kept}", icon=":material/pause_circle:")
+        (where or st).warning(f"{what} did not finish: {why}. {kept}", icon=":material/pause_circle:")
