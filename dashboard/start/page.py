@@ -57,7 +57,8 @@ def main() -> None:
     st.markdown(
         f"One click: the photo *{DEMO_IMAGE}* on {DEMO_MODEL} at the coarse level (food, dog, vehicle, …), "
         f"attacked by LRPC at ε = {eps:g}/255, which targets the explanation, beside DeepFool and PGD, which "
-        "target the decision only. On a CPU the first run takes about a minute; after that it comes from the cache.")
+        "target the decision only. The first run takes a while on a CPU (the status line at the top tells how long "
+        "is left, measured on this machine); after that it comes from the cache in seconds.")
     if st.button("Run the classroom demo", type="primary", icon=":material/school:"):
         st.session_state[DEMO] = run_demo(status)
     else:
