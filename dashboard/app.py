@@ -1,4 +1,5 @@
-"""xadv dashboard: ``streamlit run dashboard/app.py``. One page per study; add a study to ``PAGES``."""
+"""xadv dashboard: ``streamlit run dashboard/app.py``. One page per study, each its own package (see
+``dashboard.registry``)."""
 from __future__ import annotations
 
 import sys
@@ -10,17 +11,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts only dashboard/ on the path; pages import dashboard.*
     sys.path.insert(0, str(ROOT))
 
-from dashboard.widgets.layout import phone_layout  # noqa: E402 -- needs the path above
+from dashboard.registry import pages  # noqa: E402 -- needs the path above
+from dashboard.widgets.layout import phone_layout  # noqa: E402
 from dashboard.widgets.state import keep_page_settings  # noqa: E402
 
 st.set_page_config(page_title="xadv", layout="wide")
 
-# study -> its page (dashboard/<study>/page.py, at /<study>); the study's name prefixes its widget keys
-PAGES = {
-    "start": st.Page("start/page.py", title="Start", icon=":material/home:", url_path="start", default=True),
-    "explore": st.Page("explore/page.py", title="Explore", icon=":material/image_search:", url_path="explore"),
-    "c2f": st.Page("c2f/page.py", title="Coarse-to-fine attacks", icon=":material/account_tree:", url_path="c2f"),
-}
+# every dashboard/<name>/page.py, at /<name>, the start page first (dashboard.registry); <name> prefixes its widget keys
+PAGES = {info.name: st.Page(info.script, title=info.title, icon=info.icon, url_path=info.name,
+                            default=info.name == "start") for info in pages()}
 
 
 def sidebar_footer() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.studies.c2f_view import DEMO_CONFIG, DEMO_IMAGE, DEMO_MODEL
+from dashboard.registry import pages
 from dashboard.start.demo import run_demo, show_demo
 from dashboard.widgets.runs import status_slot
 from dashboard.widgets.state import report_unfinished
@@ -12,33 +13,30 @@ from dashboard.widgets.state import report_unfinished
 DEMO = "start_demo"  # the demo's results (a Demo), kept for a revisit
 UNFINISHED = "start_demo_unfinished"  # the demo's run under way (visible_run "start_demo" marks it)
 
-# (title, what it does, its page or None while it is not built yet, icon)
-STUDIES = (
-    ("Explore", "A model and an image, its prediction, and relevance maps by LRP, saliency, integrated gradients "
-                "and DeepLIFT SHAP side by side.", "explore/page.py", ":material/image_search:"),
-    ("Coarse-to-fine attacks", "The LRP poster's attack on a coarse-to-fine classifier (LRPC, LRPF) beside DeepFool "
-                               "and PGD: the maps before and after, and the poster's Tables 1 and 2.",
-     "c2f/page.py", ":material/account_tree:"),
-    ("Attributes", "Attribute explanations (area, stroke, slant, holes…) of digits and how attacks move them.", None,
-     ":material/category:"),
-    ("eXIAA", "Explanation-guided attacks on the maps themselves, and how far the explanations move.", None,
-     ":material/blur_on:"),
+COMING = (  # studies whose page is not built yet: (title, what it will do)
+    ("Attributes", "Attribute explanations (area, stroke, slant, holes…) of digits and how attacks move them."),
+    ("eXIAA", "Explanation-guided attacks on the maps themselves, and how far the explanations move."),
     ("GSE and sparse attacks", "Group-sparse adversarial examples: few changed pixels, in clusters, and their "
-                               "interpretability.", None, ":material/grain:"),
-    ("Counterfactuals", "S-CFE: sparse counterfactual explanations on tabular data, beside their baselines.", None,
-     ":material/compare_arrows:"),
+                               "interpretability."),
+    ("Counterfactuals", "S-CFE: sparse counterfactual explanations on tabular data, beside their baselines."),
 )
 
 
 def study_cards() -> None:
-    """One card per study: a link to its page, or "coming"."""
+    """One card per page (``dashboard.registry``) with a link to it, then one per study still to come."""
+    built = [info for info in pages() if info.name != "start"]
+    titles = {info.title for info in built}
     with st.container(horizontal=True, gap="small"):
-        for title, what, path, icon in STUDIES:
+        for info in built:
             with st.container(border=True, width=300):
-                st.markdown(f"**{title}**" + ("" if path else " · :grey[coming]"))
-                st.caption(what)
-                if path:
-                    st.page_link(path, label=f"Open {title}", icon=icon)
+                st.markdown(f"**{info.title}**")
+                st.caption(info.summary)
+                st.page_link(info.script, label=f"Open {info.title}", icon=info.icon)
+        for title, what in COMING:
+            if title not in titles:
+                with st.container(border=True, width=300):
+                    st.markdown(f"**{title}** · :grey[coming]")
+                    st.caption(what)
 
 
 def main() -> None:
