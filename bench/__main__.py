@@ -8,11 +8,11 @@ warm-up and with one timed round: torchattacks' per-image DeepFool takes minutes
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from bench.timing import Comparison, format_table
@@ -20,37 +20,22 @@ from bench.timing import Comparison, format_table
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
-def _explain(args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
-    from bench import bench_explain
-
-    batch = args.batch or 8
-    comparisons = bench_explain.run(batch=batch, repeats=args.repeats, warmup=args.warmup,
-                                    device=args.device)
-    return bench_explain.config(batch, args.device), comparisons, "direct"
+def benchmarks() -> list[str]:
+    """Every benchmark: each ``bench/bench_<name>.py``, whose ``from_args(args)`` runs it and returns
+    (its config, the comparisons, the label of the peer column). Found by file name, loaded when run."""
+    return sorted(path.stem.removeprefix("bench_") for path in Path(__file__).parent.glob("bench_*.py"))
 
 
-def _attacks(args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
-    from bench import bench_attacks
-
-    batch = args.batch or 4
-    comparisons = bench_attacks.run(batch=batch, repeats=args.repeats, warmup=args.warmup, device=args.device,
-                                    steps=args.steps, quick=args.quick)
-    return bench_attacks.config(batch, args.device, args.steps, args.quick), comparisons, "peer"
-
-
-# name -> function(args) -> (config, comparisons, label of the peer column)
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], tuple[dict, list[Comparison], str]]] = {
-    "explain": _explain,
-    "attacks": _attacks,
-}
+def _run(name: str, args: argparse.Namespace) -> tuple[dict, list[Comparison], str]:
+    return importlib.import_module(f"bench.bench_{name}").from_args(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="xadv core against the libraries it wraps.")
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+                        help=f"benchmarks to run: {', '.join(benchmarks())} (default: all)")
     parser.add_argument("--batch", type=int, default=None,
-                        help="images per batch (default: explain 8, attacks 4)")
+                        help="images per batch (default: each benchmark's own)")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds per contender (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds per contender first (default 2)")
     parser.add_argument("--device", choices=("cpu", "cuda", "mps"), default=None,  # core.DEVICE_TYPES
@@ -63,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="attacks: DeepFool comparisons with no warm-up and one timed round")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
     args = parser.parse_args(argv)
-    unknown = [n for n in args.names if n not in BENCHMARKS]
+    unknown = [n for n in args.names if n not in benchmarks()]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(benchmarks())}")
     if (args.batch is not None and args.batch < 1) or args.repeats < 1 or args.warmup < 0 or args.steps < 1:
         parser.error("--batch, --repeats and --steps must be >= 1, --warmup >= 0")
 
@@ -82,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
                      "can use; leave --device out for the best one available")
 
     failed = False
-    for name in args.names or list(BENCHMARKS):
+    for name in args.names or benchmarks():
         batch = args.batch if args.batch is not None else "default"
         print(f"[{name}] batch {batch}, {args.warmup} warm-up + {args.repeats} timed rounds, interleaved")
         started = time.time()
-        config, comparisons, peer_label = BENCHMARKS[name](args)
+        config, comparisons, peer_label = _run(name, args)
         print(format_table(comparisons, peer_label=peer_label))
         for c in comparisons:
             if c.notes.get("summary"):

@@ -322,3 +322,11 @@ def config(batch: int, device: str | torch.device | None, steps: int, quick: boo
 
 __all__ = ["DEEPFOOL_TARGET", "LRPC_TARGET", "PGD_TARGET", "config", "gallery_batch", "perturbation_facts",
            "profile_lrpc", "run"]
+
+
+def from_args(args) -> tuple[dict, list[Comparison], str]:
+    """``python -m bench attacks``: batch 4 by default, ``--steps`` PGD steps, ``--quick`` DeepFool rounds."""
+    batch = args.batch or 4
+    comparisons = run(batch=batch, repeats=args.repeats, warmup=args.warmup, device=args.device, steps=args.steps,
+                      quick=args.quick)
+    return config(batch, args.device, args.steps, args.quick), comparisons, "peer"

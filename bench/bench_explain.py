@@ -133,3 +133,10 @@ def config(batch: int, device: str | torch.device | None) -> dict:
 
 
 __all__ = ["TARGET_RATIO", "cases", "config", "run"]
+
+
+def from_args(args) -> tuple[dict, list[Comparison], str]:
+    """``python -m bench explain``: batch 8 by default; the peer column is the direct call."""
+    batch = args.batch or 8
+    return config(batch, args.device), run(batch=batch, repeats=args.repeats, warmup=args.warmup,
+                                           device=args.device), "direct"
