@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.commands.files import check_writable, write_atomically
 from core.commands.flags import add_settings, count, settings_from
-from core.commands.images import MNIST_SOURCE, open_images
+from core.commands.images import MNIST_SOURCE, add_image_flags, open_images
 from core.commands.progress import progress_bar
 from core.errors import InputError
 
@@ -22,15 +22,10 @@ OUT = "c2f_results.json"
 def arguments(parser) -> None:
     from core.studies import c2f as study
 
-    parser.add_argument("--model", default="efficientnet_lite0", help="a model of `python -m core models`")
-    parser.add_argument("--weights", help="local state-dict file to use instead of the default weights")
+    add_image_flags(parser, study.DEFAULT_DIGITS)
     parser.add_argument("--hierarchy", help="a shipped hierarchy (assets/hierarchies) or the path of a JSON file in "
                                             "their format (default: the first shipped one that fits the model: "
                                             "imagenet_c2f, or mnist_c2f for mnist_cnn)")
-    parser.add_argument("--images", help="folder of images, one image file, 'gallery' for the bundled photos, or "
-                                         f"'{MNIST_SOURCE}N' for the first N bundled MNIST test digits (default: "
-                                         f"gallery, or {MNIST_SOURCE}{study.DEFAULT_DIGITS} for a model of MNIST "
-                                         "digits such as mnist_cnn)")
     add_settings(parser, study.StudyConfig)
     parser.add_argument("--batch-size", type=count, default=study.BATCH_SIZE,
                         help="images attacked together (another batch size sums in another order; signed steps can "

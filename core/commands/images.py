@@ -9,6 +9,17 @@ from core.errors import InputError
 MNIST_SOURCE = "mnist:"  # --images mnist:N, the first N bundled MNIST test digits
 
 
+def add_image_flags(parser, digits: int) -> None:
+    """A study command's ``--model``, ``--weights`` and ``--images`` (by default the gallery, or the first
+    ``digits`` MNIST test digits for a digit model)."""
+    parser.add_argument("--model", default="efficientnet_lite0", help="a model of `python -m core models`")
+    parser.add_argument("--weights", help="local state-dict file to use instead of the default weights")
+    parser.add_argument("--images", help="folder of images, one image file, 'gallery' for the bundled photos, or "
+                                         f"'{MNIST_SOURCE}N' for the first N bundled MNIST test digits (default: "
+                                         f"gallery, or {MNIST_SOURCE}{digits} for a model of MNIST digits such as "
+                                         "mnist_cnn)")
+
+
 def open_image(spec: str, **loading):
     """An image file, or a gallery photo by name, loaded with ``loading`` (``ImageInput.loading()``)."""
     from core.data import gallery_names, load_gallery, load_image
@@ -57,3 +68,21 @@ def open_images(spec: str, info) -> list:
     if not images:
         raise InputError(f"No readable images in {folder}.")
     return images
+
+
+def open_pool(spec: str, info):
+    """The pool of attack images ``spec`` names: a folder, 'gallery', or 'mnist' (the 5,000 bundled digits,
+    for a model that takes them), loaded for the input of the model ``info`` describes."""
+    from core.data import takes_digits
+    from core.data.pools import digit_pool, folder_pool, gallery_pool
+
+    if spec == "gallery":
+        return gallery_pool(**info.input.loading())
+    if spec == "mnist" and not Path(spec).exists():
+        if not takes_digits(info.input):
+            raise InputError(f"MNIST digits are 28x28 grayscale images; this model takes {info.input.describe()} "
+                             "inputs.")
+        return digit_pool()
+    if not Path(spec).is_dir():
+        raise InputError(f"--pool {spec} is neither a folder of images, 'gallery', nor 'mnist'.")
+    return folder_pool(spec, **info.input.loading())

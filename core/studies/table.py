@@ -19,19 +19,29 @@ import torch
 
 from core.attacks.result import AttackResult
 
-Values = dict[str, dict[str, float | None]]  # row key -> column name -> value (None: no figure)
+Cell = float | tuple[float | None, float | None] | None  # a figure, or two (``Row.then``); None: no figure
+Values = dict[str, dict[str, Cell]]  # row key -> column name -> cell
 
 
 @dataclass(frozen=True)
 class Row:
-    """One figure of the table: its key in a column's figures, its label in the paper, its decimals."""
+    """One figure of the table: its key in a column's figures, its label in the paper, its decimals; with
+    ``then`` (decimals, mark), each cell holds a pair, the second figure written after the first with its
+    own decimals and the mark (eXIAA's Table 1: "24.9 0.37↓")."""
 
     key: str
     label: str
     decimals: int
+    then: tuple[int, str] | None = None
 
-    def format(self, value: float | None, missing: str = "-") -> str:
-        """A cell: the value with the row's decimals, ``missing`` where there is none."""
+    def format(self, value: Cell, missing: str = "-") -> str:
+        """A cell: the value with the row's decimals (a pair: both, see ``then``), ``missing`` where there is
+        none."""
+        if self.then is not None and value is not None:
+            decimals, mark = self.then
+            first, second = (Row(self.key, self.label, d).format(v, missing) for d, v in zip((self.decimals, decimals),
+                                                                                             value))
+            return f"{first} {second}{mark}"
         if value is None or math.isnan(value):
             return missing
         return f"{value:.{self.decimals}f}"
@@ -76,9 +86,10 @@ def render(rows: Sequence[Row], names: Sequence[str], table: Values, markdown: b
         lines = [f"| {corner} | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += [f"| {r.label} | " + " | ".join(r.format(table[r.key][n]) for n in names) + " |" for r in rows]
         return "\n".join(lines)
-    width = max(12, *(len(n) + 2 for n in names))
+    cells = {r.key: [r.format(table[r.key][n]) for n in names] for r in rows}
+    width = max(12, *(len(n) + 2 for n in names), *(len(c) + 2 for row in cells.values() for c in row))
     lines = [f"{corner:<16}" + "".join(f"{n:>{width}}" for n in names)]
-    lines += [f"{r.label:<16}" + "".join(f"{r.format(table[r.key][n]):>{width}}" for n in names) for r in rows]
+    lines += [f"{r.label:<16}" + "".join(f"{c:>{width}}" for c in cells[r.key]) for r in rows]
     return "\n".join(lines)
 
 
