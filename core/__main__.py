@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from core.commands import COMMANDS
-from core.commands.flags import WithDefaults
+from core.commands.flags import WithDefaults, add_cluster_flags
 from core.errors import InputError, UnsupportedError, WeightsUnavailableError
 
 
@@ -19,6 +19,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=command.HELP, description=command.HELP, formatter_class=WithDefaults)
         if chosen is None or chosen == name:
             command.arguments(p)
+            if name.endswith("-eval"):
+                add_cluster_flags(p)
         p.set_defaults(run=command.run)
     return parser
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     try:
-        return args.run(args) or 0
+        return _run(args) or 0
     except (InputError, UnsupportedError, WeightsUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -42,6 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no output written (results computed so far stay in the result cache)", file=sys.stderr)
         return 130
+
+
+def _run(args) -> int | None:
+    """The command, inside a Ray session where ``--ray`` asks for one (only then is Ray imported)."""
+    if getattr(args, "ray", None) is None:
+        if getattr(args, "workers", None) is not None:
+            raise InputError("--workers needs --ray (auto or a cluster's address).")
+        return args.run(args)
+    from core.studies.cluster import session
+
+    with session(args.ray, args.workers, args.worker_threads):
+        return args.run(args)
 
 
 if __name__ == "__main__":

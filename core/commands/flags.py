@@ -58,3 +58,14 @@ def settings_from(args: argparse.Namespace, config: type) -> Any:
     """The config ``add_settings``' flags give (lists become tuples); it checks itself."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config) if "help" in f.metadata}
     return config(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
+
+
+def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """``--ray``, ``--workers`` and ``--worker-threads``: an evaluation's chunks on a Ray cluster
+    (``core.studies.cluster``)."""
+    group = parser.add_argument_group("on a Ray cluster (pip install ray)")
+    group.add_argument("--ray", metavar="auto|ADDRESS",
+                       help="run the chunks of images as Ray tasks: auto starts a local Ray instance on this machine, "
+                            "ADDRESS joins a running cluster (the one `ray start --head` prints)")
+    group.add_argument("--workers", type=count, help="tasks at once (default: the cluster's GPUs, else its CPUs)")
+    group.add_argument("--worker-threads", type=count, default=1, help="CPU threads per task where there is no GPU")

@@ -221,6 +221,36 @@ def _load_into(model: nn.Module, sd: dict, name: str, source: Path) -> None:
     model.load_state_dict(sd)
 
 
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How ``load`` made a model, so that another process (a Ray worker) can make the same one: the
+    arguments it was given and the ``model_id`` (weights and hierarchy digests) the copy must have."""
+
+    name: str
+    weights_path: str | None
+    hierarchy: Hierarchy | None
+    model_id: str
+
+    def build(self, device: torch.device | str | None = None) -> LoadedModel:
+        """The model again, on ``device``; refused where this machine's weights or hierarchy differ."""
+        loaded = load(self.name, weights_path=self.weights_path, hierarchy=self.hierarchy, device=device)
+        if loaded.info.model_id != self.model_id:
+            raise InputError(f"This machine's {self.name} is not the one asked for ({loaded.info.model_id}, not "
+                             f"{self.model_id}): install the same weights on every node.")
+        return loaded
+
+
+_RECIPES: dict[str, ModelRecipe] = {}
+
+
+def recipe(model_id: str) -> ModelRecipe:
+    """How the model ``model_id`` was loaded in this process (by ``load``)."""
+    if model_id not in _RECIPES:
+        raise InputError(f"The model {model_id} was not loaded by core.models.load in this process, so another "
+                         "process cannot load it again.")
+    return _RECIPES[model_id]
+
+
 def load(
     name: str = DEFAULT_MODEL,
     *,
@@ -272,6 +302,8 @@ def load(
         lrp_supported=s.lrp_supported,
         hierarchy=hier,
     )
+    _RECIPES[info.model_id] = ModelRecipe(name, None if weights_path is None else str(Path(weights_path).resolve()),
+                                          hier, info.model_id)
     return LoadedModel(model=model, info=info)
 
 

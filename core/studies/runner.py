@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +22,7 @@ from core import timings
 from core.attacks.loop import Progress
 from core.attacks.result import AttackResult
 from core.cache import ResultCache, cache_key
+from core.studies import cluster
 from core.validate import check_count, check_inputs
 
 Attack = Callable[..., AttackResult]  # attack(model, x, progress=..., **params)
@@ -46,6 +49,54 @@ def _chunk_key(study: str, name: str, model_id: str, digests: Sequence[str], par
     return cache_key(kind=f"{study}-attack", attack=name, model=model_id, inputs=list(digests), params=params)
 
 
+Work = Callable[..., tuple[dict[str, np.ndarray], dict[str, Any]]]  # work(model, *args, progress=...)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a study's work: ``work(model, *args, progress=...)`` gives its arrays and meta; ``key``
+    is its cache key (None: not cached), ``size`` the inputs it covers, ``label`` where it sits."""
+
+    args: tuple
+    key: str | None
+    size: int
+    label: str = ""
+
+
+def run_chunk(work: Work, model: nn.Module, chunk: Chunk, *, cache: ResultCache | None,
+              progress: Progress | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any], bool]:
+    """One chunk here, read from ``cache`` under its key or computed (its seconds put in its meta) and
+    stored: (arrays, meta, whether it came from the cache)."""
+    def compute():
+        started = time.perf_counter()
+        arrays, meta = work(model, *chunk.args, progress=progress)
+        return arrays, {"seconds": time.perf_counter() - started} | meta
+
+    if cache is None or chunk.key is None:
+        return *compute(), False
+    cached, hit = cache.get_or_compute(chunk.key, compute)
+    return cached.arrays, cached.meta, hit
+
+
+def run_chunks(work: Work, model: nn.Module, chunks: Sequence[Chunk], *, model_id: str | None = None,
+               cache: ResultCache | None = None, timing: str | None = None,
+               progress: Progress | None = None) -> list[tuple[dict[str, np.ndarray], dict[str, Any], bool]]:
+    """Every chunk, in order, here or (inside ``core.studies.cluster.session``) as tasks on a Ray cluster:
+    (arrays, meta, from the cache) each. A computed chunk's time per input is recorded under ``timing``
+    (``core.timings``, for the estimates)."""
+    if cluster.active() is not None:
+        return cluster.run_chunks(work, model, chunks, model_id=model_id, cache=cache, timing=timing,
+                                  progress=progress)
+    done = []
+    for k, chunk in enumerate(chunks):
+        part = sub_progress(progress, k / len(chunks), (k + 1) / len(chunks), chunk.label)
+        arrays, meta, hit = run_chunk(work, model, chunk, cache=cache, progress=part)
+        if not hit and cache is not None and chunk.key is not None and timing is not None:
+            timings.record(cache, timing, meta["seconds"], chunk.size)
+        done.append((arrays, meta, hit))
+    return done
+
+
 def timing_kind(study: str, name: str, model_id: str | None, params: dict[str, Any]) -> str:
     """What an attack's time per input depends on, as ``core.timings`` keys it: the study, the attack,
     the model and its step count (budgets change what a step does, not what it costs)."""
@@ -66,6 +117,14 @@ def estimate_seconds(study: str, name: str, params: dict[str, Any], *, model_id:
     return None if per_input is None else missing * per_input
 
 
+def attack_chunk(model: nn.Module, chunk: torch.Tensor, attack: Attack, params: dict[str, Any], *,
+                 progress: Progress | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``run_attack``'s work on one chunk: the attack's result as arrays, and its name, params and history."""
+    result = attack(model, chunk, progress=progress, **params)
+    history = {key: v.cpu().tolist() for key, v in result.history.items()}
+    return result.arrays(), {"name": result.name, "params": result.params, "history": history}
+
+
 def run_attack(study: str, name: str, attack: Attack, model: nn.Module, x: torch.Tensor, params: dict[str, Any], *,
                model_id: str | None = None, input_digests: Sequence[str] | None = None,
                cache: ResultCache | None = None, batch_size: int = 4, progress: Progress | None = None) -> AttackResult:
@@ -76,28 +135,15 @@ def run_attack(study: str, name: str, attack: Attack, model: nn.Module, x: torch
     check_count("The batch size", batch_size, 1)
     check_inputs(x, None, None)
     n = x.shape[0]
-    starts = range(0, n, batch_size)
-    parts = []
-    for k, start in enumerate(starts):
-        chunk = x[start: start + batch_size]
-        part = sub_progress(progress, k / len(starts), (k + 1) / len(starts),
-                            f"{chunk_label(start, len(chunk), n)}, " if len(starts) > 1 else "")
-
-        def compute(chunk=chunk, part=part):
-            started = time.perf_counter()
-            result = attack(model, chunk, progress=part, **params)
-            history = {key: v.cpu().tolist() for key, v in result.history.items()}
-            return result.arrays(), {"name": result.name, "params": result.params, "history": history,
-                                     "seconds": time.perf_counter() - started}
-
-        if cache is None or model_id is None or input_digests is None:
-            (arrays, meta), hit = compute(), False
-        else:
-            key = _chunk_key(study, name, model_id, input_digests[start: start + batch_size], params)
-            cached, hit = cache.get_or_compute(key, compute)
-            arrays, meta = cached.arrays, cached.meta
-            if not hit:
-                timings.record(cache, timing_kind(study, name, model_id, params), meta["seconds"], len(chunk))
-        parts.append(AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], chunk,
-                                              meta.get("seconds"), hit))
-    return AttackResult.concat(parts)
+    cached = cache is not None and model_id is not None and input_digests is not None
+    pieces = [x[start: start + batch_size] for start in range(0, n, batch_size)]
+    chunks = [Chunk((piece, attack, params),
+                    _chunk_key(study, name, model_id, input_digests[start: start + len(piece)], params)
+                    if cached else None, len(piece),
+                    f"{chunk_label(start, len(piece), n)}, " if len(pieces) > 1 else "")
+              for start, piece in zip(range(0, n, batch_size), pieces)]
+    done = run_chunks(attack_chunk, model, chunks, model_id=model_id, cache=cache if cached else None,
+                      timing=timing_kind(study, name, model_id, params), progress=progress)
+    return AttackResult.concat([AttackResult.from_arrays(meta["name"], arrays, meta["params"], meta["history"], piece,
+                                                         meta.get("seconds"), hit)
+                                for piece, (arrays, meta, hit) in zip(pieces, done)])
