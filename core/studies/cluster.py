@@ -14,7 +14,9 @@ its one bar; a task whose worker dies is retried (``RETRIES``) on another; Ctrl-
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
@@ -33,15 +35,16 @@ _ACTIVE: ContextVar[Cluster | None] = ContextVar("xadv_cluster", default=None)
 _WORKER_MODELS: dict[tuple[str, str], Any] = {}  # on a worker: (model_id, device) -> model, loaded once
 
 
-@dataclass(frozen=True)
+@dataclass
 class Cluster:
     """The Ray cluster a session runs on: at most ``workers`` tasks at once, each with ``threads`` CPU
-    threads or one GPU (``gpus``: whether the cluster has GPUs)."""
+    threads or one GPU (``gpus``: whether the cluster has GPUs); ``chunks``: how many went through it."""
 
     address: str
     workers: int
     threads: int
     gpus: bool
+    chunks: int = 0
 
     def describe(self) -> dict[str, Any]:
         """Nodes, workers and devices, for a result's provenance."""
@@ -57,6 +60,16 @@ class Cluster:
 def active() -> Cluster | None:
     """The cluster of the session this code runs in, or None (compute here)."""
     return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def running_on(cluster: Cluster | None) -> Iterator[None]:
+    """Run the block's chunks on ``cluster`` (e.g. the session's with fewer workers) or, for None, here."""
+    token = _ACTIVE.set(cluster)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
 
 
 @contextlib.contextmanager
@@ -90,6 +103,8 @@ def session(address: str, workers: int | None = None, threads: int = 1) -> Itera
         finally:
             provenance.ran_on.reset(recorded)
             _ACTIVE.reset(token)
+        if cluster.chunks == 0:
+            print("note: nothing went through the study runner, so nothing ran on the Ray cluster", file=sys.stderr)
     finally:
         ray.shutdown()
 
@@ -102,24 +117,20 @@ def _worker_model(recipe, device: str):
     return _WORKER_MODELS[key]
 
 
-def _on(device: str, value: Any) -> Any:
+def _moved(value: Any, move) -> Any:
+    """``value`` with every tensor in it (in tuples, lists, dicts and dataclasses) passed through ``move``."""
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, tuple):
-        return tuple(_on(device, v) for v in value)
-    return value
-
-
-def _off(value: Any) -> Any:
-    """Tensors sent to a task travel from the CPU (a CUDA tensor's device may not exist on the worker)."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, tuple):
-        return tuple(_off(v) for v in value)
+        return move(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_moved(v, move) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, move) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _moved(getattr(value, f.name), move) for f in dataclasses.fields(value) if f.init}
+        if any(changes[k] is not getattr(value, k) for k in changes):
+            return dataclasses.replace(value, **changes)
     return value
 
 
@@ -144,7 +155,7 @@ def _task(work, recipe, chunk, cache_dir: str | None, threads: int, reporter, in
             reporter.report.remote(index, fraction, message)
 
     cache = None if cache_dir is None else ResultCache(cache_dir)
-    on_device = Chunk(_on(device, chunk.args), chunk.key, chunk.size, chunk.label)
+    on_device = Chunk(_moved(chunk.args, lambda t: t.to(device)), chunk.key, chunk.size, chunk.label)
     arrays, meta, hit = run_chunk(work, model, on_device, cache=cache, progress=progress)
     reporter.report.remote(index, 1.0, "done")
     return arrays, dict(meta), hit
@@ -173,6 +184,7 @@ def run_chunks(work, model, chunks: Sequence, *, model_id: str | None, cache: Re
     from core.models.registry import recipe
 
     cluster = active()
+    cluster.chunks += len(chunks)
     if model_id is None:
         raise InputError("A run on a Ray cluster needs the model's id, so that each worker loads the same model.")
     how = recipe(model_id)
@@ -192,7 +204,8 @@ def run_chunks(work, model, chunks: Sequence, *, model_id: str | None, cache: Re
         while waiting and len(running) < cluster.workers:
             k = waiting.pop(0)
             c = chunks[k]
-            running[task.remote(work, how, type(c)(_off(c.args), c.key, c.size, c.label), cache_dir,
+            # tensors travel from the CPU: a CUDA tensor's device may not exist on the worker
+            running[task.remote(work, how, type(c)(_moved(c.args, _cpu), c.key, c.size, c.label), cache_dir,
                                 cluster.threads, reporter, k)] = k
 
     try:
@@ -218,6 +231,10 @@ def run_chunks(work, model, chunks: Sequence, *, model_id: str | None, cache: Re
     finally:
         ray.kill(reporter)
     return [done[k] for k in range(len(chunks))]
+
+
+def _cpu(t):
+    return t.detach().cpu()
 
 
 def _result(ray, ref) -> tuple[dict, dict, bool]:

@@ -15,7 +15,6 @@ of its candidates. Explanations of corrupted images are of their own predicted c
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,7 @@ from core.metrics.manipulation import class_changed, confidence_change_pct, expl
 from core.models.locks import model_lock
 from core.studies import exiaa_paper
 from core.studies import table as tables
-from core.studies.runner import sub_progress
+from core.studies.runner import Chunk, run_chunks, sub_progress
 from core.studies.settings import setting
 from core.studies.table import PaperTable, Row
 from core.validate import check_choice, check_count, check_images, check_number
@@ -264,16 +263,15 @@ def grid_figures(x: torch.Tensor, p_x: torch.Tensor, y_star: int, z: torch.Tenso
             "class_changed": class_changed(p_hat, y).double().cpu()}
 
 
-def image_grid(x: torch.Tensor, digest: str, p_x: torch.Tensor, selection: Selection, candidates: Candidates,
+def image_grid(x: torch.Tensor, digest: str, p_x: torch.Tensor, selection: Selection, x_bar: torch.Tensor,
                predict: Predict, explain: Explain, config: StudyConfig) -> dict[str, np.ndarray]:
-    """One image ``x`` (1, C, H, W) over the grid: explain it and its attack images (``selection``'s, of this
-    image) once, inject every (alpha, top-k) of ``config`` (eq. 5) and the Gaussian baseline on as many random
-    entries, then predict and explain the corrupted images in batches. Returns ``entries`` (n, T) and
-    ``<who>_<figure>`` (n, A, T)."""
+    """One image ``x`` (1, C, H, W) over the grid: explain it and its attack images ``x_bar`` (n, C, H, W:
+    ``selection``'s, of this image) once, inject every (alpha, top-k) of ``config`` (eq. 5) and the Gaussian
+    baseline on as many random entries, then predict and explain the corrupted images in batches. Returns
+    ``entries`` (n, T) and ``<who>_<figure>`` (n, A, T)."""
     y_star, y_r = int(selection.y_star[0]), selection.y_r[:1]
     z = explain(x, selection.y_star[:1])
     n = selection.indices.shape[1]
-    x_bar = candidates.images(selection.indices[0].tolist()).to(x)
     if x_bar.shape[1:] != x.shape[1:]:
         raise InputError(f"The pool's images are {_shape(x_bar.shape[1:])}, the attacked ones {_shape(x.shape[1:])}: "
                          "load the pool for the model's input.")
@@ -293,6 +291,17 @@ def image_grid(x: torch.Tensor, digest: str, p_x: torch.Tensor, selection: Selec
         part = slice(i * int(np.prod(shape)), (i + 1) * int(np.prod(shape)))
         out |= {f"{who}_{name}": values[part].reshape(shape).numpy() for name, values in figures.items()}
     return out
+
+
+def grid_chunk(model: nn.Module, x: torch.Tensor, digest: str, p_x: torch.Tensor, selection: Selection,
+               x_bar: torch.Tensor, method: str, params: dict[str, Any], config: StudyConfig, batch_size: int, *,
+               progress=None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``evaluate``'s work on one image and method (``core.studies.runner.run_chunks``): ``image_grid`` through
+    the model's black box."""
+    if progress is not None:
+        progress(0.0, "explain, inject and explain again")
+    predict, explain = black_box(model, method, params, batch_size)
+    return image_grid(x, digest, p_x, selection, x_bar, predict, explain, config), {}
 
 
 def _grid_key(model_id: str, digest: str, pool: str, method: str, params: dict, config: StudyConfig,
@@ -461,37 +470,28 @@ def evaluate(model: nn.Module, x: torch.Tensor, config: StudyConfig, pool: Pool,
     classes = None if attack_rank == RUNNING_UP else ranked_class(probabilities, attack_rank)
     selection = select(probabilities, candidates, config.attack_images, classes=classes,
                        exclude=passed.exclude(image_digests))
-    grids: dict[str, list[ImageGrid]] = {method: [] for method in config.methods}
-    units = [(m, i) for m in config.methods for i in range(x.shape[0])]
-    for u, (method, i) in enumerate(units):
-        if progress is not None:
-            progress(0.05 + 0.95 * u / len(units), f"{method}, image {i + 1} of {x.shape[0]}")
+    grids: dict[str, list[ImageGrid]] = {}
+    cached = cache if model_id is not None else None
+    n = x.shape[0]
+    for m, method in enumerate(config.methods):
         params = config.method_params(method, batch_size)
-        mine = Selection(*(t[i: i + 1] for t in (selection.y_star, selection.y_r, selection.indices,
-                                                  selection.in_class)))
-
-        def compute(i=i, mine=mine, method=method, params=params):
-            started = time.perf_counter()
-            predict, explain = black_box(model, method, params, batch_size)
-            arrays = image_grid(x[i: i + 1], image_digests[i], probabilities[i: i + 1], mine, candidates, predict,
-                                explain, config)
-            return arrays, {"seconds": time.perf_counter() - started}
-
-        if cache is None or model_id is None:
-            (arrays, meta), hit = compute(), False
-        else:
-            key = _grid_key(model_id, image_digests[i], pool.content, method, params, config, batch_size,
-                            attack_rank)
-            found, hit = cache.get_or_compute(key, compute)
-            arrays, meta = found.arrays, found.meta
-            if not hit:
-                timings.record(cache, _timing_kind(model_id, method, params, config), meta["seconds"], 1)
-        indices = mine.indices[0].tolist()
-        grids[method].append(ImageGrid(
-            str(image_names[i]), image_digests[i], int(mine.y_star[0]), int(mine.y_r[0]),
-            tuple(pool.names[j] for j in indices), tuple(bool(c) for c in mine.in_class[0].tolist()),
-            np.asarray(arrays["entries"]), {k: np.asarray(v) for k, v in arrays.items() if k != "entries"},
-            float(meta["seconds"]), hit))
+        mine = [Selection(*(t[i: i + 1] for t in (selection.y_star, selection.y_r, selection.indices,
+                                                   selection.in_class))) for i in range(n)]
+        chunks = [Chunk((x[i: i + 1], image_digests[i], probabilities[i: i + 1], mine[i],
+                         candidates.images(mine[i].indices[0].tolist()).to(x), method, params, config, batch_size),
+                        None if cached is None else _grid_key(model_id, image_digests[i], pool.content, method, params,
+                                                              config, batch_size, attack_rank),
+                        1, f"{method}, image {i + 1} of {n}: ") for i in range(n)]
+        done = run_chunks(grid_chunk, model, chunks, model_id=model_id, cache=cached,
+                          timing=None if model_id is None else _timing_kind(model_id, method, params, config),
+                          progress=sub_progress(progress, 0.05 + 0.95 * m / len(config.methods),
+                                                0.05 + 0.95 * (m + 1) / len(config.methods)))
+        grids[method] = [ImageGrid(str(image_names[i]), image_digests[i], int(mine[i].y_star[0]), int(mine[i].y_r[0]),
+                                   tuple(pool.names[j] for j in mine[i].indices[0].tolist()),
+                                   tuple(bool(c) for c in mine[i].in_class[0].tolist()), np.asarray(arrays["entries"]),
+                                   {k: np.asarray(v) for k, v in arrays.items() if k != "entries"},
+                                   float(meta["seconds"]), hit)
+                         for i, (arrays, meta, hit) in enumerate(done)]
     if progress is not None:
         progress(1.0, "done")
     return StudyResult(config, [str(n) for n in image_names], tuple(class_names), grids, pool.description,
