@@ -24,6 +24,7 @@ def assert_within_budget(result, x, eps):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: lrpc(hc, x, step_rule="scaled", **kw),
+                                    lambda hc, x, **kw: lrpc(hc, x, step_rule="l2", **kw),
                                     lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
 def test_budget_holds_exactly_and_inputs_are_not_mutated(attack, device):
     hc, x = toy_c2f().to(device), toy_images().to(device)
@@ -145,6 +146,9 @@ def test_step_rules():
     torch.testing.assert_close(direction(g, "sign"), g.sign())
     torch.testing.assert_close(direction(g, "scaled")[0], g[0] / 2.0)
     torch.testing.assert_close(direction(g, "scaled")[1], g[1] / 1e-3)
+    # l2: sqrt(D) g / ||g||_2, D = 4: the first row's norm is sqrt(0.25 + 4 + 1) = sqrt(5.25)
+    torch.testing.assert_close(direction(g, "l2")[0], g[0] * 2.0 / 5.25 ** 0.5)
+    assert direction(g, "l2")[1].norm() == pytest.approx(2.0)  # sqrt(D): a sign step's with no zero gradient
 
 
 def test_keep_success_returns_the_last_iterate_that_met_the_goal():

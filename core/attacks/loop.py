@@ -4,8 +4,11 @@ Each step moves every still-active input by ``alpha * d(g)``, with ``g`` the gra
 objective to *maximise*, then projects onto the attack's feasible set (``projection``: today the
 l_inf ball of radius ``eps`` around ``x`` within [0, 1], ``budget.LinfBall``). Inputs may have any
 shape (N, ...). Step rules ``d``: ``"sign"``, ``d(g) = sign(g)`` (Madry et al.'s PGD update, every pixel
-moves by alpha), or ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
-the others in proportion, so perturbations concentrate where the gradient is large).
+moves by alpha), ``"scaled"``, ``d(g) = g / ||g||_inf`` (the most sensitive pixel moves by alpha,
+the others in proportion, so perturbations concentrate where the gradient is large), or ``"l2"``,
+``d(g) = sqrt(D) g / ||g||_2`` over the D entries of an input (the l2-normalised gradient step of l2 PGD,
+scaled so that its l2 length is that of a sign step, alpha sqrt(D): our choice, so that one alpha serves
+every rule; the projection on the l_inf ball follows as for the others).
 With ``early_stop`` an image is frozen at the first iterate that meets its goal. The steps project
 as torchattacks does (same iterates); the returned images are then moved by an ulp or so where
 rounding left them past the budget (``projection.exact``), so ``|x_adv - x| <= eps`` holds exactly, and
@@ -26,7 +29,7 @@ from core.attacks.budget import Projection, check_step
 from core.validate import check_choice, check_count, check_model_outputs
 
 Progress = Callable[[float, str], None]
-STEP_RULES = ("sign", "scaled")
+STEP_RULES = ("sign", "scaled", "l2")
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,10 @@ def direction(grad: torch.Tensor, rule: str) -> torch.Tensor:
     """The step direction of ``rule`` for a batch of gradients (see the module docstring)."""
     if rule == "sign":
         return grad.sign()
-    peak = grad.flatten(1).abs().amax(1).clamp_min(1e-12)
-    return grad / per_row(peak, grad)
+    flat = grad.flatten(1)
+    if rule == "l2":
+        return grad * per_row(flat.shape[1] ** 0.5 / flat.norm(dim=1).clamp_min(1e-12), grad)
+    return grad / per_row(flat.abs().amax(1).clamp_min(1e-12), grad)
 
 
 def per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -88,8 +88,8 @@ class StudyConfig:
                             "logit, or 1 (the poster's delta_ic)", choices=INITS)
     lrp_early_stop: bool = setting(False, "stop each image's LRP attack at its first success instead of taking "
                                    "every step")
-    lrp_step_rule: str = setting("sign", "LRP attack step: sign(grad) or grad / max|grad|", flag="--lrp-step",
-                                 choices=STEP_RULES)
+    lrp_step_rule: str = setting("sign", "LRP attack step: sign(grad), grad / max|grad| or sqrt(D) grad / ||grad||_2",
+                                 flag="--lrp-step", choices=STEP_RULES)
     lrp_alpha_255: float | None = setting(None, "LRP step size, 0-255 scale (default: 2.5 eps / steps)",
                                           flag="--lrp-alpha")
     deepfool_steps: int = setting(50, "most DeepFool steps")
