@@ -496,7 +496,8 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
 
     at = open_page("mnist_cnn")
     assert at.radio(key="c2f_table_images_mnist").options == ["MNIST test digits (first N)", "The current image only",
-                                                              "The gallery (all 6 photos)"]  # no uploads yet
+                                                              "The gallery (all 6 photos)",
+                                                              "A folder on this server"]  # no uploads yet
     digits = mnist_split("test")[0][5:8]
     files = [(f"digit{i}.png", encode(Image.fromarray((d[0].numpy() * 255).round().astype(np.uint8)), "PNG"),
               "image/png") for i, d in enumerate(digits)]
@@ -538,6 +539,40 @@ def test_the_table_runs_on_uploaded_images_and_names_the_files_left_out(cache_di
     assert not at.exception, at.exception
     assert any(c.value.startswith("Using 5 files, uploaded earlier") for c in at.caption)
     assert at.radio(key="c2f_table_images_mnist").value == "uploads"
+
+
+def test_the_table_runs_on_a_folder_on_the_server_and_refuses_a_missing_one(cache_dir, tmp_path):
+    from PIL import Image
+
+    at = open_page("mnist_cnn")
+    at.radio(key="c2f_table_images_mnist").set_value("folder")
+    at.text_input(key="c2f_table_folder").set_value(str(tmp_path / "nowhere"))
+    at.multiselect(key="c2f_table_eps").set_value([40])
+    at.checkbox(key="c2f_table_pgd").uncheck()
+    at.checkbox(key="c2f_table_deepfool").uncheck()
+    [button] = [b for b in at.button if b.label == "Run the table"]
+    button.click().run()
+    assert [w.value for w in at.warning] == [f"{tmp_path / 'nowhere'} is not a folder on this machine."]
+    assert "c2f_table" not in at.session_state
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    digits = mnist_split("test")[0][10:12]
+    for i, d in enumerate(digits):
+        Image.fromarray((d[0].numpy() * 255).round().astype(np.uint8)).save(folder / f"d{i}.png")
+    (folder / "readme.txt").write_text("not an image")
+    at.text_input(key="c2f_table_folder").set_value(str(folder))
+    [button] = [b for b in at.button if b.label == "Run the table"]
+    button.click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["c2f_table"].result
+    assert result.image_names == ["d0.png", "d1.png"]  # the text file left out, and said so
+    assert any(c.value.startswith(":orange[Left out readme.txt: ") for c in at.caption)
+    expected = study.evaluate(load("mnist_cnn", hierarchy="mnist_c2f").model, digits, result.config,
+                              image_names=result.image_names).columns[0]  # as c2f-eval --images FOLDER
+    assert torch.equal(result.columns[0].result.success, expected.result.success)
+    assert result.columns[0].figures == expected.figures
+    header = next(m.value for m in at.markdown if m.value.startswith("**Ours**"))
+    assert f": 2 images of {folder}, in " in header
 
 
 def test_pgd_step_is_a_setting_and_an_unreachable_budget_is_pointed_out(cache_dir, attack_calls):

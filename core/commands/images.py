@@ -36,7 +36,7 @@ def open_images(spec: str, info) -> list:
     the first N bundled MNIST test digits when it is 'mnist:N' (for a model that takes them), each loaded
     for the input of the model ``info`` (a ``ModelInfo``) describes. Unreadable files and repeats are
     named on stderr and left out."""
-    from core.data import gallery_names, load_digits, load_gallery, load_image, takes_digits
+    from core.data import gallery_names, load_digits, load_folder, load_gallery, load_image, takes_digits
 
     loading = info.input.loading()
     if spec == "gallery":
@@ -55,18 +55,9 @@ def open_images(spec: str, info) -> list:
     if not folder.is_dir():
         raise InputError(f"{spec} is neither a folder of images, an image file, 'gallery', nor "
                          f"'{MNIST_SOURCE}N' (the first N MNIST test digits).")
-    images, seen = [], {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        if path.resolve() in seen:  # a link to a file already taken: the same image, counted once
-            print(f"skipped {path.name}: the same file as {seen[path.resolve()]}", file=sys.stderr)
-            continue
-        seen[path.resolve()] = path.name
-        try:
-            images.append(load_image(path, **loading))
-        except InputError as exc:
-            print(f"skipped {path.name}: {exc}", file=sys.stderr)
-    if not images:
-        raise InputError(f"No readable images in {folder}.")
+    images, skipped = load_folder(folder, **loading)
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
     return images
 
 

@@ -108,6 +108,28 @@ def load_image(
     return LoadedImage(tensor, (width, height), mode, pixel_digest(tensor), name)
 
 
+def load_folder(folder: str | Path, **loading) -> tuple[list[LoadedImage], list[str]]:
+    """Every image file of ``folder`` (sorted by name, hidden files left out), each loaded with ``loading``
+    (``load_image``'s options), and why each other file was left out ("name: reason": unreadable, or a link
+    to a file already taken). Refused where the folder does not exist or holds no readable image."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder on this machine.")
+    images, skipped, seen = [], [], {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        if path.resolve() in seen:  # a link to a file already taken: the same image, counted once
+            skipped.append(f"{path.name}: the same file as {seen[path.resolve()]}")
+            continue
+        seen[path.resolve()] = path.name
+        try:
+            images.append(load_image(path, **loading))
+        except InputError as exc:
+            skipped.append(f"{path.name}: {exc}")
+    if not images:
+        raise InputError(f"No readable images in {folder}.")
+    return images, skipped
+
+
 def _check_params(size: int, crop_fraction: float, channels: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
         raise InputError(f"size must be an integer from 1 to {MAX_SIZE}, got {size!r}.")

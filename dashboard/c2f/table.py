@@ -12,7 +12,8 @@ import streamlit as st
 import torch
 from pandas.io.formats.style import Styler
 
-from core.data import LoadedImage, gallery_names, load_digits, load_gallery, split_size, takes_digits
+from core.data import LoadedImage, gallery_names, load_digits, load_folder, load_gallery, split_size, takes_digits
+from core.errors import InputError
 from core.metrics import perceptibility
 from core.provenance import provenance
 from core.serialize import dumps
@@ -33,8 +34,13 @@ CHARTED = {"rho_2": "ρ₂ = mean ‖η‖₂ / ‖x‖₂", "fooling_pct": "Foo
 
 
 def _image_set(loaded, image: LoadedImage, source: str, n_digits: int,
-               uploads: list[LoadedImage]) -> list[LoadedImage]:
+               uploads: list[LoadedImage], folder: str = "") -> list[LoadedImage]:
     info = loaded.info
+    if source == "folder":
+        images, skipped = load_folder(folder.strip() or ".", **info.input.loading())
+        for why in skipped:
+            st.caption(f":orange[Left out {why}]")
+        return images
     if source == "current":
         return [image]
     if source == "uploads":
@@ -117,8 +123,10 @@ def table_section(loaded, image: LoadedImage, level: str, status) -> None:
     for why in skipped:
         st.caption(f":orange[Left out {why}]")
     sources = {"mnist": "MNIST test digits (first N)", "current": "The current image only",
-               "gallery": "The gallery (all 6 photos)", "uploads": f"Your {counted(len(uploads), 'uploaded image')}"}
-    options = (["mnist", "current", "gallery"] if mnist else ["gallery", "current"]) + (["uploads"] if uploads else [])
+               "gallery": "The gallery (all 6 photos)", "uploads": f"Your {counted(len(uploads), 'uploaded image')}",
+               "folder": "A folder on this server"}
+    options = ["mnist", "current", "gallery"] if mnist else ["gallery", "current"]
+    options += (["uploads"] if uploads else []) + ["folder"]
     with st.form("c2f_table_form", border=True):
         a, b, c = st.columns([1.4, 1, 1.2])
         source = a.radio("Images", options, format_func=sources.get,
@@ -127,6 +135,10 @@ def table_section(loaded, image: LoadedImage, level: str, status) -> None:
                               "Your own images: upload them above the form.")
         n_digits = b.number_input("N (MNIST digits)", 1, split_size("test"), study.DEFAULT_DIGITS, key="c2f_table_n",
                                   help="The first N digits of the bundled MNIST test split.") if mnist else 0
+        folder = a.text_input("Folder on this server", key="c2f_table_folder", placeholder="../shared/imagenet-sample",
+                              help="For 'A folder on this server': every image file in it (e.g. the 500-class ImageNet "
+                                   "sample), as `c2f-eval --images FOLDER` reads it. Results are cached per chunk of "
+                                   f"{study.BATCH_SIZE} images: a stopped run goes on where it stopped.")
         table_level = c.radio("Level", list(LEVELS), index=list(LEVELS).index(level), format_func=LEVELS.get,
                               key=f"c2f_table_level_{level}")  # follows the page's level when that changes
         config, problem = attack_settings("c2f_table", table_level)
@@ -142,11 +154,17 @@ def table_section(loaded, image: LoadedImage, level: str, status) -> None:
         if config is None:
             st.warning(problem)
         else:
-            images = _image_set(loaded, image, source, int(n_digits), uploads)
-            described = {"mnist": f"the first {len(images)} MNIST test digits",
-                         "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery",
-                         "uploads": f"your {counted(len(images), 'uploaded image')}"}
-            stored = run_table(loaded, images, config, described[source], status)
+            try:
+                images = _image_set(loaded, image, source, int(n_digits), uploads, folder)
+            except InputError as exc:
+                images = None
+                st.warning(str(exc))
+            if images is not None:
+                described = {"mnist": f"the first {len(images)} MNIST test digits",
+                             "current": f"the current image, {image.source_name or 'upload'}", "gallery": "the gallery",
+                             "uploads": f"your {counted(len(images), 'uploaded image')}",
+                             "folder": f"{counted(len(images), 'image')} of {folder.strip()}"}
+                stored = run_table(loaded, images, config, described[source], status)
             if stored is not None:
                 st.session_state[TABLE] = stored
     else:
