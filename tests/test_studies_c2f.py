@@ -9,6 +9,7 @@ from core.cache import ResultCache
 from core.data.images import load_image
 from core.data.mnist import mnist_split
 from core.errors import InputError
+from core.metrics.intervals import binomial_interval, bootstrap_interval
 from core.models import load
 from core.studies import c2f as study
 
@@ -54,7 +55,7 @@ def test_text_and_markdown_layouts_show_ours_beside_the_poster(mnist):
     assert "PGDF" in text and "0.0078" in text and "95.7" in text  # the poster's PGDF column
     markdown = result.format(markdown=True).splitlines()
     tables = [line for line in markdown if line.startswith("| rho_adv^2")]
-    assert len(tables) == 2 and markdown[2].startswith("| Algorithm | PGDF |")
+    assert len(tables) == 3 and markdown[2].startswith("| Algorithm | PGDF |")  # ours, its intervals, the poster's
     lines = ["", *markdown, ""]  # a table must have a blank line before and after it (else a note line
     for before, line, after in zip(lines, lines[1:], lines[2:]):  # under it is read as another row)
         if line.startswith("|"):
@@ -266,6 +267,14 @@ def test_figures_keep_both_means_and_the_8bit_fooling_ratio(mnist):
         kept = success & (coarse.argmax(1) != column.result.labels["r_org"])
         assert torch.equal(study.survives_8bit(hc, column.result, "coarse", batch_size=3), kept)
         assert fig["fooling_pct_8bit"] == 100 * int(kept.sum()) / 4
+        # the 95 % intervals: the bootstrap of the chosen mean (over="all": every image), the exact binomial
+        assert fig["rho_2_ci"] == pytest.approx(bootstrap_interval(torch.tensor(rho)), rel=1e-6)
+        assert fig["rho_2_ci"][0] <= fig["rho_2"] <= fig["rho_2_ci"][1]
+        assert fig["fooling_pct_ci"] == tuple(100 * v for v in binomial_interval(int(success.sum()), 4))
+    text = result.format()
+    assert "95 % intervals" in text and f"{result.columns[0].figures['fooling_pct_ci'][0]:.1f}–" in text
+    counts = result.coarse_counts(loaded.info.hierarchy.coarse_names)
+    assert sum(counts.values()) == 4 and list(counts) == list(loaded.info.hierarchy.coarse_names)
 
 
 def test_notes_name_columns_undone_by_8bit_rounding_and_explain_missing_figures(mnist):

@@ -98,7 +98,11 @@ def run(args) -> int:
                           cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
                           progress=progress)
     print(result.format(markdown=args.markdown))
-    report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
+    counts = result.coarse_counts(info.hierarchy.coarse_names)
+    print("images per coarse class (the model's, before the attacks): "
+          + ", ".join(f"{name} {k}" for name, k in counts.items()))
+    report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started,
+                                                                    "images_per_coarse_class": counts}
     rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
     write_atomically(out, dumps(report).encode(), rerun=rerun)
     print(f"wrote {out}")

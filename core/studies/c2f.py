@@ -34,6 +34,7 @@ from core.explain import relevance
 from core.explain.lrp import COMPOSITES, INITS, LRPRules
 from core.explain.rules import SIGNED_INPUTS
 from core.metrics import blank_images, fooling_ratio, masked_mean, perceptibility
+from core.metrics.intervals import binomial_interval, bootstrap_interval
 from core.models.hierarchy import HierarchicalClassifier
 from core.models.locks import model_lock
 from core.studies import table as tables  # the module; StudyResult.table is a method
@@ -48,6 +49,7 @@ ATTACKS = ("lrp", "deepfool", "pgd")
 NORMS = (("rho_2", 2.0), ("rho_1", 1.0), ("rho_inf", float("inf")))
 ROWS = (Row("rho_2", "rho_adv^2", 4), Row("rho_1", "rho_adv^1", 4), Row("rho_inf", "rho_adv^inf", 4),
         Row("fooling_pct", "Fooling(%)", 1))  # the poster's layout
+INTERVAL_ROWS = tuple(Row(f"{r.key}_ci", r.label, r.decimals, then=(r.decimals, ""), join="–") for r in ROWS)
 OVER = ("success", "all")  # the images a perceptibility mean runs over
 DEFAULT_DIGITS = 20  # MNIST test digits a table takes by default (c2f-eval's mnist:N, the page's N)
 BATCH_SIZE = 4  # c2f-eval's --batch-size default, which the page's table uses too: the batch size moves figures
@@ -219,8 +221,15 @@ class StudyResult:
         return "\n".join([
             f"{self.config.level.capitalize()}-level attacks on {n_images(len(self.image_names))} (rho over {over})",
             *gap, tables.render(ROWS, names, self.table(), markdown), *(gap if notes else []), *notes, "",
+            "95 % intervals: bootstrap of each mean, exact binomial for the fooling ratio", *gap,
+            tables.render(INTERVAL_ROWS, names, tables.values(INTERVAL_ROWS, self.columns), markdown), "",
             self.poster.source, *gap, tables.render(ROWS, names, self.poster_table(), markdown),
         ])
+
+    def coarse_counts(self, coarse_names: Sequence[str]) -> dict[str, int]:
+        """How many of the images the model puts in each coarse class (before any attack)."""
+        counts = torch.bincount(self.columns[0].result.labels["r_org"].cpu(), minlength=len(coarse_names)).tolist()
+        return dict(zip(coarse_names, counts))
 
     def poster_table(self) -> tables.Values:
         """The poster's figures in the layout of ``table()``, for our columns (None where it has no such column)."""
@@ -256,16 +265,22 @@ def relevance_pair(hc: HierarchicalClassifier, x: torch.Tensor, labels: C2FLabel
             relevance(head, x, labels.adversarial(level), "lrp", **rules.params()))
 
 
-def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, float | None]:
+def figures(result: AttackResult, x: torch.Tensor, over: str) -> dict[str, Any]:
     """``rho_p`` over the chosen images (``over``: "success" or "all"), ``rho_p_success`` and
-    ``rho_p_all`` over each set (None where it is empty), and the fooling ratio in percent."""
-    out: dict[str, float | None] = {}
+    ``rho_p_all`` over each set (None where it is empty), and the fooling ratio in percent; with each
+    ``rho_p`` and the fooling ratio its 95 % interval, ``<figure>_ci`` (``core.metrics.intervals``: the
+    bootstrap of the mean, the exact binomial interval)."""
+    out: dict[str, Any] = {}
+    chosen = result.success if over == "success" else torch.ones_like(result.success)
     for name, p in NORMS:
         values = perceptibility(result.delta, x, p)  # once per norm, for both means
         out[f"{name}_success"] = masked_mean(values, result.success)
         out[f"{name}_all"] = masked_mean(values)
         out[name] = out[f"{name}_{over}"]
+        out[f"{name}_ci"] = bootstrap_interval(values[chosen])
     out["fooling_pct"] = 100.0 * fooling_ratio(result.success)
+    low, high = binomial_interval(int(result.success.sum()), result.success.numel())
+    out["fooling_pct_ci"] = (100.0 * low, 100.0 * high)
     return out
 
 

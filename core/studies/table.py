@@ -33,15 +33,16 @@ class Row:
     label: str
     decimals: int
     then: tuple[int, str] | None = None
+    join: str = " "  # between the pair's figures ("–" for an interval)
 
     def format(self, value: Cell, missing: str = "-") -> str:
         """A cell: the value with the row's decimals (a pair: both, see ``then``), ``missing`` where there is
         none."""
         if self.then is not None and value is not None:
             decimals, mark = self.then
-            first, second = (Row(self.key, self.label, d).format(v, missing) for d, v in zip((self.decimals, decimals),
-                                                                                             value))
-            return f"{first} {second}{mark}"
+            first, second = (Row(self.key, self.label, d).format(v, missing)
+                             for d, v in zip((self.decimals, decimals), value))
+            return f"{first}{self.join}{second}{mark}"
         if value is None or math.isnan(value):
             return missing
         return f"{value:.{self.decimals}f}"
