@@ -9,6 +9,7 @@ import torch
 
 from core.cache import ResultCache
 from core.data import load_digits
+from core.data.images import LoadedImage
 from core.data.pools import digit_pool, images_pool
 from core.errors import InputError
 from core.models import load
@@ -155,6 +156,17 @@ def test_bad_settings_are_refused_up_front():
         with pytest.raises(InputError):
             study.StudyConfig(**bad)
     assert study.StudyConfig(alphas=(0.15, 0.03, 0.03)).alphas == (0.03, 0.15)
+
+
+def test_a_pool_of_another_input_size_is_refused_before_anything_is_cached(mnist, tmp_path):
+    cache = ResultCache(tmp_path)
+    colour = LoadedImage(torch.rand(1, 3, 28, 28), (28, 28), "RGB", "a colour upload", "colour.png")
+    pool = images_pool("uploads", [load_digits(4)[3], colour])
+    with pytest.raises(InputError, match="The pool image colour.png is 3×28×28, the attacked images 1×28×28"):
+        run(mnist, pool, cache=cache)
+    assert len(cache) == 0  # neither the pool pass nor any grid was stored
+    with pytest.raises(InputError, match="holds no images"):
+        run(mnist, images_pool("uploads", []), cache=cache)
 
 
 def test_exiaa_eval_prints_table_1_and_writes_json(tmp_path, capsys, cache_dir):
