@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from core import device as default_device
+from core.data.tabular import tabular_dataset
 from core.errors import InputError, WeightsUnavailableError
-from core.models import efficientnet_lite, mnist_cnn, torchvision_zoo
+from core.models import efficientnet_lite, mnist_cnn, tabular_mlp, torchvision_zoo
 from core.models.hierarchy import HierarchicalClassifier, Hierarchy, shipped_hierarchies
 from core.models.inputs import ImageInput, TabularInput
 
@@ -134,7 +135,38 @@ REGISTRY: dict[str, ModelSpec] = {
         offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn.pt"),
         missing_hint="Train them with `python -m core train mnist_cnn` (about 30 s), or pass a state-dict file.",
     ),
+    "mnist_cnn_robust": ModelSpec(
+        name="mnist_cnn_robust",
+        description="mnist_cnn's network adversarially trained here against PGD at eps 0.12 (eq. 2 of the "
+                    "attributes paper; python -m core train mnist_cnn_robust)",
+        input=ImageInput(28, 1, 1.0, mnist_cnn.MEAN, mnist_cnn.STD),
+        class_names=lambda: tuple(str(d) for d in range(10)),
+        architecture=mnist_cnn.MnistCNN,
+        offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn_robust.pt"),
+        missing_hint="Train them with `python -m core train mnist_cnn_robust` (about 15 min on 2 CPU cores), "
+                     "or pass a state-dict file.",
+    ),
 }
+
+TABULAR_MODELS = {"housing_mlp": "housing", "wine_mlp": "wine", "cancer_mlp": "cancer"}  # model -> data set
+
+
+def _tabular_spec(name: str, dataset: str) -> ModelSpec:
+    """The S-CFE study's MLP on ``core.data.tabular``'s data set: features in their units, standardised inside."""
+    data = tabular_dataset(dataset)
+    return ModelSpec(
+        name=name,
+        description=f"Small MLP trained here on {data.description} (python -m core train {name})",
+        input=TabularInput(data.feature_names, data.units, data.low, data.high, data.mean, data.std),
+        class_names=lambda: data.class_names,
+        architecture=lambda: tabular_mlp.TabularMLP(len(data.feature_names), tabular_mlp.HIDDEN[dataset]),
+        offline_weights=lambda: _existing(ASSET_MODELS / f"{name}.pt"),
+        lrp_supported=False,
+        missing_hint=f"Train them with `python -m core train {name}` (seconds), or pass a state-dict file.",
+    )
+
+
+REGISTRY.update({name: _tabular_spec(name, dataset) for name, dataset in TABULAR_MODELS.items()})
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
