@@ -122,7 +122,7 @@ def read_csv(text: str, source: str = "the CSV file", classes=None) -> tuple[tup
         name = row[0].strip()
         if name in found:
             raise InputError(f"{source}, line {line}: class {name!r} appears twice.")
-        found[name] = [_number(cell, source, line) for cell in row[1:]]
+        found[name] = [parse_number(cell, source, line) for cell in row[1:]]
     order = tuple(found) if classes is None else tuple(classes)
     missing = [c for c in order if c not in found]
     if missing:
@@ -130,7 +130,7 @@ def read_csv(text: str, source: str = "the CSV file", classes=None) -> tuple[tup
     return order, names, torch.tensor([found[c] for c in order], dtype=torch.float32)
 
 
-def _number(cell: str, source: str, line: int) -> float:
+def parse_number(cell: str, source: str, line: int) -> float:
     try:
         value = float(cell)
     except ValueError:
