@@ -13,13 +13,12 @@ figure). Without measurements (a user's dataset) only the attribution is given, 
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from core.attributes.features import last_linear
+from core.attributes.features import last_linear, with_head
 from core.attributes.morphometry import Measurements
 from core.attributes.sje import SJE
 from core.errors import InputError
@@ -29,19 +28,11 @@ from core.explain import relevance
 def attribute_model(model: nn.Module, sje: SJE) -> nn.Module:
     """A copy of ``model`` whose outputs are the predicted attributes ``A = theta(x) W`` (eq. 5), (N, K): its
     last linear layer becomes ``theta -> ((theta - mean) / scale) W``."""
-    head = last_linear(model)
-    if head.in_features != sje.W.shape[0]:
-        raise InputError(f"The SJE was learnt on {sje.W.shape[0]} features; this model gives {head.in_features}.")
-    copied = copy.deepcopy(model)
-    name = next(n for n, m in model.named_modules() if m is head)
-    parent = copied.get_submodule(name.rpartition(".")[0]) if "." in name else copied
-    W = sje.W.to(head.weight) / sje.scale
-    linear = nn.Linear(head.in_features, W.shape[1]).to(head.weight)
-    with torch.no_grad():
-        linear.weight.copy_(W.T)
-        linear.bias.copy_(-(sje.mean.to(W) @ W))
-    setattr(parent, name.rpartition(".")[2], linear)
-    return copied.eval()
+    if last_linear(model).in_features != sje.W.shape[0]:
+        raise InputError(f"The SJE was learnt on {sje.W.shape[0]} features; this model gives "
+                         f"{last_linear(model).in_features}.")
+    W = sje.W / sje.scale
+    return with_head(model, W.T, -(sje.mean.to(W) @ W))
 
 
 @dataclass(frozen=True)
