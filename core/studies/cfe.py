@@ -139,6 +139,7 @@ class Task:
     digests: tuple[str, ...]
     model_id: str
     class_names: tuple[str, ...]
+    model_input: object  # the model's ImageInput or TabularInput (feature names, units)
 
 
 def task(dataset: str, n: int, device: torch.device | str | None = None, loaded=None) -> Task:
@@ -163,7 +164,8 @@ def task(dataset: str, n: int, device: torch.device | str | None = None, loaded=
         raise InputError(f"The {dataset} test split has {len(x_test)} rows; ask for at most that many, not {n}.")
     x = x_test[:n].to(dev)
     return Task(model, actionable, actionable.to_z(x_train).to(dev), y_train.to(dev), x,
-                tuple(pixel_digest(row) for row in x.cpu()), loaded.info.model_id, loaded.info.class_names)
+                tuple(pixel_digest(row) for row in x.cpu()), loaded.info.model_id, loaded.info.class_names,
+                loaded.info.input)
 
 
 def method_call(name: str, config: StudyConfig, t: Task):
