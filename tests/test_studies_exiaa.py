@@ -4,6 +4,7 @@ the paper's, runs Figure 5, and its command."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -177,10 +178,32 @@ def test_exiaa_eval_prints_table_1_and_writes_json(tmp_path, capsys, cache_dir):
     assert main(["exiaa-eval", "--model", "mnist_cnn", "--images", "mnist:2", *quick]) == 0
     printed = capsys.readouterr().out
     assert "eXIAA with saliency on 2 images" in printed and "ViT-B16" in printed
+    assert "The paper's claims, saliency:\nchange % grows with alpha in" in printed
     report = json.loads(out.read_text())
     assert report["images"] == ["mnist_test_0", "mnist_test_1"] and report["pool"] == "the MNIST digits (5000)"
     assert report["config"]["alphas"] == [0.06] and report["device"] == "cpu" and "mnist_cnn" in report["model"]
+    assert report["claims"]["saliency"] == study.claims(report["means"]["saliency"], (0.1, 0.5))
     assert main(["exiaa-eval", "--images", "gallery", "--pool", "mnist", *quick]) == 2
     assert "this model takes 224×224 RGB inputs" in capsys.readouterr().err
     assert main(["exiaa-eval", "--model", "mnist_cnn", "--pool", str(tmp_path / "none"), *quick]) == 2
     assert "is neither a folder of images, 'gallery', nor 'mnist'" in capsys.readouterr().err
+
+
+def test_the_papers_claims_are_checked_by_hand_made_grids():
+    top_ks = (0.1, 0.2, 0.4)
+    concave = np.array([[10.0, 15.0, 17.0], [12.0, 18.0, 21.0]])  # grows in both, flattens over top-k
+    means = {"ours": {"change_pct": concave, "ssim": np.array([[0.99, 0.97, 0.95], [0.9, 0.8, 0.7]]),
+                      "confidence_pct": np.array([[1.0, 2.0, 6.0], [5.0, 7.0, 9.0]])},
+             "baseline": {"change_pct": np.array([[11.0, 14.0, 16.0], [11.0, 19.0, 20.0]])}}
+    checked = study.claims(means, top_ks, {"running_up": concave, "others": concave - [[1, 1, -1], [0, 1, 1]]})
+    assert checked["change_grows_with_alpha"] == 1 and checked["change_grows_with_top_k"] == 1
+    # slopes per unit top-k: lower half 50 and 60, upper half 10 and 15
+    assert checked["diminishing_returns"] == 1
+    assert checked["ours_above_baseline"] == pytest.approx(4 / 6)
+    assert checked["ssim_at_smallest_alpha"] == 0.95
+    assert checked["confidence_under_5"] == pytest.approx([2 / 3, 0])  # 5.0 is not under 5
+    assert checked["running_up_at_least_others"] == pytest.approx(5 / 6)
+    flat = {**means, "ours": {**means["ours"], "change_pct": np.array([[10.0, 11.0, 20.0], [10.0, 11.0, 20.0]])}}
+    checked = study.claims(flat, top_ks)
+    assert checked["change_grows_with_alpha"] == 0 and checked["diminishing_returns"] == 0
+    assert "running_up_at_least_others" not in checked

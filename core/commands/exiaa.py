@@ -48,7 +48,15 @@ def run(args) -> int:
     from core.models import load
     from core.provenance import provenance
     from core.serialize import dumps
-    from core.studies.exiaa import DEFAULT_DIGITS, StudyConfig, evaluate, evaluate_ranks, rank_curves
+    from core.studies.exiaa import (
+        DEFAULT_DIGITS,
+        StudyConfig,
+        claims,
+        claims_text,
+        evaluate,
+        evaluate_ranks,
+        rank_curves,
+    )
 
     config = settings_from(args, StudyConfig)  # checked before anything is loaded
     out = Path(args.out)
@@ -74,6 +82,10 @@ def run(args) -> int:
                                     progress=progress, **options)
         report["figure5"] = {m: {k: v.tolist() for k, v in rank_curves(ranked, m).items()} for m in config.methods}
         print(figure5_text(report["figure5"], config))
+    report["claims"] = {m: claims(report["means"][m], config.top_ks, report.get("figure5", {}).get(m))
+                        for m in config.methods}
+    for m, checked in report["claims"].items():
+        print(f"The paper's claims, {m}:\n{claims_text(checked, config.alphas)}")
     report["seconds"] = time.perf_counter() - started
     write_atomically(out, dumps(report).encode(), rerun="the grids are cached, so a rerun takes seconds"
                      if not args.no_cache else "")

@@ -522,3 +522,58 @@ def rank_curves(results: dict[int, StudyResult], method: str, figure: str = "cha
     mine = results[RUNNING_UP].values(method, "ours", figure)
     return {"running_up": mine.mean(0), "running_up_std": mine.std(0), "others": others.mean(0),
             "others_std": others.std(0), "each": np.stack([r.mean(method, "ours", figure) for r in results.values()])}
+
+
+CONFIDENCE_LIMIT = 5.0  # points: the paper's "confidence change under 5 %"
+
+
+def claims(means: dict[str, dict[str, np.ndarray]], top_ks: Sequence[float],
+           curves: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The paper's claims (Sec. 4) checked on a grid's means, ``means[who][figure]`` (A, T) with alphas in
+    increasing order, and on Figure 5's ``curves`` (``rank_curves``) where given; each a share of the grid's
+    cells or steps where it holds (1: everywhere):
+
+    - ``change_grows_with_alpha`` / ``change_grows_with_top_k``: ours' change % rises from each alpha (top-k)
+      to the next;
+    - ``diminishing_returns``: per alpha, the change gained per unit of top-k over the upper half of the top-ks
+      (middle to last) is below the lower half's (first to middle);
+    - ``ours_above_baseline``: ours' change % above the baseline's at the same alpha and top-k;
+    - ``ssim_at_smallest_alpha``: the lowest SSIM of ours at the smallest alpha (a value, not a share);
+    - ``confidence_under_5``: per alpha, the share of top-ks where ours' confidence change is under 5 points;
+    - ``running_up_at_least_others``: Figure 5's running-up class at least the other classes' mean."""
+    change, base = (np.asarray(means[w]["change_pct"], dtype=np.float64) for w in WHO)
+    k = np.asarray(top_ks, dtype=np.float64)
+    mid = len(k) // 2
+    out: dict[str, Any] = {
+        "change_grows_with_alpha": float(np.mean(np.diff(change, axis=0) > 0)) if change.shape[0] > 1 else None,
+        "change_grows_with_top_k": float(np.mean(np.diff(change, axis=1) > 0)) if change.shape[1] > 1 else None,
+        "diminishing_returns": None, "ours_above_baseline": float(np.mean(change > base)),
+        "ssim_at_smallest_alpha": float(np.min(means["ours"]["ssim"][0])),
+        "confidence_under_5": [float(np.mean(np.asarray(row) < CONFIDENCE_LIMIT))
+                               for row in means["ours"]["confidence_pct"]]}
+    if len(k) > 2:
+        lower = (change[:, mid] - change[:, 0]) / (k[mid] - k[0])
+        upper = (change[:, -1] - change[:, mid]) / (k[-1] - k[mid])
+        out["diminishing_returns"] = float(np.mean(upper < lower))
+    if curves is not None:
+        out["running_up_at_least_others"] = float(np.mean(np.asarray(curves["running_up"]) >=
+                                                          np.asarray(curves["others"])))
+    return out
+
+
+def claims_text(checked: dict[str, Any], alphas: Sequence[float]) -> str:
+    """``claims`` as lines of text."""
+    def share(value):
+        return "-" if value is None else f"{100 * value:.0f} %"
+
+    lines = [f"change % grows with alpha in {share(checked['change_grows_with_alpha'])} of the steps, with top-k in "
+             f"{share(checked['change_grows_with_top_k'])}; diminishing returns over top-k at "
+             f"{share(checked['diminishing_returns'])} of the alphas",
+             f"ours above the baseline in {share(checked['ours_above_baseline'])} of the cells",
+             f"lowest SSIM at alpha {alphas[0]:g}: {checked['ssim_at_smallest_alpha']:.3f}",
+             "confidence change under 5 points: " + ", ".join(f"alpha {a:g} {share(s)}" for a, s in
+                                                              zip(alphas, checked["confidence_under_5"]))]
+    if "running_up_at_least_others" in checked:
+        lines.append(f"running-up class at least the other classes' mean in "
+                     f"{share(checked['running_up_at_least_others'])} of the cells (Figure 5)")
+    return "\n".join(lines)

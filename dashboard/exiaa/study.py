@@ -73,8 +73,16 @@ def curves_figure(result: study.StudyResult, method: str, figure: str) -> go.Fig
             fig.add_trace(go.Scatter(x=list(config.top_ks), y=means[i].tolist(), mode="lines+markers", name=label,
                                      line=dict(color=COLOURS[i % len(COLOURS)], dash=dash),
                                      hovertemplate=f"{label}<br>top-k %{{x:g}}: %{{y:.3g}}<extra></extra>"))
-    fig.update_layout(title=dict(text=FIGURES[figure], x=0.5, xanchor="center", font=dict(size=14)), height=340,
-                      margin=dict(l=4, r=4, t=36, b=4), xaxis_title="top-k", legend=dict(font=dict(size=10)))
+    return _layout(fig, FIGURES[figure])
+
+
+LEGEND = dict(orientation="h", x=0.5, xanchor="center", y=-0.22, yanchor="top", font=dict(size=10))
+
+
+def _layout(fig: go.Figure, title: str) -> go.Figure:
+    """Title on top, the legend under the plot (a legend beside it would take half of a third of the page)."""
+    fig.update_layout(title=dict(text=title, x=0.5, xanchor="center", font=dict(size=14)), height=460,
+                      margin=dict(l=4, r=4, t=36, b=4), xaxis_title="top-k", legend=LEGEND)
     return fig
 
 
@@ -88,10 +96,7 @@ def figure5(curves: dict, config: study.StudyConfig, method: str) -> go.Figure:
             fig.add_trace(go.Scatter(x=list(config.top_ks), y=list(curves[key][i]), mode="lines+markers", name=label,
                                      line=dict(color=COLOURS[i % len(COLOURS)], dash=dash),
                                      hovertemplate=f"{label}<br>top-k %{{x:g}}: %{{y:.3g}}<extra></extra>"))
-    fig.update_layout(title=dict(text=f"Figure 5 · {METHOD_LABELS[method]}: explanation change (%)", x=0.5,
-                                 xanchor="center", font=dict(size=14)), height=340, margin=dict(l=4, r=4, t=36, b=4),
-                      xaxis_title="top-k", legend=dict(font=dict(size=10)))
-    return fig
+    return _layout(fig, f"Figure 5 · {METHOD_LABELS[method]}: explanation change (%)")
 
 
 def _run(loaded: LoadedModel, images: list[LoadedImage], config: study.StudyConfig, pool: Pool, progress,
@@ -121,7 +126,9 @@ def grid_section(loaded: LoadedModel, image: LoadedImage, pool: Pool, method: st
         images = _images(loaded, image, source, n)
         estimate = study.estimate_seconds(config, model_id=info.model_id, image_digests=[im.digest for im in images],
                                           pool=pool, cache=result_cache())
-        if estimate is not None:
+        if estimate == 0:
+            st.caption(":material/timer: every image of this grid is in the cache")
+        elif estimate is not None:
             st.caption(f":material/timer: about {duration(estimate)} on this machine (from its own last runs)")
         try:
             with visible_run(status, GRID, f"The grid on {len(images)} image(s)", estimate) as progress:
@@ -147,6 +154,10 @@ def grid_section(loaded: LoadedModel, image: LoadedImage, pool: Pool, method: st
                 show(curves_figure(result, m, figure), key=f"exiaa_fig_{m}_{figure}")
         for note in result.notes(m):
             st.caption(note)
+        checked = study.claims({w: {f: result.mean(m, w, f) for f in study.FIGURES} for w in study.WHO},
+                               result.config.top_ks)
+        st.caption("The paper's claims on these images: " + study.claims_text(checked, result.config.alphas)
+                   .replace("\n", "; ") + ".")
     with st.expander("Table 1's layout beside the paper's (ResNet-18, ViT-B16)"):
         st.markdown(result.format(markdown=True))
     report = result.to_dict() | provenance(info, loaded.device)
