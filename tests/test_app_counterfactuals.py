@@ -36,9 +36,9 @@ def find(at: AppTest) -> AppTest:
 def test_housing_with_locked_and_one_sided_features(cache_dir):
     at = open_page()
     widget(at, "selectbox", "counterfactuals_dataset").set_value("housing").run()
-    widget(at, "selectbox", "counterfactuals_density").set_value("knn")
-    widget(at, "multiselect", "counterfactuals_locked").set_value(["rm", "lstat"])
-    widget(at, "multiselect", "counterfactuals_decrease").set_value(["crim"])
+    widget(at, "selectbox", "counterfactuals_density_housing").set_value("knn")
+    widget(at, "multiselect", "counterfactuals_locked_housing").set_value(["rm", "lstat"])
+    widget(at, "multiselect", "counterfactuals_decrease_housing").set_value(["crim"])
     widget(at, "number_input", "counterfactuals_steps").set_value(40)
     find(at)
     assert not at.error, [e.value for e in at.error]
@@ -60,7 +60,7 @@ def test_typed_values_refused_naming_the_feature(cache_dir, typed, named):
     at = open_page()
     widget(at, "selectbox", "counterfactuals_dataset").set_value("housing").run()
     widget(at, "radio", "counterfactuals_source").set_value("typed").run()
-    area = widget(at, "text_area", "counterfactuals_typed")
+    area = next(w for w in at.text_area if w.key.startswith("counterfactuals_typed"))
     area.set_value(typed + area.value[area.value.index(","):]).run()
     assert not at.exception, at.exception
     assert any(named in e.value and "Nothing was run" in e.value for e in at.error)
@@ -70,7 +70,8 @@ def test_typed_values_refused_naming_the_feature(cache_dir, typed, named):
 def test_mnist_draws_the_digit_its_counterfactual_and_the_changed_pixels(cache_dir):
     at = open_page()
     widget(at, "selectbox", "counterfactuals_dataset").set_value("mnist").run()
-    widget(at, "selectbox", "counterfactuals_density").set_value("knn")
+    assert widget(at, "number_input", "counterfactuals_m_mnist").value == 25  # the talk's m for MNIST
+    widget(at, "selectbox", "counterfactuals_density_mnist").set_value("knn")
     widget(at, "multiselect", "counterfactuals_methods").set_value([])
     widget(at, "number_input", "counterfactuals_steps").set_value(30)
     find(at)

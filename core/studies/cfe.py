@@ -268,8 +268,8 @@ def robustness(config: StudyConfig, sigmas: Sequence[float] = (0.05, 0.1, 0.2, 0
     ||y' - y||_2 over rows valid both times."""
     t = t or task(config.dataset, config.n)
     gen = torch.Generator().manual_seed(seed)
-    low = t.actionable.to_z(torch.tensor(t.actionable.low, dtype=t.x.dtype)).to(t.x.device)
-    high = t.actionable.to_z(torch.tensor(t.actionable.high, dtype=t.x.dtype)).to(t.x.device)
+    low = torch.tensor(t.actionable.low, dtype=t.x.dtype, device=t.x.device)
+    high = torch.tensor(t.actionable.high, dtype=t.x.dtype, device=t.x.device)
     out = {}
     for name in config.columns:
         attack, params, _ = method_call(name, config, t)
@@ -277,8 +277,9 @@ def robustness(config: StudyConfig, sigmas: Sequence[float] = (0.05, 0.1, 0.2, 0
         points = []
         for sigma in sigmas:
             noise = torch.randn(t.x.shape, generator=gen, dtype=t.x.dtype).to(t.x.device) * sigma
-            z = torch.minimum(torch.maximum(t.actionable.to_z(t.x) + noise, low), high)
-            moved = attack(t.model, t.actionable.from_z(z), target=base.labels["target"], **params)
+            x_moved = torch.minimum(torch.maximum(t.actionable.from_z(t.actionable.to_z(t.x) + noise), low), high)
+            z = t.actionable.to_z(x_moved)
+            moved = attack(t.model, x_moved, target=base.labels["target"], **params)
             both = base.success & moved.success
             dx, dy = metrics.robustness(t.actionable.to_z(t.x), z, t.actionable.to_z(base.x_adv),
                                         t.actionable.to_z(moved.x_adv))

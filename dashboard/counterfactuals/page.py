@@ -63,14 +63,14 @@ def sidebar():
         if dataset != "mnist":
             source = st.radio("Row", ["row", "typed"], key="counterfactuals_source", horizontal=True,
                               format_func={"row": "A test row", "typed": "Typed values"}.get)
-        index = st.number_input("Test row", 0, len(t.x) - 1, 0, key="counterfactuals_row")
+        index = st.number_input("Test row", 0, len(t.x) - 1, 0, key=f"counterfactuals_row_{dataset}")
         return dataset, t, source, int(index)
 
 
 def typed_row(t, index: int, refusal) -> torch.Tensor | None:
     st.caption("Values in the features' order and units: " + ", ".join(
         f"{n} ({u})" for n, u in zip(t.actionable.names, _units(t))))
-    text = st.text_area("Values", format_row(t.x[index].cpu()), key="counterfactuals_typed", height=90)
+    text = st.text_area("Values", format_row(t.x[index].cpu()), key=f"counterfactuals_typed_{t.model_id}", height=90)
     try:
         return parse_row(text, t.actionable).to(t.x.device)
     except InputError as exc:
@@ -90,11 +90,11 @@ def form(dataset: str, t, x: torch.Tensor):
         st.markdown(f"The model puts this row in **{names[before]}**.")
         c1, c2, c3, c4 = st.columns(4)
         target = c1.selectbox("Target class", range(len(names)), index=(before + 1) % len(names),
-                              format_func=lambda i: names[i], key="counterfactuals_target")
+                              format_func=lambda i: names[i], key=f"counterfactuals_target_{dataset}")
         m = c2.number_input("m: features S-CFE may change", 1, x.shape[1], 25 if dataset == "mnist" else 2,
-                            key="counterfactuals_m")
+                            key=f"counterfactuals_m_{dataset}")
         kinds = ["gmm", "knn"] if dataset == "mnist" else list(DENSITIES)
-        kind = c3.selectbox("Density model", kinds, format_func=DENSITIES.get, key="counterfactuals_density")
+        kind = c3.selectbox("Density model", kinds, format_func=DENSITIES.get, key=f"counterfactuals_density_{dataset}")
         methods = c4.multiselect("Beside S-CFE", ["DCFE", "CEM"], ["DCFE", "CEM"], key="counterfactuals_methods")
         c1, c2, c3, c4 = st.columns(4)
         lam = c1.number_input("lambda (first of the search)", 1e-4, 1e4, 1.0, format="%g", key="counterfactuals_lam")
@@ -107,9 +107,9 @@ def form(dataset: str, t, x: torch.Tensor):
         if dataset != "mnist":
             c1, c2, c3 = st.columns(3)
             features = list(t.actionable.names)
-            locked = c1.multiselect("Locked features", features, key="counterfactuals_locked")
-            increase = c2.multiselect("May only increase", features, key="counterfactuals_increase")
-            decrease = c3.multiselect("May only decrease", features, key="counterfactuals_decrease")
+            locked = c1.multiselect("Locked features", features, key=f"counterfactuals_locked_{dataset}")
+            increase = c2.multiselect("May only increase", features, key=f"counterfactuals_increase_{dataset}")
+            decrease = c3.multiselect("May only decrease", features, key=f"counterfactuals_decrease_{dataset}")
         submitted = st.form_submit_button("Find counterfactuals", type="primary")
     settings = dict(target=target, m=int(m), kind=kind, methods=tuple(methods), lam=float(lam), tau=float(tau),
                     beta=float(beta), steps=int(steps), locked=tuple(locked), increase=tuple(increase),
@@ -181,8 +181,10 @@ def tabular_views(dataset: str, t, x: torch.Tensor, results: dict, kind: str) ->
         y = t.y_train.cpu().numpy()
         fig = go.Figure()
         for c in np.unique(y):
-            fig.add_scatter(x=train[y == c, 0], y=train[y == c, 1], mode="markers", name=t.class_names[c],
-                            marker=dict(size=5, opacity=0.6 if c == target else 0.2))
+            fig.add_scatter(x=train[y == c, 0], y=train[y == c, 1], mode="markers",
+                            name=t.class_names[c] + (" (target)" if c == target else ""),
+                            marker=dict(size=5, opacity=0.55 if c == target else 0.3,
+                                        color="#ff7f0e" if c == target else "#9e9e9e"))
         fig.add_scatter(x=projected[0][:, 0], y=projected[0][:, 1], mode="markers", name="your row",
                         marker=dict(size=13, color="black", symbol="x"))
         for (name, _), p in zip(results.items(), projected[1:]):
