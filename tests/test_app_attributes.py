@@ -38,11 +38,11 @@ def test_one_digit_attacked_and_explained(page):
     sje = fitted_sje(Subject("page", loaded.model, loaded.info.model_id), digit_data(1), StudyConfig(), None)
     view = inspect(loaded.model, sje, load_digit(3).tensor, digit_label(3), 0.12,
                    standardise=load_digit_attributes()[1], method="saliency")
-    names = load_digit_attributes()[0].names
+    from core.attributes.morphometry import ATTRIBUTES
     assert f"into a **{view.wrong}**" in text  # the verdict is the view's
     for side in (view.clean, view.adversarial):
         for j, i in enumerate(side.indices):
-            assert f"{j + 1}. {names[i]}" in text
+            assert f"{j + 1}. {ATTRIBUTES[i].label}" in text
     grounded = int(view.clean.grounding.grounded.sum()) + int(view.adversarial.grounding.grounded.sum())
     assert text.count(":orange[**grounded**]") == grounded > 0
     assert len(page.get("plotly_chart")) >= 4  # two grid rows and two bar charts

@@ -135,6 +135,17 @@ REGISTRY: dict[str, ModelSpec] = {
         offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn.pt"),
         missing_hint="Train them with `python -m core train mnist_cnn` (about 30 s), or pass a state-dict file.",
     ),
+    "mnist_cnn_robust": ModelSpec(
+        name="mnist_cnn_robust",
+        description="mnist_cnn's network adversarially trained here against PGD at eps 0.12 (eq. 2 of the "
+                    "attributes paper; python -m core train mnist_cnn_robust)",
+        input=ImageInput(28, 1, 1.0, mnist_cnn.MEAN, mnist_cnn.STD),
+        class_names=lambda: tuple(str(d) for d in range(10)),
+        architecture=mnist_cnn.MnistCNN,
+        offline_weights=lambda: _existing(ASSET_MODELS / "mnist_cnn_robust.pt"),
+        missing_hint="Train them with `python -m core train mnist_cnn_robust` (about 17 min on one busy CPU core), "
+                     "or pass a state-dict file.",
+    ),
 }
 
 TABULAR_MODELS = {"housing_mlp": "housing", "wine_mlp": "wine", "cancer_mlp": "cancer"}  # model -> data set

@@ -64,16 +64,16 @@ def _row(side: Side, what: str, names, class_names) -> GridRow:
         grounded = bool(g.grounded[0, j])
         mask = g.masks[0, j].cpu().numpy()
         relevance = g.relevance[0, j].cpu().numpy()
-        cells += [Picture(_tinted(x, mask, grounded), f"{names[i]}: {ATTRIBUTES[i].mask}"),
-                  MapCell(relevance, scale_of([relevance]), f"{g.method} of A[{names[i]}]")]
+        cells += [Picture(_tinted(x, mask, grounded), f"{ATTRIBUTES[i].label}: {ATTRIBUTES[i].mask}"),
+                  MapCell(relevance, scale_of([relevance]), f"{g.method} of A[{ATTRIBUTES[i].label}]")]
         mark = ":orange[**grounded**]" if grounded else (":gray[not on the image]" if not bool(g.present[0, j])
                                                         else ":gray[not grounded]")
-        lines.append(f"{j + 1}. {names[i]}: {mark}, {float(g.inside_share[0, j]):.0%} of relevance in its mask")
+        lines.append(f"{j + 1}. {ATTRIBUTES[i].label}: {mark}, {float(g.inside_share[0, j]):.0%} in mask")
     return GridRow(cells, "  \n".join(lines))
 
 
 def _bars(side: Side, phi, names, label: int, wrong: int, class_names, title: str) -> go.Figure:
-    labels = [names[i] for i in side.indices]
+    labels = [ATTRIBUTES[i].label for i in side.indices]
     fig = go.Figure([
         go.Bar(name="predicted A_i", x=labels, y=[float(side.attributes[i]) for i in side.indices],
                marker_color="#1f77b4"),
@@ -103,7 +103,8 @@ def draw(shown: Shown, class_names) -> None:
     st.caption(f"Masks: :orange[orange] where the attribute is grounded (the digit has it, on the side SJE "
                f"predicts), blue where SJE predicts it but the digit does not carry it. Attribution: "
                f"{v.clean.grounding.method} of the predicted attribute A_i, each map on its own scale (red "
-               f"positive). Clean: eq. 7 against phi({class_names[v.wrong]}); adversarial: eq. 8 against "
+               f"positive); 'in mask': the share of its positive relevance inside the mask. Clean: eq. 7 against "
+               f"phi({class_names[v.wrong]}); adversarial: eq. 8 against "
                f"phi({class_names[v.label]}).")
     left, right = st.columns(2)
     with left:
