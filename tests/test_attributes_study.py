@@ -63,6 +63,9 @@ def test_figure5_and_figure7_by_hand():
     f = study.turned_distances(clean, adv, y, phi, top=1.0)  # image 0 only: right clean, wrong attacked
     assert f["d1"].tolist() == [3.0] and f["d2"].tolist() == [5.0]
     assert f["to_wrong_clean"].tolist() == [5.0] and f["to_wrong_adv"].tolist() == [4.0]  # moved toward y
+    assert f["to_wrong_clean_all"].tolist() == [5.0] and f["to_wrong_adv_all"].tolist() == [4.0]
+    narrow = study.turned_distances(clean, adv, y, phi, top=0.5)  # eq. 7 and eq. 8 both pick attribute 0
+    assert narrow["d1"].tolist() == narrow["d2"].tolist() == [3.0] and narrow["to_wrong_adv"].tolist() == [0.0]
     robust = study.Predictions(torch.tensor([0, 0, 0]), y, torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]))
     s = study.robust_distances(adv, robust, y, phi, top=1.0)  # images 0 and 1: standard wrong, robust right
     assert s["d1"].tolist() == [pytest.approx(10 ** 0.5), 0.0] and s["d2"].tolist() == [5.0, 5.0]

@@ -113,6 +113,8 @@ def draw(shown: Shown, class_names) -> None:
     with right:
         st.plotly_chart(_bars(v.adversarial, phi.continuous, names, v.label, v.wrong, class_names,
                               "adversarial: most discriminative (eq. 8)"), key="attributes_bars_adv")
+    st.caption("A_i is on SJE's own scale: its ranking loss (eq. 4) fixes how A points relative to the classes' "
+               "phi, not its size, so compare each bar's sign and the two phi bars with each other.")
     record = {"label": v.label, "wrong": v.wrong, "eps": v.eps, "fooled": v.fooled} | {
         side: {"general": s.general, "attribute": s.attribute, "attributes": dict(zip(names, s.attributes.tolist())),
                "selected": [names[i] for i in s.indices], "differences": list(s.differences),

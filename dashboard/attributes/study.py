@@ -3,8 +3,6 @@ for the standard and the robust model (Figure 4), the distances d1 / d2 (Figures
 ratio R (Figure 9), run visibly, cached, kept in session state, with the tables and the JSON."""
 from __future__ import annotations
 
-import json
-
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -86,8 +84,8 @@ def study_section(standard, robust, status) -> None:
     with right:
         if result.robust is not None:
             st.plotly_chart(_figure9(result), key="attributes_fig9")
-    eps = st.select_slider("Distances at eps", options=list(result.config.eps), value=max(result.config.eps),
-                           key="attributes_study_eps")
+    eps = st.columns(3)[0].select_slider("Distances at eps", options=list(result.config.eps),
+                                         value=max(result.config.eps), key="attributes_study_eps")
     left, right = st.columns(2)
     for column, figure in ((left, _histograms(result.figure5(eps), "Figure 5: turned images, standard model")),
                            (right, _histograms(result.figure7(eps), "Figure 7: recovered by the robust model"))):
@@ -98,9 +96,7 @@ def study_section(standard, robust, status) -> None:
                 st.plotly_chart(figure, key=f"attributes_hist_{figure.layout.title.text[:8]}")
     with st.expander("Tables (ours beside the numbers the paper's text gives)"):
         st.markdown(result.format(markdown=True))
-    download_buttons({"study.json": dumps(result.to_dict()).encode(),
-                      "config.json": json.dumps(vars(result.config), default=list).encode()},
-                     "attributes", key="attributes_study_dl")
+    download_buttons({"study.json": dumps(result.to_dict()).encode()}, "attributes", key="attributes_study_dl")
 
 
 def robust_available() -> bool:
