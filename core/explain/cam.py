@@ -36,7 +36,7 @@ def class_activation_map(model: nn.Module, x: torch.Tensor, classes: torch.Tenso
     handle = layer.register_forward_hook(lambda _m, _i, out: kept.append(out))
     try:
         with model_lock(model), torch.enable_grad():
-            logits = model(x.detach())
+            logits = model(x.detach().requires_grad_())  # a graph even where the weights are frozen
             classes = check_labels("classes", classes, x.shape[0], logits.shape[1]).to(x.device)
             (features,) = kept
             (grads,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), features)
