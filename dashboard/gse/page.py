@@ -91,7 +91,8 @@ def form(classes: int):
         submitted = st.form_submit_button("Run the four attacks", type="primary")
     gse = {"steps": int(steps), "search_steps": int(search), "lam_fraction": float(fraction)}
     gse |= {k: v for k, v in (("q", q), ("mu", mu), ("k_hat", None if k_hat is None else int(k_hat))) if v is not None}
-    settings = {"GSE": gse, "StrAttack": {"steps": int(steps), "search_steps": 4},
+    defaults = study.StudyConfig()  # the study's StrAttack c (the code's 0.25 fools few digits)
+    settings = {"GSE": gse, "StrAttack": {"steps": int(steps), "search_steps": 4, "c": defaults.strattack_c},
                 "FWnucl": {"steps": int(steps), "step_rule": "open"}, "FBS": {"p": p, "steps": int(steps)}}
     return submitted, (int(target) if mode == "target class" else None), settings
 
