@@ -49,7 +49,7 @@ def test_one_digit_attacked_and_explained(page):
 
 
 def test_the_study_section_shows_the_studys_figures(page):
-    page.slider(key="attributes_study_n").set_value(10)
+    page.slider(key="attributes_study_n_digits").set_value(10)
     page.button(key="FormSubmitter:attributes_study_form-Run the study").click().run()
     assert not page.exception, page.exception
     result = page.session_state["attributes_study_result"]
@@ -60,3 +60,26 @@ def test_the_study_section_shows_the_studys_figures(page):
     assert drawn["general, standard"] == pytest.approx([table["general_standard"][c] for c in result.columns()])
     assert drawn["attribute, standard"] == pytest.approx([table["attribute_standard"][c] for c in result.columns()])
     assert ("robust" in " ".join(drawn)) == (result.robust is not None)
+
+
+def test_a_dataset_of_ones_own_in_the_awa2_layout(page, tmp_path):
+    from tests.test_attributes_datasets import CLASSES, awa2_fixture
+
+    root = awa2_fixture(tmp_path / "awa2")
+    page.session_state["attributes_source"] = "dataset"
+    page.session_state["attributes_layout"] = "awa2"
+    page.session_state["attributes_root"] = str(root)
+    page.session_state["attributes_method"] = "saliency"
+    page.run()
+    assert not page.exception, page.exception
+    assert any("15 images, 3 classes, 4 attributes" in c.value for c in page.caption)
+    page.button(key="FormSubmitter:attributes_form-Attack and explain").click().run()
+    assert not page.exception, page.exception
+    shown = page.session_state["attributes_result"].inspection
+    assert shown.clean.grounding.masks is None  # nothing measured: attribution only, and the page says so
+    assert any("attribution only" in c.value for c in page.caption)
+    text = " ".join(m.value for m in page.markdown)
+    assert f"general **{CLASSES[shown.clean.general]}**" in text
+    page.session_state["attributes_root"] = str(tmp_path / "nowhere")
+    page.run()
+    assert not page.exception and any("nowhere" in e.value for e in page.error)

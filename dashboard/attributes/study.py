@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.serialize import dumps
-from core.studies.attributes import ACCURACY_ROWS, StudyConfig, Subject, digit_data, evaluate
+from core.studies.attributes import ACCURACY_ROWS, StudyConfig, Subject, evaluate
 from dashboard.widgets.downloads import download_buttons
 from dashboard.widgets.models import model_availability
 from dashboard.widgets.runs import visible_run
@@ -52,32 +52,41 @@ def _figure9(result) -> go.Figure:
     return fig
 
 
-def study_section(standard, robust, status) -> None:
-    st.subheader("The study over many digits", anchor=False)
-    st.caption("I-FGSM with true labels on the first n test digits at the paper's eps 0.01, 0.06 and 0.12, "
-               "against mnist_cnn and mnist_cnn_robust, each with its own SJE. Attacks are cached: a rerun takes "
-               "seconds.")
+def digit_subjects(standard, robust) -> tuple[Subject, Subject | None]:
+    """The study's subjects on the digits: mnist_cnn and, where its weights are here, mnist_cnn_robust."""
+    return (Subject("standard", standard.model, standard.info.model_id),
+            None if robust is None else Subject("robust", robust.model, robust.info.model_id))
+
+
+def study_section(standard: Subject, robust: Subject | None, data_for, status, what: str = "digits",
+                  most: int = 1000) -> None:
+    """The study on the first n of ``data_for(n)``'s test images (``what``), for both subjects."""
+    st.subheader(f"The study over many {what}", anchor=False)
+    models = " and ".join(s.model_id.split("/")[0] for s in (standard, robust) if s is not None)
+    st.caption(f"I-FGSM with true labels on the first n test {what} at the paper's eps 0.01, 0.06 and 0.12, "
+               f"against {models}, each with its own SJE. Attacks are cached: a rerun takes seconds.")
     with st.form("attributes_study_form", border=False):
-        n = st.slider("Digits", 10, 1000, 100, step=10, key="attributes_study_n")
+        key = f"attributes_study_n_{what}"
+        if st.session_state.get(key, 0) > most:  # kept from a larger dataset
+            st.session_state[key] = most
+        n = st.slider(what.capitalize(), 1, max(most, 2), min(100, most), key=key)
         go_ = st.form_submit_button("Run the study", icon=":material/play_arrow:")
     if go_:
         config = StudyConfig(n=int(n))
-        subjects = [Subject("standard", standard.model, standard.info.model_id)]
-        if robust is not None:
-            subjects.append(Subject("robust", robust.model, robust.info.model_id))
         try:
-            with visible_run(status, "attributes_study", f"the attributes study on {n} digits", None) as progress:
-                st.session_state[RESULT] = evaluate(subjects[0], digit_data(config.n), config,
-                                                    robust=subjects[1] if len(subjects) > 1 else None,
+            with visible_run(status, "attributes_study", f"the attributes study on {n} {what}", None) as progress:
+                st.session_state[RESULT] = evaluate(standard, data_for(config.n), config, robust=robust,
                                                     cache=result_cache(), progress=progress)
         except InputError as exc:
             st.error(str(exc))
     result = st.session_state.get(RESULT)
+    if result is not None and result.standard.model_id != standard.model_id:
+        result = None  # another model's or dataset's study
     if result is None:
         st.info("Press **Run the study** for the paper's Figures 4, 5, 7 and 9 on the digits.")
         return
     if result.robust is None:
-        st.warning("No robust model: train it with `python -m core train mnist_cnn_robust`; Figures 7 and 9 need it.")
+        st.caption("No robust model here: Figures 7 and 9 need one (digits: `python -m core train mnist_cnn_robust`).")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(_figure4(result), key="attributes_fig4")
