@@ -89,7 +89,8 @@ class StudyConfig:
     steps: int = setting(100, "APG iterations per search step")
     search_steps: int = setting(8, "weight search steps (lambda; CEM's c)")
     tau_kde: float = setting(1.0, "tau of S-CFE_KDE")
-    tau_gmm: float = setting(0.01, "tau of S-CFE_GMM")
+    tau_gmm: float | None = setting(None, "tau of S-CFE_GMM (default 0.01; MNIST 0.001: its 784-pixel diagonal "
+                                    "GMM's log-density pulls far harder)")
     tau_knn: float = setting(0.1, "tau of S-CFE_kNN")
     gmm_components: int = setting(3, "GMM components per class (S-CFE_GMM, DCFE)")
     knn_k: int = setting(5, "neighbours of the k-NN density gravity")
@@ -112,7 +113,7 @@ class StudyConfig:
             check_count("m", self.m, 1)
         for name in ("lam", "alpha", "cem_c", "cem_alpha", "dcfe_mu"):
             check_number(name, getattr(self, name), "positive", lambda v: v > 0)
-        for name in ("kappa", "tau_kde", "tau_gmm", "tau_knn", "cem_beta"):
+        for name in ("kappa", "tau_kde", "tau_knn", "cem_beta") + (("tau_gmm",) if self.tau_gmm is not None else ()):
             check_number(name, getattr(self, name), "at least 0", lambda v: v >= 0)
         check_number("dcfe quantile", self.dcfe_quantile, "in [0, 1]", lambda v: 0 <= v <= 1)
 
@@ -120,6 +121,12 @@ class StudyConfig:
     def columns(self) -> tuple[str, ...]:
         chosen = self.methods or (MNIST_METHODS if self.dataset == "mnist" else METHODS)
         return tuple(dict.fromkeys(chosen))
+
+    def tau(self, kind: str) -> float:
+        """S-CFE's tau with the density ``kind`` (kde, gmm, knn)."""
+        if kind == "gmm" and self.tau_gmm is None:
+            return 0.001 if self.dataset == "mnist" else 0.01
+        return getattr(self, f"tau_{kind}")
 
     @property
     def sparsity(self) -> int:
@@ -179,7 +186,7 @@ def method_call(name: str, config: StudyConfig, t: Task):
                    "gmm": lambda: GMM(t.z_train, t.y_train, components=config.gmm_components),
                    "knn": lambda: KNN(t.z_train, t.y_train, k=config.knn_k)}[kind]()
         params = common | {"m": config.sparsity, "lam": config.lam, "alpha": config.alpha,
-                           "tau": getattr(config, f"tau_{kind}")}
+                           "tau": config.tau(kind)}
         return functools.partial(scfe, actionable=t.actionable, density=density), params, density_fit
     if name == "dcfe":
         density = GMM(t.z_train, t.y_train, components=config.gmm_components)

@@ -98,8 +98,9 @@ def form(dataset: str, t, x: torch.Tensor):
         methods = c4.multiselect("Beside S-CFE", ["DCFE", "CEM"], ["DCFE", "CEM"], key="counterfactuals_methods")
         c1, c2, c3, c4 = st.columns(4)
         lam = c1.number_input("lambda (first of the search)", 1e-4, 1e4, 1.0, format="%g", key="counterfactuals_lam")
-        tau = c2.number_input("tau (plausibility)", 0.0, 100.0, 0.1, format="%g", key="counterfactuals_tau",
-                              help="cfe-eval's defaults: 1 for KDE, 0.01 for GMM, 0.1 for k-NN.")
+        tau = c2.number_input("tau (plausibility)", 0.0, 100.0, 0.001 if dataset == "mnist" else 0.1, format="%g",
+                              key=f"counterfactuals_tau_{dataset}",
+                              help="cfe-eval's defaults: 1 for KDE, 0.01 for GMM (MNIST 0.001), 0.1 for k-NN.")
         beta = c3.number_input("beta (eq. 3: 0 uses m, eq. 4)", 0.0, 100.0, 0.0, format="%g",
                                key="counterfactuals_beta")
         steps = c4.number_input("APG steps", 10, 1000, 100, key="counterfactuals_steps")
