@@ -45,6 +45,12 @@ def test_the_tables_are_the_figures_on_the_predictions(digits_run):
     assert five["images"]["eps=0.3"] == turned > 0 and seven["images"]["eps=0.3"] == 0  # nothing recovered
     assert json.loads(json.dumps(result.to_dict()))["figure5"]["images"]["eps=0.3"] == turned
     assert "Figure 4" in result.format() and "paper, AwA2" in result.format()
+    g, right = run.grounded[0.3], run.clean.general == data.test_y
+    fooled = right & (run.adversarial[0.3].general != data.test_y)
+    assert g.clean.shape == g.adversarial.shape == (30, config.grounding_top)
+    grounding = result.grounding()
+    assert grounding["clean_standard"]["eps=0.3"] == pytest.approx(100 * float(g.clean[right].float().mean()))
+    assert grounding["fooled_standard"]["eps=0.3"] == pytest.approx(100 * float(g.adversarial[fooled].float().mean()))
 
 
 def test_a_rerun_reads_the_attacks_and_sje_from_the_cache(digits_run, monkeypatch):
@@ -58,15 +64,16 @@ def test_a_rerun_reads_the_attacks_and_sje_from_the_cache(digits_run, monkeypatc
 def test_figure5_and_figure7_by_hand():
     phi = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     y = torch.tensor([0, 0, 1])
-    clean = study.Predictions(torch.tensor([0, 1, 1]), y, torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 4.0]]))
-    adv = study.Predictions(torch.tensor([1, 1, 1]), y, torch.tensor([[3.0, 0.0], [0.0, 0.0], [3.0, 4.0]]))
+    second = torch.tensor([1, 0, 0])
+    clean = study.Predictions(torch.tensor([0, 1, 1]), y, torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 4.0]]), second)
+    adv = study.Predictions(torch.tensor([1, 1, 1]), y, torch.tensor([[3.0, 0.0], [0.0, 0.0], [3.0, 4.0]]), second)
     f = study.turned_distances(clean, adv, y, phi, top=1.0)  # image 0 only: right clean, wrong attacked
     assert f["d1"].tolist() == [3.0] and f["d2"].tolist() == [5.0]
     assert f["to_wrong_clean"].tolist() == [5.0] and f["to_wrong_adv"].tolist() == [4.0]  # moved toward y
     assert f["to_wrong_clean_all"].tolist() == [5.0] and f["to_wrong_adv_all"].tolist() == [4.0]
     narrow = study.turned_distances(clean, adv, y, phi, top=0.5)  # eq. 7 and eq. 8 both pick attribute 0
     assert narrow["d1"].tolist() == narrow["d2"].tolist() == [3.0] and narrow["to_wrong_adv"].tolist() == [0.0]
-    robust = study.Predictions(torch.tensor([0, 0, 0]), y, torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]))
+    robust = study.Predictions(torch.tensor([0, 0, 0]), y, torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]), second)
     s = study.robust_distances(adv, robust, y, phi, top=1.0)  # images 0 and 1: standard wrong, robust right
     assert s["d1"].tolist() == [pytest.approx(10 ** 0.5), 0.0] and s["d2"].tolist() == [5.0, 5.0]
     assert s["robust_to_true"].tolist() == [1.0, 0.0]

@@ -91,9 +91,17 @@ def ground(model: nn.Module, sje: SJE, x: torch.Tensor, indices: torch.Tensor, *
         return Grounding(indices, predicted, maps, method)
     if standardised is None:
         raise InputError("Grounding with measurements needs their standardised values too.")
-    values = standardised.gather(1, indices)
-    reference = sje.phi.mean(0).to(values)[indices]
-    present = measured.present.gather(1, indices)
+    values, present, grounded = carried(measured, standardised, predicted, indices, sje.phi)
     masks = measured.masks[torch.arange(n)[:, None], indices]
-    grounded = present & agrees(predicted, values, reference)
     return Grounding(indices, predicted, maps, method, values, present, grounded, masks, inside_share(maps, masks))
+
+
+def carried(measured: Measurements, standardised: torch.Tensor, predicted: torch.Tensor, indices: torch.Tensor,
+            phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Whether each image carries its selected attributes ``indices`` (N, k) predicted as ``predicted`` (N, k):
+    (their standardised measured values, present, grounded), each (N, k); the reference is the mean of phi
+    (C, K) over the classes."""
+    values = standardised.gather(1, indices)
+    reference = phi.mean(0).to(values)[indices]
+    present = measured.present.to(indices.device).gather(1, indices)
+    return values, present, present & agrees(predicted, values, reference)

@@ -28,7 +28,9 @@ from torch import nn
 from core.attacks.ifgsm import ifgsm
 from core.attributes import figures
 from core.attributes.features import batched_features, fit_head, with_head
-from core.attributes.matrix import ClassAttributes
+from core.attributes.grounding import carried
+from core.attributes.matrix import ClassAttributes, Standardiser
+from core.attributes.morphometry import measure
 from core.attributes.sje import RULES, SJE, SJEConfig, discriminative, fit_sje, selection_mask
 from core.cache import ResultCache, cache_key
 from core.data.images import pixel_digest
@@ -56,6 +58,7 @@ class StudyConfig:
     rule: str = setting("nearest", "attribute-based classifier: nearest class attribute vector (the paper) or the "
                                    "compatibility argmax", choices=RULES)
     sje_epochs: int = setting(60, "SJE training epochs on the training split's features")
+    grounding_top: int = setting(3, "attributes per image (eq. 7 / 8) whose grounding the study counts (digits)")
     batch_size: int = setting(50, "images per attack chunk (each chunk cached)")
 
     def __post_init__(self):
@@ -68,6 +71,7 @@ class StudyConfig:
         check_choice("matrix", self.matrix, ("continuous", "binary"))
         check_choice("rule", self.rule, RULES)
         check_count("SJE epochs", self.sje_epochs, 1)
+        check_count("Attributes counted for grounding", self.grounding_top, 1)
         check_count("The batch size", self.batch_size, 1)
 
     def sje(self) -> SJEConfig:
@@ -84,6 +88,7 @@ class StudyData:
     test_y: torch.Tensor
     attributes: ClassAttributes
     source: str
+    standardise: Standardiser | None = None  # the measured attributes' (digits): grounding by measurement
 
     def phi(self, config: StudyConfig) -> torch.Tensor:
         return self.attributes.matrix(config.matrix)
@@ -96,8 +101,10 @@ def digit_data(n: int) -> StudyData:
 
     n = min(check_count("The number of images", n, 1), split_size("test"))
     (train_x, train_y), (test_x, test_y) = mnist_split("train"), mnist_split("test")
-    return StudyData(train_x, train_y, test_x[:n], test_y[:n], load_digit_attributes()[0],
-                     f"the bundled MNIST digits: SJE on the 4,000 training digits, the first {n} test digits attacked")
+    phi, standardise = load_digit_attributes()
+    return StudyData(train_x, train_y, test_x[:n], test_y[:n], phi,
+                     f"the bundled MNIST digits: SJE on the 4,000 training digits, the first {n} test digits attacked",
+                     standardise)
 
 
 def dataset_data(dataset, n: int, test_fraction: float = 0.2, seed: int = 0) -> StudyData:
@@ -126,6 +133,17 @@ class Predictions:
     general: torch.Tensor
     attribute: torch.Tensor
     attributes: torch.Tensor
+    runner_up: torch.Tensor  # the general classifier's second class
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """Per image, whether the clean image carries its top attributes of eq. 7 (against the wrong class: the
+    adversarial answer, or the clean runner-up where the attack failed) and the adversarial image those of
+    eq. 8 (against the true class), (N, k) bool each."""
+
+    clean: torch.Tensor
+    adversarial: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,7 @@ class ModelRun:
     clean: Predictions
     adversarial: dict[float, Predictions]
     x_adv: dict[float, torch.Tensor]
+    grounded: dict[float, Grounded] = field(default_factory=dict)  # where the images were measured (digits)
 
 
 def on_dataset(role: str, model: nn.Module, model_id: str, data: StudyData) -> Subject:
@@ -178,7 +197,22 @@ def _device(model: nn.Module) -> torch.device:
 
 def predict(model: nn.Module, sje: SJE, x: torch.Tensor, rule: str) -> Predictions:
     theta, logits = batched_features(model, x)
-    return Predictions(logits.argmax(1), sje.classify(theta, rule), sje.attributes(theta))
+    top2 = logits.topk(2, dim=1).indices
+    return Predictions(top2[:, 0], sje.classify(theta, rule), sje.attributes(theta), top2[:, 1])
+
+
+def grounded(clean: Predictions, adv: Predictions, y: torch.Tensor, phi: torch.Tensor, measured_clean, measured_adv,
+             standardise, top: int) -> Grounded:
+    """Section 3.2's grounding of the top ``top`` attributes of eq. 7 on the clean and eq. 8 on the adversarial
+    images, by their measurements (``grounding.carried``)."""
+    wrong = torch.where(adv.general != y, adv.general, torch.where(clean.runner_up != y, clean.runner_up,
+                                                                    clean.general))
+    sides = []
+    for p, reference, measured in ((clean, wrong, measured_clean), (adv, y, measured_adv)):
+        indices, _ = discriminative(p.attributes, phi[reference], top)
+        values = standardise(measured.values.to(p.attributes.device))
+        sides.append(carried(measured, values, p.attributes.gather(1, indices), indices, phi)[2])
+    return Grounded(*sides)
 
 
 def _attack_chunk(model, x, y, eps, progress=None):
@@ -209,14 +243,19 @@ def run_model(subject: Subject, data: StudyData, config: StudyConfig, *, cache: 
     if progress is not None:
         progress(0.0, f"{subject.role}: fitting SJE on the training features")
     sje = fitted_sje(subject, data, config, cache)
+    phi = data.phi(config).to(dev)
     clean = predict(subject.model, sje, x, config.rule)
-    adversarial, x_adv = {}, {}
+    measured_clean = measure(x) if data.standardise is not None else None
+    adversarial, x_adv, grounds = {}, {}, {}
     for k, eps in enumerate(config.eps):
         part = sub_progress(progress, k / len(config.eps), (k + 1) / len(config.eps), f"{subject.role} eps={eps}: ")
         x_adv[eps] = attack(subject, x, y, eps, digests=digests, cache=cache, batch_size=config.batch_size,
                             progress=part)
         adversarial[eps] = predict(subject.model, sje, x_adv[eps], config.rule)
-    return ModelRun(subject.role, subject.model_id, sje, clean, adversarial, x_adv)
+        if measured_clean is not None:
+            grounds[eps] = grounded(clean, adversarial[eps], y, phi, measured_clean, measure(x_adv[eps]),
+                                    data.standardise, config.grounding_top)
+    return ModelRun(subject.role, subject.model_id, sje, clean, adversarial, x_adv, grounds)
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -267,6 +306,9 @@ FIGURE7_ROWS = (Row("images", "images recovered", 0), Row("d1", "d1 (eq. 14)", 2
                 Row("d1_below_d2", "d1 < d2 (%)", 1), Row("robust_to_true", "‖Â^r - phi(y_n)‖", 2),
                 Row("robust_to_wrong", "‖Â^r - phi(y)‖", 2), Row("nearer_true", "nearer y_n (%)", 1),
                 Row("nearer_true_all", "nearer, all (%)", 1))
+GROUNDING_ROWS = (Row("clean_standard", "clean, std", 1), Row("fooled_standard", "adv. wrong, std", 1),
+                  Row("kept_standard", "adv. right, std", 1), Row("clean_robust", "clean, rob", 1),
+                  Row("fooled_robust", "adv. wrong, rob", 1), Row("kept_robust", "adv. right, rob", 1))
 RATIO_ROWS = (Row("general", "R, general", 2), Row("attribute", "R, attribute", 2))
 
 # The paper's Figure 4 as far as its text gives numbers (accuracy %, rows as ACCURACY_ROWS); the rest is
@@ -342,6 +384,22 @@ class StudyResult:
                 seven["nearer_true_all"][name] = _percent(s["robust_to_true_all"] < s["robust_to_wrong_all"])
         return five, seven
 
+    def grounding(self) -> dict[str, dict[str, float | None]] | None:
+        """The share (%) of the selected attributes grounded on the images themselves: of eq. 7's on the clean
+        images the model gets right, of eq. 8's on the adversarial images it gets wrong and on those it still
+        gets right; None where the images were not measured."""
+        if not self.standard.grounded:
+            return None
+        table = {r.key: dict.fromkeys(column(e) for e in self.config.eps) for r in GROUNDING_ROWS}
+        for run in (r for r in (self.standard, self.robust) if r is not None):
+            right = run.clean.general == self.labels
+            for e in self.config.eps:
+                g, adv_right = run.grounded[e], run.adversarial[e].general == self.labels
+                table[f"clean_{run.role}"][column(e)] = _percent(g.clean[right])
+                table[f"fooled_{run.role}"][column(e)] = _percent(g.adversarial[right & ~adv_right])
+                table[f"kept_{run.role}"][column(e)] = _percent(g.adversarial[right & adv_right])
+        return table
+
     def ratios(self) -> dict[str, dict[str, float | None]]:
         """Figure 9: R (eq. 11) per eps for the general and the attribute-based classifier."""
         table = {r.key: {} for r in RATIO_ROWS}
@@ -366,6 +424,10 @@ class StudyResult:
                              corner="classifier")]
         parts += ["Figure 5: standard model, images right when clean and wrong when attacked (mean distances)",
                   render(FIGURE5_ROWS, eps_columns, five, markdown, corner="figure")]
+        if self.grounding() is not None:
+            parts += [f"Grounding: selected attributes (top {self.config.grounding_top} of eq. 7 / 8) the images carry "
+                      "(%), of images right when clean",
+                      render(GROUNDING_ROWS, eps_columns, self.grounding(), markdown, corner="images")]
         if self.robust is not None:
             parts += ["Figure 7: adversarial images the standard model gets wrong and the robust one right",
                       render(FIGURE7_ROWS, eps_columns, seven, markdown, corner="figure"),
@@ -382,6 +444,7 @@ class StudyResult:
                "models": {r.role: {"model_id": r.model_id, "sje": r.sje.to_dict()}
                           for r in (self.standard, self.robust) if r is not None},
                "figure4_accuracy": self.accuracy(), "figure5": five, "figure5_distributions": distributions,
+               "grounding": self.grounding(),
                "paper_figure4": {name: p.values(ACCURACY_ROWS, self.columns()) for name, p in PAPER_FIGURE4.items()},
                "seconds": self.seconds} | self.extra
         if self.robust is not None:
