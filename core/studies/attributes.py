@@ -201,12 +201,20 @@ def predict(model: nn.Module, sje: SJE, x: torch.Tensor, rule: str) -> Predictio
     return Predictions(top2[:, 0], sje.classify(theta, rule), sje.attributes(theta), top2[:, 1])
 
 
+def wrong_class(adv_general: torch.Tensor, y: torch.Tensor, clean_general: torch.Tensor,
+                clean_runner_up: torch.Tensor) -> torch.Tensor:
+    """The wrong class y that eq. 7 compares a clean image with: the general classifier's answer on the
+    adversarial image where it is wrong, else the best clean class other than the true one (our choice, so
+    that eq. 7 always has a class)."""
+    other = torch.where(clean_runner_up != y, clean_runner_up, clean_general)
+    return torch.where(adv_general != y, adv_general, other)
+
+
 def grounded(clean: Predictions, adv: Predictions, y: torch.Tensor, phi: torch.Tensor, measured_clean, measured_adv,
              standardise, top: int) -> Grounded:
     """Section 3.2's grounding of the top ``top`` attributes of eq. 7 on the clean and eq. 8 on the adversarial
     images, by their measurements (``grounding.carried``)."""
-    wrong = torch.where(adv.general != y, adv.general, torch.where(clean.runner_up != y, clean.runner_up,
-                                                                    clean.general))
+    wrong = wrong_class(adv.general, y, clean.general, clean.runner_up)
     sides = []
     for p, reference, measured in ((clean, wrong, measured_clean), (adv, y, measured_adv)):
         indices, _ = discriminative(p.attributes, phi[reference], top)

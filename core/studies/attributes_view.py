@@ -2,8 +2,8 @@
 (I-FGSM), both classifiers' answers on each, the most discriminative attributes (eq. 7 for the clean image
 against the wrong class, eq. 8 for the adversarial one against the true class) and their grounding.
 
-The wrong class y is the general classifier's answer on the adversarial image; where the attack fails, the
-clean image's runner-up class (our choice, so that eq. 7 always has a class to compare with).
+The wrong class y is the study's (``core.studies.attributes.wrong_class``): the general classifier's answer on
+the adversarial image, or the clean runner-up where the attack fails.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from core.attributes.grounding import Grounding, ground
 from core.attributes.matrix import Standardiser
 from core.attributes.morphometry import measure
 from core.attributes.sje import SJE, discriminative
+from core.studies.attributes import wrong_class
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,10 @@ def inspect(model: nn.Module, sje: SJE, x: torch.Tensor, label: int, eps: float,
     y = torch.tensor([label], device=x.device)
     x_adv = ifgsm(model, x, y, eps=eps).x_adv
     with torch.no_grad():
-        adv_class = int(model(x_adv).argmax(1))
-        ranked = model(x).argsort(1, descending=True)[0].tolist()
-    wrong = adv_class if adv_class != label else next(c for c in ranked if c != label)
+        adv_class = model(x_adv).argmax(1)
+        top2 = model(x).topk(2, dim=1).indices
+    wrong = int(wrong_class(adv_class, y, top2[:, 0], top2[:, 1]))
+    adv_class = int(adv_class)
     clean = _side(model, sje, x, wrong, top, rule, standardise, method, params)
     adversarial = _side(model, sje, x_adv, label, top, rule, standardise, method, params)
     return Inspection(label, wrong, eps, adv_class != label, clean, adversarial)
