@@ -45,6 +45,13 @@ def test_the_tables_are_the_figures_on_the_predictions(digits_run):
     assert five["images"]["eps=0.3"] == turned > 0 and seven["images"]["eps=0.3"] == 0  # nothing recovered
     assert json.loads(json.dumps(result.to_dict()))["figure5"]["images"]["eps=0.3"] == turned
     assert "Figure 4" in result.format() and "paper, AwA2" in result.format()
+    import io
+
+    import numpy as np
+
+    arrays = np.load(io.BytesIO(result.npz(data.test_x)))
+    assert np.array_equal(arrays["standard_eps0p3_x_adv"], run.x_adv[0.3].numpy())
+    assert np.array_equal(arrays["robust_clean_general"], result.robust.clean.general.numpy())
     g, right = run.grounded[0.3], run.clean.general == data.test_y
     fooled = right & (run.adversarial[0.3].general != data.test_y)
     assert g.clean.shape == g.adversarial.shape == (30, config.grounding_top)
@@ -90,8 +97,11 @@ def test_attributes_eval_on_an_awa2_layout_dataset(tmp_path, capsys, monkeypatch
     root = awa2_fixture(tmp_path / "awa2")
     out = tmp_path / "out.json"
     code = main(["attributes-eval", "--dataset", "awa2", "--root", str(root), "--eps", "0.06", "--n", "6",
-                 "--sje-epochs", "30", "--out", str(out)])
+                 "--sje-epochs", "30", "--out", str(out), "--npz", str(tmp_path / "out.npz")])
     assert code == 0
+    import numpy as np
+
+    assert np.load(tmp_path / "out.npz")["standard_eps0p06_x_adv"].shape == (3, 1, 28, 28)
     report = json.loads(out.read_text())
     assert report["dataset"]["layout"] == "awa2" and report["dataset"]["classes"] == 3
     assert report["images"] == 3  # one held-out image per class of five

@@ -32,6 +32,7 @@ def arguments(parser) -> None:
     add_settings(parser, study.StudyConfig)
     parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     parser.add_argument("--out", default=OUT, help="JSON file for the results (missing folders are created)")
+    parser.add_argument("--npz", help="also write the exact adversarial images and every answer to this NPZ file")
     parser.add_argument("--no-cache", action="store_true", help="recompute instead of using the result cache")
 
 
@@ -60,6 +61,8 @@ def run(args) -> int:
     config = settings_from(args, StudyConfig)  # checked before anything is loaded
     out = Path(args.out)
     check_writable(out, example=OUT)
+    if args.npz:
+        check_writable(Path(args.npz), "--npz", "attributes_results.npz")
     if args.dataset is None:
         if not takes_digits(load(args.model, weights_path=args.weights).info.input):
             raise InputError(f"{args.model} does not take the 28x28 digits; give --dataset and --root for your data.")
@@ -84,4 +87,7 @@ def run(args) -> int:
     write_atomically(out, dumps(report).encode(), rerun="the attacks are cached, so a rerun takes seconds"
                      if not args.no_cache else "")
     print(f"wrote {out}")
+    if args.npz:
+        write_atomically(Path(args.npz), result.npz(data.test_x), "--npz")
+        print(f"wrote {args.npz}")
     return 0

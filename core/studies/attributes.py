@@ -19,7 +19,7 @@ and on all of them (the selection of eq. 8 favours attributes far from the true 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -443,6 +443,22 @@ class StudyResult:
                       render(RATIO_ROWS, eps_columns, self.ratios(), markdown, corner="ratio")]
         return "\n\n".join(parts)
 
+    def npz(self, x: torch.Tensor) -> bytes:
+        """The attacked images ``x``, their labels, phi, and per model and eps the exact adversarial images and
+        both classifiers' answers and predicted attributes, as one compressed NPZ."""
+        import io
+
+        arrays = {"x": x, "labels": self.labels, "phi": self.phi}
+        for run in (r for r in (self.standard, self.robust) if r is not None):
+            arrays |= {f"{run.role}_clean_{k}": getattr(run.clean, k) for k in ("general", "attribute", "attributes")}
+            for e in self.config.eps:
+                tag = f"{run.role}_eps{e:g}".replace(".", "p")
+                arrays |= {f"{tag}_x_adv": run.x_adv[e]} | {
+                    f"{tag}_{k}": getattr(run.adversarial[e], k) for k in ("general", "attribute", "attributes")}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{k: v.detach().cpu().numpy() for k, v in arrays.items()})
+        return buffer.getvalue()
+
     def to_dict(self) -> dict:
         five, seven = self.distances()
         distributions = {column(e): {k: v.tolist() for k, v in self.figure5(e).items()} for e in self.config.eps}
@@ -470,7 +486,7 @@ def evaluate(standard: Subject, data: StudyData, config: StudyConfig, *, robust:
     started = time.perf_counter()
     if len(data.test_x) == 0 or len(data.train_x) == 0:
         raise InputError("The study needs training images (for SJE) and test images to attack.")
-    subjects = [s for s in (standard, robust) if s is not None]
+    subjects = [replace(s, role=role) for s, role in ((standard, "standard"), (robust, "robust")) if s is not None]
     runs = [run_model(s, data, config, cache=cache,
                       progress=sub_progress(progress, k / len(subjects), (k + 1) / len(subjects), ""))
             for k, s in enumerate(subjects)]

@@ -106,6 +106,7 @@ def study_section(standard: Subject, robust: Subject | None, data_for, status, w
     with st.expander("Tables (ours beside the numbers the paper's text gives)"):
         st.markdown(result.format(markdown=True))
     download_buttons({"study.json": dumps(result.to_dict()).encode()}, "attributes", key="attributes_study_dl")
+    st.caption("The exact adversarial images and every answer: `python -m core attributes-eval --npz FILE`.")
 
 
 def robust_available() -> bool:
