@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -134,3 +135,31 @@ def test_a_bad_upload_gives_a_message_and_runs_nothing(cache_dir, monkeypatch):
     at.text_input(key="exiaa_pool_folder").set_value(str(cache_dir / "missing")).run()
     assert any("does not exist" in e.value for e in at.error)
     assert RUN not in [b.key for b in at.button] and "exiaa_result" not in at.session_state and not runs
+
+
+def test_uploaded_pool_images_are_the_candidates_and_a_bad_file_is_left_out(cache_dir):
+    from core.data.mnist import mnist_split
+
+    at = open_page()
+    at.radio(key="exiaa_pool_source_digits").set_value("uploads").run()
+    digits = mnist_split("train")[0][:3]
+    files = [(f"pool{i}.png", encode_png(d[0].numpy()), "image/png") for i, d in enumerate(digits)]
+    at.file_uploader(key="exiaa_pool_upload").set_value([*files, ("notes.png", b"not an image", "image/png")]).run()
+    assert not at.exception, at.exception
+    assert [c.value for c in at.caption if c.value.startswith(":orange[Left out")] == [
+        ":orange[Left out notes.png: This is not an image Pillow can read; use a PNG, JPEG, GIF, TIFF, BMP or WebP "
+        "file.]"]
+    attack(at, "saliency", 0.15, 0.3)
+    shown_attack = at.session_state["exiaa_result"]
+    assert shown_attack.pool == "your 3 uploaded images" and shown_attack.attack.attack_name in {f[0] for f in files}
+    # the attack image: the upload predicted as the running-up class with the highest probability for it (Sec. 3.1)
+    with torch.no_grad():
+        p = load("mnist_cnn", device="cpu").model(digits).softmax(1)
+    y_r = shown_attack.attack.y_r
+    assert shown_attack.attack.attack_name == files[int((p[:, y_r] + 2 * (p.argmax(1) == y_r)).argmax())][0]
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((pixels * 255).round().astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
