@@ -163,3 +163,34 @@ def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray((pixels * 255).round().astype(np.uint8)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_the_grid_runs_on_a_folder_on_the_server_and_refuses_a_missing_one(cache_dir, tmp_path):
+    from core.data import load_folder
+    from core.data.mnist import mnist_split
+
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i, d in enumerate(mnist_split("test")[0][10:12]):
+        (folder / f"d{i}.png").write_bytes(encode_png(d[0].numpy()))
+    (folder / "notes.png").write_bytes(b"not an image")
+    at = open_page()
+    at.radio(key="exiaa_grid_images").set_value("folder")
+    at.text_input(key="exiaa_grid_folder").set_value(str(tmp_path / "missing"))
+    at.button(key=GRID_RUN).click().run()
+    assert any("is not a folder on this machine" in e.value for e in at.error) and "exiaa_study" not in at.session_state
+    at.text_input(key="exiaa_grid_folder").set_value(str(folder))
+    at.multiselect(key="exiaa_grid_alphas").set_value([0.15])
+    at.multiselect(key="exiaa_grid_top_ks").set_value([0.1, 0.5])
+    at.button(key=GRID_RUN).click().run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith(":orange[Left out notes.png") for c in at.caption)
+    result = at.session_state["exiaa_study"][1]
+    assert result.image_names == ["d0.png", "d1.png"]
+    loaded = load("mnist_cnn", device="cpu")
+    images, _ = load_folder(folder, **loaded.info.input.loading())
+    expected = study.evaluate(loaded.model, torch.cat([im.tensor for im in images]), result.config, digit_pool(),
+                              image_names=["d0.png", "d1.png"], image_digests=[im.digest for im in images],
+                              class_names=loaded.info.class_names)
+    for who in study.WHO:
+        assert result.mean("saliency", who, "change_pct") == pytest.approx(expected.mean("saliency", who, "change_pct"))

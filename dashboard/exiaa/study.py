@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from core.data import LoadedImage, load_digits, split_size, takes_digits
+from core.data import LoadedImage, load_digits, load_folder, takes_digits
 from core.data.pools import Pool
 from core.errors import InputError
 from core.explain.explanation import classifier
@@ -28,23 +28,36 @@ FIGURE5 = "exiaa_figure5"
 FIGURES = {"change_pct": "Explanation change (%) · Figure 2", "ssim": "SSIM · Figure 3",
            "confidence_pct": "Confidence change (points) · Figure 4"}
 COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
-MAX_DIGITS = 200
+MAX_IMAGES = 500
 
 
-def _images(loaded: LoadedModel, image: LoadedImage, source: str, n: int) -> list[LoadedImage]:
-    return load_digits(n) if source == "digits" else [image]
+SOURCES = {"image": "This image", "digits": "MNIST test digits", "folder": "A folder on this server"}
 
 
-def grid_settings(loaded: LoadedModel, method: str) -> tuple[bool, str, int, study.StudyConfig | None]:
-    """The grid's form: which images, the methods, alphas and top-ks; (run?, image source, N, config)."""
+def _images(loaded: LoadedModel, image: LoadedImage, source: str, n: int, folder: str) -> list[LoadedImage]:
+    """The grid's images: this one, the first ``n`` MNIST test digits, or the first ``n`` images of ``folder``
+    (sorted by name; files left out are named under the form)."""
+    if source == "digits":
+        return load_digits(n)
+    if source == "folder":
+        images, skipped = load_folder(folder or ".", **loaded.info.input.loading())
+        for why in skipped:
+            st.caption(f":orange[Left out {why}]")
+        return images[:n]
+    return [image]
+
+
+def grid_settings(loaded: LoadedModel, method: str) -> tuple[bool, str, int, str, study.StudyConfig | None]:
+    """The grid's form: which images, the methods, alphas and top-ks; (run?, image source, N, folder, config)."""
     digits = takes_digits(loaded.info.input)
     with st.form("exiaa_grid_form", border=True):
         left, right = st.columns([1, 1.4])
-        source = left.radio("Images", ["image", "digits"] if digits else ["image"], horizontal=True,
-                            format_func={"image": "This image", "digits": "MNIST test digits"}.get,
-                            key="exiaa_grid_images")
-        n = left.number_input("How many digits (the first N of the test split)", 1, min(MAX_DIGITS, split_size("test")),
-                              study.DEFAULT_DIGITS, key="exiaa_grid_n", disabled=not digits)
+        source = left.radio("Images", ["image", "digits", "folder"] if digits else ["image", "folder"],
+                            horizontal=True, format_func=SOURCES.get, key="exiaa_grid_images")
+        n = left.number_input("How many (the first N digits of the test split, or files of the folder)", 1,
+                              MAX_IMAGES, study.DEFAULT_DIGITS, key="exiaa_grid_n")
+        folder = left.text_input("Folder (for “A folder on this server”)", key="exiaa_grid_folder",
+                                 placeholder="/path/to/images").strip()
         methods = right.multiselect("Methods", study.METHODS, default=[method], format_func=METHOD_LABELS.get,
                                     key="exiaa_grid_methods")
         alphas = right.multiselect("α", study.ALPHAS, default=list(study.ALPHAS), key="exiaa_grid_alphas",
@@ -57,8 +70,8 @@ def grid_settings(loaded: LoadedModel, method: str) -> tuple[bool, str, int, stu
     except InputError as exc:
         if submitted:
             st.warning(str(exc))
-        return False, source, int(n), None
-    return submitted, source, int(n), config
+        return False, source, int(n), folder, None
+    return submitted, source, int(n), folder, config
 
 
 def curves_figure(result: study.StudyResult, method: str, figure: str) -> go.Figure:
@@ -120,10 +133,14 @@ def grid_section(loaded: LoadedModel, image: LoadedImage, pool: Pool, method: st
     st.caption("The study of `python -m core exiaa-eval`: every (α, top-k) of eXIAA and of the Gaussian baseline "
                "on the same images and pool. Per image and method it explains the image and its attack image "
                "once; only the corrupted images are explained per grid point. Results are cached.")
-    submitted, source, n, config = grid_settings(loaded, method)
-    context = (info.model_id, pool.content, source, n if source == "digits" else image.digest)
+    submitted, source, n, folder, config = grid_settings(loaded, method)
+    context = (info.model_id, pool.content, source, image.digest if source == "image" else (n, folder))
     if submitted and config is not None:
-        images = _images(loaded, image, source, n)
+        try:
+            images = _images(loaded, image, source, n, folder)
+        except InputError as exc:
+            st.error(str(exc))
+            return
         estimate = study.estimate_seconds(config, model_id=info.model_id, image_digests=[im.digest for im in images],
                                           pool=pool, cache=result_cache())
         if estimate == 0:
@@ -162,11 +179,11 @@ def grid_section(loaded: LoadedModel, image: LoadedImage, pool: Pool, method: st
         st.markdown(result.format(markdown=True))
     report = result.to_dict() | provenance(info, loaded.device)
     if len(info.class_names) <= study.MAX_RANKED_CLASSES:
-        report |= _figure5_section(loaded, result, pool, source, n, image, status, context)
+        report |= _figure5_section(loaded, result, pool, (source, n, folder), image, status, context)
     download_buttons({"figures.json": dumps(report).encode()}, "exiaa_grid", key="exiaa_grid_dl")
 
 
-def _figure5_section(loaded, result: study.StudyResult, pool: Pool, source: str, n: int, image: LoadedImage,
+def _figure5_section(loaded, result: study.StudyResult, pool: Pool, chosen: tuple, image: LoadedImage,
                      status, context: tuple) -> dict:
     """Figure 5 on the grid's images and settings: the attack image from each class other than y*, by rank."""
     st.markdown("**Figure 5**: the running-up class against every other class as the attack image's class "
@@ -174,8 +191,8 @@ def _figure5_section(loaded, result: study.StudyResult, pool: Pool, source: str,
     with st.form("exiaa_figure5_form", border=False):  # a form's button: session state may not hold a button's value
         submitted = st.form_submit_button("Run Figure 5", icon=":material/stacked_line_chart:")
     if submitted:
-        images = _images(loaded, image, source, n)
         try:
+            images = _images(loaded, image, *chosen)
             with visible_run(status, FIGURE5, "Figure 5", None) as progress:
                 ranked = _run(loaded, images, result.config, pool, progress, ranks=True)
             st.session_state[FIGURE5] = (context, result.config,
