@@ -35,10 +35,11 @@ def run_demo(at: AppTest) -> AppTest:
 def test_the_start_page_links_every_built_study_and_runs_nothing_by_itself(cache_dir, attack_calls):
     at = open_start()
     links = {link.proto.label: link.proto.page for link in at.get("page_link")}
-    assert set(links) == {"Open Explore", "Open Coarse-to-fine attacks"}  # to their pages' URL paths
-    assert links["Open Coarse-to-fine attacks"] == "c2f" and links["Open Explore"] in {"explore", ""}  # "": at /
-    coming = [m.value for m in at.markdown if "coming" in m.value]
-    assert len(coming) == 4 and all(name in " ".join(coming) for name in ("Attributes", "eXIAA", "GSE", "Counterfact"))
+    studies = {"Explore": "explore", "Coarse-to-fine attacks": "c2f", "Attributes": "attributes", "eXIAA": "exiaa",
+               "GSE and sparse attacks": "gse", "Counterfactuals": "counterfactuals"}
+    assert set(links) == {f"Open {title}" for title in studies}  # each to its page's URL path
+    assert all(links[f"Open {title}"] in {path, ""} for title, path in studies.items())  # "": the default, at /
+    assert not [m.value for m in at.markdown if "coming" in m.value]  # every study is built
     assert len(at.markdown[0].value.split(". ")) == 3  # what the tool is, in three sentences
     assert not attack_calls and "start_demo" not in at.session_state  # nothing before the button
 

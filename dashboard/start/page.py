@@ -13,30 +13,15 @@ from dashboard.widgets.state import report_unfinished
 DEMO = "start_demo"  # the demo's results (a Demo), kept for a revisit
 UNFINISHED = "start_demo_unfinished"  # the demo's run under way (visible_run "start_demo" marks it)
 
-COMING = (  # studies whose page is not built yet: (title, what it will do)
-    ("Attributes", "Attribute explanations (area, stroke, slant, holes…) of digits and how attacks move them."),
-    ("eXIAA", "Explanation-guided attacks on the maps themselves, and how far the explanations move."),
-    ("GSE and sparse attacks", "Group-sparse adversarial examples: few changed pixels, in clusters, and their "
-                               "interpretability."),
-    ("Counterfactuals", "S-CFE: sparse counterfactual explanations on tabular data, beside their baselines."),
-)
-
-
 def study_cards() -> None:
-    """One card per page (``dashboard.registry``) with a link to it, then one per study still to come."""
+    """One card per page (``dashboard.registry``) with a link to it."""
     built = [info for info in pages() if info.name != "start"]
-    titles = {info.title for info in built}
     with st.container(horizontal=True, gap="small"):
         for info in built:
             with st.container(border=True, width=300):
                 st.markdown(f"**{info.title}**")
                 st.caption(info.summary)
                 st.page_link(info.script, label=f"Open {info.title}", icon=info.icon)
-        for title, what in COMING:
-            if title not in titles:
-                with st.container(border=True, width=300):
-                    st.markdown(f"**{title}** · :grey[coming]")
-                    st.caption(what)
 
 
 def main() -> None:
