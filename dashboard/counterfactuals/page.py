@@ -148,7 +148,7 @@ def figures_table(dataset: str, t, x: torch.Tensor, results: dict, kind: str):
         rows.append({"method": name, "valid": bool(r.success[0]),
                      "decision": t.class_names[int(r.labels["after"][0])],
                      "features changed": int((r.x_adv != x).sum()),
-                     "l2 (standard units)": round(float(l2(z_x, z_y)[0]), 3),
+                     "l2 (pixels)" if dataset == "mnist" else "l2 (standard units)": round(float(l2(z_x, z_y)[0]), 3),
                      f"q̂ ({DENSITIES[kind]})": round(plaus, 3), "LOF": round(float(lofs(z_y, target)[0]), 3)})
     st.dataframe(rows, hide_index=True, width="stretch")
 
