@@ -28,6 +28,7 @@ from dashboard.widgets.images import pick_image
 from dashboard.widgets.models import (
     c2f_decision,
     hierarchies_for,
+    image_models,
     model_availability,
     model_label,
     model_picker,
@@ -46,7 +47,7 @@ def sidebar():
     with st.sidebar:
         st.subheader("Model")
         available = model_availability()
-        names = list(REGISTRY)
+        names = image_models()
         name = st.selectbox(
             "Model", names, index=names.index(DEFAULT_MODEL), key="explore_model",
             format_func=model_label(available),

@@ -14,8 +14,9 @@ from core.data import LoadedImage
 from core.errors import WeightsUnavailableError
 from core.explain.explanation import classifier
 from core.models import LoadedModel, Prediction, availability, load, top_k
+from core.models.inputs import ImageInput
 from core.models.locks import model_lock
-from core.models.registry import file_digest, fitting_hierarchies
+from core.models.registry import REGISTRY, file_digest, fitting_hierarchies
 from core.studies.c2f_view import NamedDecision
 from dashboard.widgets.state import holds_upload, kept_uploads
 
@@ -131,6 +132,12 @@ def c2f_decision(loaded: LoadedModel, image: LoadedImage) -> NamedDecision | Non
 
 
 @st.cache_data(show_spinner=False)
+def image_models() -> list[str]:
+    """The registered models that take images (the pages of attacks on images offer these, not the
+    tabular ones)."""
+    return [name for name, spec in REGISTRY.items() if isinstance(spec.input, ImageInput)]
+
+
 def hierarchies_for(model_name: str) -> list[str]:
     """The shipped hierarchies that fit the model's classes."""
     return fitting_hierarchies(model_name)
