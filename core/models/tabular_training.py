@@ -50,7 +50,7 @@ def train_tabular(name: str, epochs: int | None = None, seed: int = 0, out_dir: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)  # constant, as in the S-CFE code
     started, losses = time.perf_counter(), []
     for epoch in range(config.epochs):
-        losses.append(training._run_epoch(model, optimizer, scheduler, x, y, config, generator))
+        losses.append(training.run_epoch(model, optimizer, scheduler, x, y, config, generator))
         if (epoch + 1) % 10 == 0 or epoch + 1 == config.epochs:
             report((epoch + 1) / config.epochs, f"epoch {epoch + 1}/{config.epochs}: train loss {losses[-1]:.4f}")
     seconds = time.perf_counter() - started
@@ -74,7 +74,7 @@ def train_tabular(name: str, epochs: int | None = None, seed: int = 0, out_dir: 
         "test_accuracy": test_correct / len(test[1]), "test_correct": test_correct, "test_loss": test_loss,
         "train_accuracy": train_correct / len(y), "train_loss": train_loss,
         "epoch_losses": losses, "training_seconds": seconds, "torch_version": torch.__version__,
-        "weights_file": weights.name, "weights_sha256": training._sha256(weights),
+        "weights_file": weights.name, "weights_sha256": training.sha256_of(weights),
     }
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     if progress is None:

@@ -116,7 +116,7 @@ def adversarial_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config:
     return config.adv_weight * clean + (1 - config.adv_weight) * F.cross_entropy(model(x_adv), y)
 
 
-def _run_epoch(model, optimizer, scheduler, images, labels, config: TrainConfig, generator,
+def run_epoch(model, optimizer, scheduler, images, labels, config: TrainConfig, generator,
                adversary: Adversary | None = None) -> float:
     """One pass over shuffled, shifted batches; returns the mean training loss (eq. 2's when adversarial)."""
     model.train()
@@ -163,14 +163,15 @@ def train_mnist_cnn(
     losses = []
     started = time.perf_counter()
     for epoch in range(config.epochs):
-        losses.append(_run_epoch(model, optimizer, scheduler, images, labels, config, generator, adversary))
+        losses.append(run_epoch(model, optimizer, scheduler, images, labels, config, generator, adversary))
         if progress is not None:
             progress((epoch + 1) / config.epochs, f"epoch {epoch + 1}/{config.epochs}: train loss {losses[-1]:.4f}")
     seconds = time.perf_counter() - started
     return TrainResult(model.net.cpu().eval(), tuple(losses), seconds)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The full sha256 of a file, as the model cards record it."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -235,7 +236,7 @@ def _card(config: TrainConfig, seed: int, result: TrainResult, train_eval, test_
         "device": str(default_device()),
         "cpu_threads": torch.get_num_threads(),
         "weights_file": weights.name,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": sha256_of(weights),
     }
 
 
