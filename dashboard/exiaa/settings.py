@@ -13,7 +13,7 @@ from core.models import DEFAULT_MODEL, REGISTRY, LoadedModel, ModelInfo
 from core.studies import exiaa as study
 from dashboard.widgets.explainers import METHOD_LABELS
 from dashboard.widgets.images import image_uploads, pick_image, uploaded_images
-from dashboard.widgets.models import model_availability, model_label, model_picker
+from dashboard.widgets.models import image_models, model_availability, model_label, model_picker
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "imagenet-sample"  # ../shared/imagenet-sample
 POOLS = {"digits": "MNIST digits (5,000)", "gallery": "Gallery photos", "folder": "A folder on this server",
@@ -26,7 +26,7 @@ def sidebar() -> tuple[LoadedModel, LoadedImage | None, Pool | None]:
     area, where the page would be)."""
     with st.sidebar:
         st.subheader("Model")
-        names = list(REGISTRY)
+        names = image_models()
         name = st.selectbox("Model", names, index=names.index(DEFAULT_MODEL), key="exiaa_model",
                             format_func=model_label(model_availability()),
                             help="The attack sees the model only through its probabilities and explanations. "
