@@ -43,7 +43,7 @@ def add_settings(parser: argparse.ArgumentParser, config: type) -> None:
             continue
         flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
         kind, several = _type(hints[f.name])
-        options: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"]}
+        options: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"].replace("%", "%%")}  # argparse formats it
         if kind is bool:
             parser.add_argument(flag, action="store_true", **options)
             continue
