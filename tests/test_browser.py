@@ -169,7 +169,7 @@ def test_coarse_to_fine_attacks_on_mnist(new_page, artifacts):
     page.get_by_role("link", name="Coarse-to-fine attacks").click()  # via st.navigation, as a user does
     page.get_by_role("button", name="Run attacks").wait_for(timeout=EXPLAIN_TIMEOUT_MS)
     page.locator(".st-key-c2f_model").click()
-    page.get_by_role("option", name="mnist_cnn").click()
+    page.get_by_role("option", name="mnist_cnn", exact=True).click()
     expect(page.get_by_role("combobox", name="Coarse-to-fine hierarchy")).to_have_value(
         "mnist_c2f", timeout=EXPLAIN_TIMEOUT_MS)
     before = page.locator(".st-key-c2f_grid_row0 .js-plotly-plot")
