@@ -229,18 +229,6 @@ def test_a_real_upload_is_explained(cache_dir):
     assert e.image_name == "cat.jpg" and e.target in DOMESTIC_CATS
 
 
-def test_the_model_choice_holds_the_image_models_only(cache_dir):
-    from core.models import REGISTRY
-    from core.models.inputs import TabularInput
-
-    at = start(cache_dir)
-    offered = [o.removesuffix(" (needs weights)") for o in at.selectbox(key="explore_model").options]
-    tabular = [name for name, spec in REGISTRY.items() if isinstance(spec.input, TabularInput)]
-    assert tabular and not set(tabular) & set(offered)  # housing_mlp and the others take rows, not images
-    assert {"efficientnet_lite0", "mnist_cnn"} <= set(offered)
-    assert set(offered) | set(tabular) == set(REGISTRY)
-
-
 def test_a_model_without_weights_says_how_to_fix_it(cache_dir, tmp_path, monkeypatch):
     import streamlit as st
 

@@ -14,13 +14,13 @@ import torch
 from core.data import load_folder, takes_digits
 from core.errors import InputError
 from core.explain.explanation import classifier
-from core.models import DEFAULT_MODEL, REGISTRY
+from core.models import DEFAULT_MODEL
 from core.studies import gse as study
 from core.studies import gse_view as view
 from core.wording import class_label
 from dashboard.widgets.grid import GridRow, Picture, draw_grid
 from dashboard.widgets.images import pick_image
-from dashboard.widgets.models import model_availability, model_label, model_picker
+from dashboard.widgets.models import image_models, model_availability, model_label, model_picker
 from dashboard.widgets.runs import status_slot, visible_run
 from dashboard.widgets.state import report_unfinished, result_cache
 
@@ -43,7 +43,7 @@ patches). A good group-sparse attack fools the model with few pixels in few clus
 def sidebar():
     with st.sidebar:
         st.subheader("Model")
-        names = list(REGISTRY)
+        names = image_models()
         name = st.selectbox("Model", names, index=names.index("mnist_cnn" if "mnist_cnn" in names else DEFAULT_MODEL),
                             key="gse_model", format_func=model_label(model_availability()),
                             help="mnist_cnn attacks in seconds; efficientnet_lite0 (ImageNet) takes minutes on a CPU.")
