@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from core.attacks.gse import PRESETS, Preset, preset_for
 from core.data import load_folder, takes_digits
 from core.errors import InputError
 from core.explain.explanation import classifier
@@ -73,14 +74,19 @@ def load_folder_image(path: str, info):
     return _sample(path, **info.input.loading())
 
 
-def form(classes: int):
+def form(classes: int, preset: Preset):
+    """The attacks' settings; GSE's q, mu and k_hat left empty take ``preset`` (shown as the placeholder)."""
     with st.form("gse_form", border=True):
         a, b, c, d = st.columns(4)
         mode = a.radio("Goal", ["untargeted", "target class"], key="gse_mode", horizontal=True)
         target = a.number_input("Target class", 0, classes - 1, 0, key="gse_target")
-        q = b.number_input("q", 0.01, 1.0, None, key="gse_q", help="Empty: the preset for the input size.")
-        mu = b.number_input("mu", 0.0, 100.0, None, key="gse_mu", help="Empty: the preset.")
-        k_hat = c.number_input("k_hat", 0, 1000, None, key="gse_khat", help="Empty: the preset (30; 50 targeted).")
+        q = b.number_input("q", 0.01, 1.0, None, key="gse_q", placeholder=f"preset: {preset.q:g}",
+                           help="Empty: the preset for the input size.")
+        mu = b.number_input("mu", 0.0, 100.0, None, key="gse_mu", placeholder=f"preset: {preset.mu:g}",
+                            help="Empty: the preset for the input size.")
+        k_hat = c.number_input("k_hat", 0, 1000, None, key="gse_khat",
+                               placeholder=f"preset: {preset.k_hat} ({preset.k_hat_targeted} targeted)",
+                               help="Empty: the preset for the input size.")
         steps = c.number_input("iterations", 10, 1000, 200, key="gse_steps")
         fraction = d.number_input("lambda_0 fraction", 0.0001, 1.0, 0.01, format="%.4f", key="gse_lam",
                                   help="lambda_0 as a fraction of the largest lambda that leaves a pixel changed "
@@ -161,7 +167,7 @@ def main() -> None:
         return
     with st.expander("How to read this page"):
         st.markdown(HELP)
-    submitted, target, settings = form(len(loaded.info.class_names))
+    submitted, target, settings = form(len(loaded.info.class_names), PRESETS[preset_for(image.tensor)])
     context = (loaded.info.model_id, image.digest, target, repr(settings))
     if submitted:
         model = classifier(loaded)
