@@ -37,7 +37,7 @@ def test_one_version_number():
 
 # core's layers, bottom up: a module may import its own layer and those below, never one above
 LAYERS = [{"__init__", "errors", "validate", "precision", "serialize", "wording", "provenance", "cache", "timings"},
-          {"data"}, {"models"}, {"explain"}, {"attacks", "metrics"}, {"attributes", "robust", "counterfactuals"},
+          {"data"}, {"models"}, {"explain"}, {"attacks", "metrics"}, {"attributes", "counterfactuals"},
           {"studies"}, {"commands"}, {"__main__"}]
 
 
