@@ -2,26 +2,24 @@
 
 ``x^0 = x``, ``x^{i+1} = Clip_eps{ x^i + alpha sign(grad_x L(x^i, y)) }`` with the cross-entropy ``L`` of the
 true label (untargeted) or minus that of a ``target``; ``Clip_eps`` keeps every pixel within ``eps`` of ``x``
-and in [0, 1]. It is the shared projected loop (``loop.projected_ascent``) with PGD's cross-entropy
-objective, a sign step and no random start. Defaults follow Kurakin et al.: ``alpha = 1/255`` and
+and in [0, 1]. It is PGD without its random start (``pgd(..., random_start=False)``: the shared projected
+loop with the cross-entropy objective and a sign step). Defaults follow Kurakin et al.: ``alpha = 1/255`` and
 ``steps = min(255 eps + 4, 1.25 * 255 eps)`` rounded up (at least 1); our choice where the paper is silent:
 all steps run (``early_stop=False``, as torchattacks' BIM), so the same ``eps`` gives the same image whatever
 the model's margin.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from torch import nn
 
-from core.attacks.budget import check_eps, linf_budget
-from core.attacks.layout import working_layout
-from core.attacks.loop import Progress, projected_ascent
-from core.attacks.pgd import CrossEntropyObjective, class_count
+from core.attacks.budget import check_eps
+from core.attacks.loop import Progress
+from core.attacks.pgd import pgd
 from core.attacks.result import AttackResult
-from core.models.locks import model_lock
-from core.validate import check_images_for, check_labels
 
 
 def kurakin_steps(eps: float) -> int:
@@ -36,17 +34,9 @@ def ifgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, target: torch.T
     """I-FGSM (eq. 1) on a classifier ``model`` (logits) with true labels ``y`` (or a ``target``).
 
     ``alpha=None`` takes ``eps / steps``; ``steps=None`` takes ``kurakin_steps(eps)``."""
-    check_images_for(model, x)
     steps = kurakin_steps(eps) if steps is None else steps
-    ball, alpha = linf_budget(eps, eps / max(steps, 1) if alpha is None and eps > 0 else alpha, steps)
-    with model_lock(model):
-        working = working_layout(model, x)
-        classes = class_count(model, working)
-        y = check_labels("labels y", y, x.shape[0], classes).to(x.device)
-        if target is not None:
-            target = check_labels("targets", target, x.shape[0], classes).to(x.device)
-        out = projected_ascent(working, CrossEntropyObjective(model, y, target), projection=ball, alpha=alpha,
-                               steps=steps, start_random=False, early_stop=early_stop, progress=progress)
-    params = {"eps": eps, "alpha": alpha, "steps": steps, "early_stop": early_stop, "targeted": target is not None}
-    return AttackResult("I-FGSM", out.x_adv, out.x_adv - x.detach(), out.success, out.iterations, params,
-                        history={"loss": out.gain})
+    alpha = eps / max(steps, 1) if alpha is None and eps > 0 else alpha
+    result = pgd(model, x, y, target=target, eps=eps, alpha=alpha, steps=steps, random_start=False,
+                 early_stop=early_stop, progress=progress)
+    params = {k: v for k, v in result.params.items() if k not in ("random_start", "seed")}
+    return dataclasses.replace(result, name="I-FGSM", params=params)

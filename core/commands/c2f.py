@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.commands.files import check_writable, write_atomically
 from core.commands.flags import add_settings, count, settings_from
-from core.commands.images import MNIST_SOURCE, add_image_flags, open_images
+from core.commands.images import add_image_flags, image_source, open_images
 from core.commands.progress import progress_bar
 from core.errors import InputError
 
@@ -64,7 +64,6 @@ def run(args) -> int:
     import torch
 
     from core.cache import ResultCache
-    from core.data import takes_digits
     from core.models import load
     from core.provenance import provenance
     from core.serialize import dumps
@@ -81,7 +80,7 @@ def run(args) -> int:
         print(f"note: {caveat}", file=sys.stderr)
     loaded = load(args.model, weights_path=args.weights, hierarchy=args.hierarchy or default_hierarchy(args.model))
     info = loaded.info
-    source = args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if takes_digits(info.input) else "gallery")
+    source = image_source(args.images, info, DEFAULT_DIGITS)
     images = [im for im in open_images(source, info) if not _blank(im)]
     if not images:
         raise InputError(f"No image in {source} can be attacked.")

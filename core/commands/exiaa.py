@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.commands.files import check_writable, write_atomically
 from core.commands.flags import add_settings, count, settings_from
-from core.commands.images import MNIST_SOURCE, add_image_flags, open_images, open_pool
+from core.commands.images import add_image_flags, image_source, open_images, open_pool
 from core.commands.progress import progress_bar
 
 NAME = "exiaa-eval"
@@ -64,7 +64,7 @@ def run(args) -> int:
     loaded = load(args.model, weights_path=args.weights)
     info = loaded.info
     digits = takes_digits(info.input)
-    images = open_images(args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if digits else "gallery"), info)
+    images = open_images(image_source(args.images, info, DEFAULT_DIGITS), info)
     pool = open_pool(args.pool or ("mnist" if digits else "gallery"), info)
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     options = {"image_names": [im.source_name or "?" for im in images], "image_digests": [im.digest for im in images],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.commands.files import check_writable, write_atomically
 from core.commands.flags import add_settings, count, settings_from
-from core.commands.images import MNIST_SOURCE, add_image_flags, open_images
+from core.commands.images import add_image_flags, image_source, open_images
 from core.commands.progress import progress_bar
 
 NAME = "gse-eval"
@@ -51,7 +51,6 @@ def run(args) -> int:
     import torch
 
     from core.cache import ResultCache
-    from core.data import takes_digits
     from core.explain.explanation import classifier
     from core.models import load
     from core.provenance import provenance
@@ -63,8 +62,7 @@ def run(args) -> int:
     check_writable(out, example=OUT)
     loaded = load(args.model, weights_path=args.weights)
     info = loaded.info
-    digits = takes_digits(info.input)
-    images = open_images(args.images or (f"{MNIST_SOURCE}{DEFAULT_DIGITS}" if digits else "gallery"), info)
+    images = open_images(image_source(args.images, info, DEFAULT_DIGITS), info)
     images = images[: args.limit] if args.limit else images
     found = [image_label(im) for im in images]
     labels = torch.tensor(found) if all(v is not None for v in found) else None

@@ -31,6 +31,14 @@ def open_image(spec: str, **loading):
     raise InputError(f"{spec!r} is neither an image file nor a gallery name ({', '.join(gallery_names())}).")
 
 
+def image_source(spec: str | None, info, default_digits: int) -> str:
+    """``--images`` as given, else its default: the first ``default_digits`` MNIST digits for a model that
+    takes them, the gallery for the others."""
+    from core.data import takes_digits
+
+    return spec or (f"{MNIST_SOURCE}{default_digits}" if takes_digits(info.input) else "gallery")
+
+
 def open_images(spec: str, info) -> list:
     """All images of a folder (sorted by name), one image file, the gallery when ``spec`` is 'gallery', or
     the first N bundled MNIST test digits when it is 'mnist:N' (for a model that takes them), each loaded

@@ -17,6 +17,7 @@ Each model's ``bind(x, t)`` gives y -> q_hat(y, t) (N,) for the factual rows x (
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -35,8 +36,22 @@ def _per_class(x: torch.Tensor, y: torch.Tensor) -> dict[int, np.ndarray]:
     return rows
 
 
-class _Density:
+class _Density(ABC):
+    """A target-class density: ``bind(x, t)`` gives q_hat(y, t) for rows y moving from x towards classes t."""
+
     name = ""
+
+    @abstractmethod
+    def bind(self, x: torch.Tensor, t: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """q(y) -> (N,): the density term of each row's target class."""
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """The fitted model's settings, for a result's record."""
+
+
+class _ClassDensity(_Density):
+    """A density with a log-density per class: q_hat(y, t) = log p(y | t)."""
 
     def bind(self, x: torch.Tensor, t: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         groups = [(c, (t == c).nonzero().squeeze(1)) for c in torch.unique(t).tolist()]
@@ -48,14 +63,12 @@ class _Density:
             return out
         return q
 
+    @abstractmethod
     def log_density(self, y: torch.Tensor, c: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    def describe(self) -> dict:
-        raise NotImplementedError
+        """log q_hat(y | c) of rows ``y`` under class ``c``'s density."""
 
 
-class KDE(_Density):
+class KDE(_ClassDensity):
     name = "kde"
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor,
@@ -82,7 +95,7 @@ class KDE(_Density):
         return {"density": "kde", "bandwidth": self.bandwidth}
 
 
-class GMM(_Density):
+class GMM(_ClassDensity):
     name = "gmm"
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, components: int = 3, seed: int = 0):

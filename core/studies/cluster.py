@@ -137,12 +137,12 @@ def _moved(value: Any, move) -> Any:
 def _task(work, recipe, chunk, cache_dir: str | None, threads: int, reporter, index: int):
     """One chunk on a worker: the model loaded once per worker, the chunk read from this node's cache or
     computed, its progress reported at most every ``REPORT_S`` seconds."""
-    import ray
     import torch
 
+    from core import device as best_device
     from core.studies.runner import Chunk, run_chunk
 
-    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    device = str(best_device())  # Ray hides the GPUs a task was not given, so a CPU task sees none
     if device == "cpu":
         torch.set_num_threads(threads)
     model = _worker_model(recipe, device)
