@@ -28,6 +28,7 @@ from core.explain.heatmap import scale_of
 from core.models import load
 from core.models.hierarchy import Hierarchy
 from core.studies import c2f as study
+from core.studies import c2f_claims
 from dashboard.c2f.settings import typed_budget
 from dashboard.widgets import images
 from figures import plotly_array, visible_fraction
@@ -452,7 +453,7 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
     assert not at.error, [e.value for e in at.error]
     stored = at.session_state["c2f_table"]
     assert stored.result.image_names == [f"mnist_test_{i}" for i in range(4)]
-    beside, per_image, over_all = at.dataframe  # the last two in an expander
+    beside, intervals, per_image, over_all = at.dataframe  # the last three in an expander
     table = beside.value
     shown = {"LRPC eps=10": "LRPC ε=10", "DFC": "DFC"}  # the page writes ε as the poster does
     for column in stored.result.columns:
@@ -460,6 +461,17 @@ def test_reproduce_the_table_on_mnist_digits(cache_dir):
         assert list(cells.index) == stored.result.image_names
         assert [c.startswith("✓") for c in cells] == column.result.success.tolist()
         assert over_all.value.loc["ρ²_adv", shown[column.name]] == study.ROWS[0].format(column.figures["rho_2_all"])
+        lo, hi = column.figures["fooling_pct_ci"]
+        assert intervals.value.loc["Fooling (%)", shown[column.name]] == f"{lo:.1f}–{hi:.1f}"
+    claims = next(m.value for m in at.markdown if m.value.startswith("**The poster's claims"))
+    checked = c2f_claims.check(stored.result)
+    assert [c.key for c in checked] == ["fooling_rises", "deepfool_8bit"]  # no PGD column: nothing is between
+    marks = {True: ":green[", False: ":red[", None: ":grey["}
+    for line, claim in zip(claims.splitlines()[1:], checked):
+        assert line.startswith(f"- {marks[claim.holds]}") and claim.ours in line
+    counts = json.loads(stored.json)["images_per_coarse_class"]
+    assert sum(counts.values()) == 4 and stored.coarse_counts == counts
+    assert any(c.value.endswith(", ".join(f"{k} {v}" for k, v in counts.items())) for c in at.caption)
     labels = ["ρ²_adv", "ρ¹_adv", "ρ∞_adv", "Fooling (%)"]
     assert list(table.index) == [f"{label} · {who}" for label in labels for who in ("ours", "poster")]
     assert list(table.columns) == list(shown.values())  # the poster's figures beside ours, in our columns

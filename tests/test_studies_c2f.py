@@ -314,6 +314,11 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert lrp["alpha"] == pytest.approx(5 / 255) and lrp["early_stop"] is True and lrp["steps"] == 2
     assert deepfool == {"steps": 3, "overshoot": 0.05, "candidates": 2, "crossing": 0.0, "level": "coarse"}
     assert pgd["random_start"] is True and pgd["steps"] == 2
+    printed = capsys.readouterr().out  # the claims the one-budget table can bear on, printed and in the JSON
+    assert [c["key"] for c in report["claims"]] == ["fooling_rises", "between", "deepfool_8bit"]
+    assert report["claims"][0]["holds"] is None  # one budget: nothing to rise over
+    assert "The poster's claims on this table:\n  [not checked] LRPC's fooling ratio rises with eps" in printed
+    assert sum(report["images_per_coarse_class"].values()) == 1
     parity = tmp_path / "parity.json"
     parity.write_text(json.dumps({"name": "parity", "num_classes": 10, "coarse": [
         {"name": "even", "members": [0, 2, 4, 6, 8], "member_names": list("02468")},

@@ -67,6 +67,7 @@ def run(args) -> int:
     from core.models import load
     from core.provenance import provenance
     from core.serialize import dumps
+    from core.studies import c2f_claims
     from core.studies.c2f import DEFAULT_DIGITS, StudyConfig, evaluate, outside_hierarchy
 
     config = settings_from(args, StudyConfig)  # checked before anything is loaded
@@ -100,8 +101,9 @@ def run(args) -> int:
     counts = result.coarse_counts(info.hierarchy.coarse_names)
     print("images per coarse class (the model's, before the attacks): "
           + ", ".join(f"{name} {k}" for name, k in counts.items()))
-    report = result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started,
-                                                                    "images_per_coarse_class": counts}
+    print(c2f_claims.text(c2f_claims.check(result)))
+    report = (result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
+              | c2f_claims.report_fields(result, info.hierarchy.coarse_names))
     rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
     write_atomically(out, dumps(report).encode(), rerun=rerun)
     print(f"wrote {out}")

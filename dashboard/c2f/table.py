@@ -18,6 +18,7 @@ from core.metrics import perceptibility
 from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
+from core.studies import c2f_claims
 from core.wording import counted
 from dashboard.c2f.settings import LEVELS, attack_settings, p_text, poster_name
 from dashboard.widgets.figures import show
@@ -76,6 +77,23 @@ def _beside_figure(result: study.StudyResult, row: str) -> go.Figure:
                       height=300, margin=dict(l=4, r=4, t=36, b=4),
                       legend=dict(orientation="h", y=-0.2, x=0.5, xanchor="center"))
     return fig
+
+
+def _intervals_frame(result: study.StudyResult) -> pd.DataFrame:
+    """Each row's 95 % interval (``study.INTERVAL_ROWS``) per column, as text."""
+    values = study.tables.values(study.INTERVAL_ROWS, result.columns)
+    return pd.DataFrame({ROW_LABELS[row.key.removesuffix("_ci")]: {poster_name(c): row.format(v, "–")
+                                                                  for c, v in values[row.key].items()}
+                         for row in study.INTERVAL_ROWS}).T
+
+
+def _show_claims(result: study.StudyResult) -> None:
+    """The poster's claims (``c2f_claims``), each with a mark for whether our table bears it out."""
+    mark = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:]",
+            None: ":grey[:material/help:]"}
+    lines = [f"- {mark[c.holds]} **{poster_name(c.statement)}**: ours {poster_name(c.ours)}; poster "
+             f"{poster_name(c.poster)}" for c in c2f_claims.check(result)]
+    st.markdown("**The poster's claims on this table** (✓ our table bears it out):\n" + "\n".join(lines))
 
 
 def _cells(values: dict[str, dict[str, float | None]], missing: str = "–") -> dict[str, dict[str, str]]:
@@ -178,7 +196,8 @@ def table_section(loaded, image: LoadedImage, level: str, status) -> None:
 class TableRun:
     """The last table run, kept in session state: the model it ran on (id, name, hierarchy), the study's
     result, its images (x) and what they are, how long it took and how many columns came from the
-    cache, the images whose top-1 class is in no coarse class, the per-image outcomes and the JSON report."""
+    cache, the images whose top-1 class is in no coarse class, how many the model puts in each coarse class,
+    the per-image outcomes and the JSON report."""
 
     model_id: str
     model: str
@@ -188,6 +207,7 @@ class TableRun:
     description: str
     seconds: float
     outside: dict[str, str]
+    coarse_counts: dict[str, int]
     from_cache: int
     per_image: pd.DataFrame
     json: bytes
@@ -215,10 +235,11 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
     per_image = _per_image_frame(result, x)
+    fields = c2f_claims.report_fields(result, info.hierarchy.coarse_names)
     report = result.to_dict() | provenance(info, loaded.device) | {
-        "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside}
+        "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside} | fields
     return TableRun(info.model_id, info.name, info.hierarchy.name, result, x, description, seconds, outside,
-                    from_cache, per_image, dumps(report).encode())  # the JSON built once, not per rerun
+                    fields["images_per_coarse_class"], from_cache, per_image, dumps(report).encode())
 
 
 def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
@@ -258,7 +279,13 @@ def show_table(stored: TableRun) -> None:
         listed = ", ".join(f"{name} ({top})" for name, top in stored.outside.items())
         st.caption(f":material/info: Top-1 class in no coarse class of {stored.hierarchy}: {listed}. Each is "
                    "attacked in its strongest group.")
-    with st.expander("Each image, and the means over all images"):
+    st.caption(":material/info: Images per coarse class (the model's decision before the attacks): "
+               + ", ".join(f"{name} {k}" for name, k in stored.coarse_counts.items()))
+    _show_claims(result)
+    with st.expander("95 % intervals, each image, and the means over all images"):
+        st.caption("95 % intervals: a bootstrap of each mean, the exact binomial interval of the fooling ratio. "
+                   "They say what this many images can support.")
+        st.dataframe(_intervals_frame(result), key="c2f_table_intervals")
         st.caption("✓ fooled, ✗ not fooled; ρ∞ = ‖η‖∞ / ‖x‖∞ of that image.")
         st.dataframe(stored.per_image, key="c2f_table_per_image")
         st.markdown("ρ over all images, the failed attacks included:")
