@@ -70,9 +70,11 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
                         help=r"The $p$ in $\|R^+\|_p$ and $\|R^-\|_p$ of the poster's loss.")
     step_rule = right.selectbox(
-        "LRP step", STEP_RULES, key=f"{prefix}_step_rule",
+        "LRP step", STEP_RULES, index=STEP_RULES.index(DEFAULT_CONFIG.lrp_step_rule), key=f"{prefix}_step_rule",
         help="sign: every pixel moves by the step size (fills the ε-ball, ‖η‖∞ = ε/255); scaled: the pixel with "
-             "the largest gradient moves by the step size and the others in proportion (sparser perturbations).")
+             "the largest gradient moves by the step size and the others in proportion (sparser perturbations); "
+             "l2: the gradient scaled to a sign step's l2 length, so pixels with large gradients reach ε/255 and "
+             "the others move less. docs/results.md compares them with the poster's perceptibility.")
     baselines = st.container(horizontal=True, gap="medium")  # wraps where the form is narrow
     deepfool = baselines.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
                            help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
