@@ -318,7 +318,7 @@ def test_c2f_eval_command_takes_one_image_file_and_passes_every_attack_setting_t
     assert [c["key"] for c in report["claims"]] == ["fooling_rises", "between", "deepfool_8bit"]
     assert report["claims"][0]["holds"] is None  # one budget: nothing to rise over
     assert "The poster's claims on this table:\n  [not checked] LRPC's fooling ratio rises with eps" in printed
-    assert sum(report["images_per_coarse_class"].values()) == 1
+    assert sum(report["images_per_coarse_class"].values()) == 1 and report["top1_outside_hierarchy"] == {}
     parity = tmp_path / "parity.json"
     parity.write_text(json.dumps({"name": "parity", "num_classes": 10, "coarse": [
         {"name": "even", "members": [0, 2, 4, 6, 8], "member_names": list("02468")},
@@ -400,3 +400,16 @@ def test_every_setting_of_the_config_is_a_c2f_eval_flag_with_the_configs_default
     assert (config.eps_255, config.lrp_step_rule, config.lrp_alpha_255, config.pgd_random_start) == (
         (4.0, 8.0), "scaled", 1.5, True)
     assert config.lrp_rules().composite == "epsilon_plus_flat"
+
+
+def test_images_outside_the_hierarchy_are_named_one_by_one_and_counted_past_ten(capsys):
+    from core.commands.c2f import _note_outside
+
+    _note_outside({"a.png": "tripod", "b.png": "stove"}, "imagenet_c2f")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"note: the top-1 class of {n} ({t}) belongs to no coarse class of imagenet_c2f; it is attacked "
+                     "in the strongest group" for n, t in (("a.png", "tripod"), ("b.png", "stove"))]
+    _note_outside({f"{i}.png": f"class {i}" for i in range(12)}, "imagenet_c2f")
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("note: the top-1 classes of 12 images belong to no coarse class of imagenet_c2f")
+    assert "9.png (class 9) and 2 more (all in the JSON, top1_outside_hierarchy)" in line and "10.png" not in line

@@ -60,6 +60,22 @@ def _blank(image) -> bool:
     return False
 
 
+NAMED_OUTSIDE = 10  # images outside the hierarchy named one by one; past that, the first ones and a count
+
+
+def _note_outside(outside: dict[str, str], hierarchy: str) -> None:
+    """Say which images' top-1 class is in no coarse class (each is attacked in its strongest group)."""
+    if len(outside) <= NAMED_OUTSIDE:
+        for name, top in outside.items():
+            print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {hierarchy}; it is "
+                  "attacked in the strongest group", file=sys.stderr)
+        return
+    named = ", ".join(f"{name} ({top})" for name, top in list(outside.items())[:NAMED_OUTSIDE])
+    print(f"note: the top-1 classes of {len(outside)} images belong to no coarse class of {hierarchy}; each is "
+          f"attacked in its strongest group: {named} and {len(outside) - NAMED_OUTSIDE} more (all in the JSON, "
+          "top1_outside_hierarchy)", file=sys.stderr)
+
+
 def run(args) -> int:
     import torch
 
@@ -88,9 +104,7 @@ def run(args) -> int:
     x = torch.cat([im.tensor for im in images]).to(loaded.device)
     names = [im.source_name or "?" for im in images]
     outside = outside_hierarchy(loaded.model, x, names, info.class_names, args.batch_size)
-    for name, top in outside.items():
-        print(f"note: the top-1 class of {name} ({top}) belongs to no coarse class of {info.hierarchy.name}; it is "
-              "attacked in the strongest group", file=sys.stderr)
+    _note_outside(outside, info.hierarchy.name)
     started = time.perf_counter()
     with progress_bar() as progress:
         result = evaluate(loaded.model, x, config, image_names=names,
@@ -102,7 +116,8 @@ def run(args) -> int:
     print("images per coarse class (the model's, before the attacks): "
           + ", ".join(f"{name} {k}" for name, k in counts.items()))
     print(c2f_claims.text(c2f_claims.check(result)))
-    report = (result.to_dict() | provenance(info, loaded.device) | {"seconds": time.perf_counter() - started}
+    report = (result.to_dict() | provenance(info, loaded.device)
+              | {"seconds": time.perf_counter() - started, "top1_outside_hierarchy": outside}
               | c2f_claims.report_fields(result, info.hierarchy.coarse_names))
     rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
     write_atomically(out, dumps(report).encode(), rerun=rerun)
