@@ -623,7 +623,8 @@ def test_a_typed_budget_runs_at_that_budget(cache_dir, attack_calls):
     rows = {row.name: row.result for row in at.session_state["c2f_results"].rows}
     assert list(rows) == ["LRPC eps=10", "LRPC eps=12.5"]
     assert rows["LRPC eps=12.5"].params["eps"] == pytest.approx(12.5 / 255)
-    assert float(rows["LRPC eps=12.5"].delta.abs().max()) == pytest.approx(12.5 / 255, abs=1e-6)  # signed steps fill it
+    assert rows["LRPC eps=12.5"].params["step_rule"] == "l2"  # the study's default
+    assert float(rows["LRPC eps=12.5"].delta.abs().max()) == pytest.approx(12.5 / 255, abs=1e-6)  # reaches the edge
     assert "After LRPC ε=12.5" in [m.value.split("**")[1] for m in at.markdown if m.value.startswith("**After ")]
 
 

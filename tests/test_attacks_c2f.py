@@ -24,7 +24,7 @@ def assert_within_budget(result, x, eps):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("attack", [lrpc, lrpf, lambda hc, x, **kw: lrpc(hc, x, step_rule="scaled", **kw),
-                                    lambda hc, x, **kw: lrpc(hc, x, step_rule="l2", **kw),
+                                    lambda hc, x, **kw: lrpc(hc, x, step_rule="sign", **kw),
                                     lambda hc, x, **kw: pgd_c2f(hc, x, level="fine", **kw)])
 def test_budget_holds_exactly_and_inputs_are_not_mutated(attack, device):
     hc, x = toy_c2f().to(device), toy_images().to(device)
@@ -85,7 +85,7 @@ def test_lrpc_aimed_at_a_chosen_coarse_class_builds_its_evidence_and_lands_there
          for t in (labels.r_org, torch.full_like(labels.r_org, target))]
     assert lrp_loss(torch.stack(r), 2.0).mean() == pytest.approx(float(aimed.history["lrp_loss"][0]), rel=1e-4)
     landed = [int((result.labels["coarse_after"] == target).sum()) for result in (runner_up, aimed)]
-    assert landed[1] >= landed[0] + 3  # measured: 3 of 12 without the aim, 8 with it
+    assert landed[1] >= landed[0] + 2  # measured with l2 steps: 3 of 12 without the aim, 5 with it (sign: 3, 8)
 
 
 def test_lrpf_aimed_at_a_chosen_fine_class_keeps_the_coarse_class():

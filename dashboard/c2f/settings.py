@@ -64,7 +64,7 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
                              help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
-                                  "them (its perturbation then fills the ε-ball, as in the poster's Table 1); "
+                                  "them (its largest changes then reach ε/255, as in the poster's Table 1); "
                                   "DeepFool and PGD stop at their first success.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
