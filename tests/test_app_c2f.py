@@ -328,7 +328,7 @@ def test_the_grid_has_a_row_per_image_and_its_changes_are_after_minus_before(cac
 
 def test_coffee_at_the_defaults_no_map_is_blank_on_the_page_or_in_its_pngs(cache_dir, attack_calls):
     """The default model and photo, every attack at its defaults (LRPC at 10, 20, 40, DFC, PGDC): each row's
-    maps on a scale of that row alone, so DeepFool's and PGD's maps (far weaker than LRPC's) show their
+    maps on a scale of that row alone, so the weaker rows' maps show their
     structure on the page and in their PNGs; one scale for all rows on request."""
     at = run_attacks(open_page(), None)
     assert attack_calls == ["lrp", "lrp", "lrp", "deepfool", "pgd"]
@@ -340,7 +340,7 @@ def test_coffee_at_the_defaults_no_map_is_blank_on_the_page_or_in_its_pngs(cache
         seen = visible_fraction(plotly_array(trace["z"]), trace["zmin"], trace["zmax"])
         assert seen > VISIBLE, trace["hovertemplate"]
     limits = [cells(row)[2]["zmax"] for row in rows]
-    assert len(set(limits)) == 6 and max(limits) > 5 * min(limits)  # each row its own scale, and they differ
+    assert len(set(limits)) == 6  # each row its own scale
     files = at.session_state["c2f_results"].files[99.5, False, False]
     report = json.loads(files["comparison.json"])
     scales = report["map_colour_scales"]
@@ -357,10 +357,12 @@ def test_coffee_at_the_defaults_no_map_is_blank_on_the_page_or_in_its_pngs(cache
     assert len({c["zmax"] for row in maps for c in row[:2]}) == 1
     assert len({c["zmax"] for row in maps[1:] for c in row[2:]}) == 1
     assert attack_calls == ["lrp", "lrp", "lrp", "deepfool", "pgd"]
-    # ... where the checks above fail, as they should: on LRPC's scale DeepFool's changes are white squares
-    assert min(visible_fraction(plotly_array(c["z"]), c["zmin"], c["zmax"]) for c in maps[4][2:]) < VISIBLE
-    one = at.session_state["c2f_results"].files[99.5, True, False]
-    assert png_visible(Image.open(io.BytesIO(one["dfc_change_r_adv_dog.png"]))) < VISIBLE
+    # ... where the weakest row's changes fade: on the shared scale fewer of their pixels show than on their own
+    def seen(c):
+        return visible_fraction(plotly_array(c["z"]), c["zmin"], c["zmax"])
+    weakest = min(range(1, 6), key=lambda r: cells(rows[r])[4]["zmax"])
+    for shared, own in zip(maps[weakest][2:], cells(rows[weakest])[4:]):
+        assert shared["zmax"] > own["zmax"] and seen(shared) < seen(own)
 
 
 def test_mnist_fine_level_keeps_the_coarse_class(cache_dir):
@@ -732,7 +734,8 @@ def test_the_lrp_loss_curve_of_each_lrp_row_starts_at_the_loss_before_the_attack
     before = number(outcomes(at)[0], r"LRP loss L_C \(p = 2\): ([-\d.e+]+) →")  # 3 significant digits
     for curve, row in zip(curves, rows):
         assert curve["y"] == pytest.approx(row.result.history["lrp_loss"].tolist())
-        assert len(curve["y"]) == int(row.result.iterations[0])  # one point per step taken
+        stopped = int(row.result.success[0])  # at its first success: then the returned image's loss closes the curve
+        assert len(curve["y"]) == int(row.result.iterations[0]) + stopped  # one point per iterate reached
         assert curve["y"][0] == pytest.approx(before, rel=1e-2)  # iterate 0 is the input
     assert curves[1]["y"][-1] < curves[1]["y"][0]  # the attack lowers its loss
 

@@ -44,8 +44,9 @@ def add_settings(parser: argparse.ArgumentParser, config: type) -> None:
         flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
         kind, several = _type(hints[f.name])
         options: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"].replace("%", "%%")}  # argparse formats it
-        if kind is bool:
-            parser.add_argument(flag, action="store_true", **options)
+        if kind is bool:  # a switch; one that is on by default also gets its --no- form
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction if f.default else "store_true",
+                                default=f.default, **options)
             continue
         options |= {"type": count if kind is int else kind, "choices": f.metadata["choices"]}
         if not f.metadata["choices"]:

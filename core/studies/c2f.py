@@ -6,8 +6,9 @@ For one level (coarse or fine) the study runs LRPC/LRPF at each epsilon (0-255 s
 perceptibility mean runs over the successful attacks (``over="success"``); the figures keep both
 means whichever is chosen (``rho_p_success``, ``rho_p_all``), and the fooling ratio of the
 adversarial images once rounded to 8 bits, as a PNG stores them (``fooling_pct_8bit``). LRP attacks
-run all their steps (the poster's Table 1 gives LRPC rho_inf = eps/255: its perturbations reach the
-budget). PGD defaults (our choice, the poster gives none): budget 10/255, steps of 1/255, 20 steps,
+take l2-normalised steps and stop each image at its first success (``core.attacks.lrp_c2f``: of the
+optimisers we ran, the one with the poster's perceptibility profile). PGD defaults (our choice, the
+poster gives none): budget 10/255, steps of 1/255, 20 steps,
 each image stopped at its first success, so its perturbation is what the success needed. Budgets are
 taken in ascending order, each once. An all-black image is refused up front: its
 rho_p = ||eta||_p / ||x||_p is undefined.
@@ -24,7 +25,7 @@ from core.attacks.budget import eps_from_255
 from core.attacks.c2f import LEVELS, C2FLabels, check_level, goal_met
 from core.attacks.deepfool import CROSSING, check_deepfool_settings, deepfool_c2f
 from core.attacks.loop import STEP_RULES
-from core.attacks.lrp_c2f import STEP_RULE, check_norm_order, lrp_c2f
+from core.attacks.lrp_c2f import EARLY_STOP, STEP_RULE, check_norm_order, lrp_c2f
 from core.attacks.pgd import pgd_c2f
 from core.attacks.result import AttackResult
 from core.cache import ResultCache
@@ -88,8 +89,8 @@ class StudyConfig:
                                      choices=SIGNED_INPUTS)
     lrp_init: str = setting("logit", "output relevance R^L of the LRP maps the attack's loss is of: the target's "
                             "logit, or 1 (the poster's delta_ic)", choices=INITS)
-    lrp_early_stop: bool = setting(False, "stop each image's LRP attack at its first success instead of taking "
-                                   "every step")
+    lrp_early_stop: bool = setting(EARLY_STOP, "stop each image's LRP attack at its first success (with l2 steps: "
+                                   "the poster's perceptibility profile); --no-lrp-early-stop takes every step")
     lrp_step_rule: str = setting(STEP_RULE, "LRP attack step: sign(grad), grad / max|grad| or sqrt(D) grad / "
                                  "||grad||_2 (l2: the poster's perceptibility profile, see docs/results.md)",
                                  flag="--lrp-step", choices=STEP_RULES)

@@ -438,8 +438,8 @@ def results_section(stored: Comparison | None, loaded: LoadedModel, image: Loade
         return
     curves = loss_curves_figure(rows, level, p)
     if curves is not None:
-        st.markdown("**The LRP loss at each step** (the loss of each iterate before its step; the returned image's "
-                    "is in its row)")
+        st.markdown("**The LRP loss at each step** (the loss of each iterate; where the attack stopped at its "
+                    "first success, the last point is the returned image's)")
         show(curves, key="c2f_loss_curves")
     downloads(stored, loaded, image, labels, level, grid, same, display)
 

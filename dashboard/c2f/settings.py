@@ -63,9 +63,9 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
     left.caption("The poster's ε is on the 0–255 pixel scale and is divided by 255 for images in [0, 1] "
                  "(e.g. 10 → 0.0392): no pixel changes by more than ε/255.")
     steps = mid.number_input("LRP steps", value=DEFAULT_CONFIG.lrp_steps, step=1, key=f"{prefix}_steps",
-                             help=f"Gradient steps on the LRP loss ({_range('steps')}). The LRP attack takes all of "
-                                  "them (its largest changes then reach ε/255, as in the poster's Table 1); "
-                                  "DeepFool and PGD stop at their first success.")
+                             help=f"Most gradient steps on the LRP loss ({_range('steps')}); the attack stops at an "
+                                  "image's first success unless “every LRP step” is ticked. DeepFool and PGD stop at "
+                                  "their first success too.")
     p = right.selectbox("Norm order p of the LRP loss", list(P_OPTIONS),
                         index=list(P_OPTIONS.values()).index(DEFAULT_CONFIG.lrp_p), key=f"{prefix}_p",
                         help=r"The $p$ in $\|R^+\|_p$ and $\|R^-\|_p$ of the poster's loss.")
@@ -75,6 +75,10 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
              "the largest gradient moves by the step size and the others in proportion (sparser perturbations); "
              "l2: the gradient scaled to a sign step's l2 length, so pixels with large gradients reach ε/255 and "
              "the others move less. docs/results.md compares them with the poster's perceptibility.")
+    every_step = right.checkbox(
+        "Every LRP step", not DEFAULT_CONFIG.lrp_early_stop, key=f"{prefix}_every_step",
+        help="Take every LRP step instead of stopping at the first success: the perturbation keeps growing after "
+             "the label has changed (l2 steps stopped at the first success give the poster's perceptibility).")
     baselines = st.container(horizontal=True, gap="medium")  # wraps where the form is narrow
     deepfool = baselines.checkbox("DeepFool baseline", True, key=f"{prefix}_deepfool",
                            help="DFC / DFF: the smallest linearised step over the nearest decision boundary.")
@@ -107,6 +111,7 @@ def attack_settings(prefix: str, level: str) -> tuple[study.StudyConfig | None, 
         return None, " ".join(outside)
     config = study.StudyConfig(level=level, attacks=attacks, eps_255=tuple(map(typed_budget, eps)),
                                lrp_steps=int(steps), lrp_p=P_OPTIONS[p], lrp_step_rule=step_rule,
+                               lrp_early_stop=not every_step,
                                pgd_eps_255=typed_budget(pgd_eps), pgd_alpha_255=float(pgd_alpha),
                                pgd_steps=int(pgd_steps), pgd_random_start=pgd_random)
     for caveat in config.caveats():
