@@ -1,7 +1,8 @@
 """Persistent result cache: named numpy arrays plus JSON metadata, stored on disk.
 
 Entries live in a size-bounded :mod:`diskcache` store (sqlite plus files, safe across threads and
-processes) under ``XADV_CACHE_DIR`` or ``~/.cache/xadv``. A key is the sha256 of everything that
+processes) under ``XADV_CACHE_DIR`` or ``~/.cache/xadv``, of at most ``XADV_CACHE_GB`` gibibytes
+(default 2; a table of hundreds of ImageNet photos at both levels needs about 3). A key is the sha256 of everything that
 determines a result (see :func:`cache_key`), the code version included. Nothing is pickled: a value
 is bytes, ``MAGIC | sha256 | len(meta) | meta JSON | npz archive``, and the checksum also covers the
 key, so a damaged or misplaced entry is deleted and recomputed instead of being shown.
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from core import __version__
+from core.errors import InputError
 
 __all__ = ["CachedResult", "ResultCache", "cache_key"]
 
@@ -165,6 +167,23 @@ class _NoPickleDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
 
+DEFAULT_GB = 2.0
+
+
+def default_size_limit() -> int:
+    """The cache's size in bytes: ``$XADV_CACHE_GB`` gibibytes if set (a number above 0), else ``DEFAULT_GB``."""
+    env = os.environ.get("XADV_CACHE_GB")
+    if not env:
+        return int(DEFAULT_GB * 1024**3)
+    try:
+        gb = float(env)
+    except ValueError:
+        gb = math.nan
+    if not (math.isfinite(gb) and gb > 0):
+        raise InputError(f"XADV_CACHE_GB must be a number of gibibytes above 0 (e.g. 4), not {env!r}.")
+    return int(gb * 1024**3)
+
+
 def default_directory() -> Path:
     """``$XADV_CACHE_DIR`` if set, else ``~/.cache/xadv``."""
     env = os.environ.get("XADV_CACHE_DIR")
@@ -174,19 +193,19 @@ def default_directory() -> Path:
 class ResultCache:
     """Size-bounded persistent cache of results, shared by threads and processes.
 
-    A write that leaves the store at or over ``size_limit_bytes`` evicts the 10 least recently
-    used entries (diskcache's cull), so the volume overshoots by at most about one entry and the
-    limit should hold many more than 10 entries.
+    A write that leaves the store at or over ``size_limit_bytes`` (default: ``default_size_limit()``)
+    evicts the 10 least recently used entries (diskcache's cull), so the volume overshoots by at most
+    about one entry and the limit should hold many more than 10 entries.
     """
 
     #: A lock whose holder died is taken over after this many seconds (the cost: a recompute).
     lock_expire_s: float = 600.0
 
     def __init__(self, directory: str | Path | None = None,
-                 size_limit_bytes: int = 2 * 1024**3) -> None:
+                 size_limit_bytes: int | None = None) -> None:
         self.directory = Path(directory).expanduser() if directory is not None else default_directory()
         self._results = diskcache.Cache(str(self.directory / "results"), disk=_NoPickleDisk,
-                                        size_limit=int(size_limit_bytes),
+                                        size_limit=int(size_limit_bytes or default_size_limit()),
                                         eviction_policy="least-recently-used")
         self._locks = diskcache.Cache(str(self.directory / "locks"), disk=_NoPickleDisk,
                                       eviction_policy="none")

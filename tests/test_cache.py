@@ -334,3 +334,16 @@ def test_processes_writing_at_once(tmp_path):
     cache = ResultCache(tmp_path)
     for i in range(N_KEYS):
         _assert_same(cache.get(cache_key(k=i)), *_value(i))
+
+
+def test_the_size_limit_comes_from_xadv_cache_gb_and_a_bad_value_is_named(tmp_path, monkeypatch):
+    from core.errors import InputError
+
+    monkeypatch.setenv("XADV_CACHE_GB", "0.5")
+    assert ResultCache(tmp_path / "a")._results.size_limit == 1024**3 // 2
+    monkeypatch.delenv("XADV_CACHE_GB")
+    assert ResultCache(tmp_path / "b")._results.size_limit == 2 * 1024**3
+    for bad in ("lots", "0", "-1", "nan", "inf"):
+        monkeypatch.setenv("XADV_CACHE_GB", bad)
+        with pytest.raises(InputError, match=f"XADV_CACHE_GB must be a number of gibibytes above 0 .*'{bad}'"):
+            ResultCache(tmp_path / "c")
