@@ -30,8 +30,18 @@ def _figures(path: Path) -> dict:
     return {k: v for k, v in report.items() if k not in TIMING}
 
 
+@pytest.fixture
+def one_thread():
+    """This process on one CPU thread, as each worker runs by default (--worker-threads 1): the LRP attack's
+    l2 steps keep the last bits of the gradient, so the same sums in another order give other figures."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_c2f_eval_through_ray_gives_the_local_figures_and_a_rerun_reads_its_cache(
-        tmp_path, cache_dir, capsys, monkeypatch):
+        tmp_path, cache_dir, capsys, monkeypatch, one_thread):
     assert main([*EVAL, "--no-cache", "--out", str(tmp_path / "local.json")]) == 0
     local_table = capsys.readouterr().out
     assert main([*EVAL, "--ray", "auto", "--workers", "2", "--out", str(tmp_path / "ray.json")]) == 0
