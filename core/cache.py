@@ -2,10 +2,11 @@
 
 Entries live in a size-bounded :mod:`diskcache` store (sqlite plus files, safe across threads and
 processes) under ``XADV_CACHE_DIR`` or ``~/.cache/xadv``, of at most ``XADV_CACHE_GB`` gibibytes
-(default 2; a table of hundreds of ImageNet photos at both levels needs about 3). A key is the sha256 of everything that
-determines a result (see :func:`cache_key`), the code version included. Nothing is pickled: a value
-is bytes, ``MAGIC | sha256 | len(meta) | meta JSON | npz archive``, and the checksum also covers the
-key, so a damaged or misplaced entry is deleted and recomputed instead of being shown.
+(default 2; a C2F table of hundreds of ImageNet photos at both levels needs about 3). A key is the
+sha256 of everything that determines a result (see :func:`cache_key`), the code version included.
+Nothing is pickled: a value is bytes, ``MAGIC | sha256 | len(meta) | meta JSON | npz archive``, and the
+checksum also covers the key, so a damaged or misplaced entry is deleted and recomputed instead of
+being shown.
 """
 from __future__ import annotations
 

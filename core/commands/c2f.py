@@ -112,13 +112,13 @@ def run(args) -> int:
                           cache=None if args.no_cache else ResultCache(), batch_size=args.batch_size,
                           progress=progress)
     print(result.format(markdown=args.markdown))
-    counts = result.coarse_counts(info.hierarchy.coarse_names)
+    claims = c2f_claims.check(result)
+    fields = c2f_claims.report_fields(result, info.hierarchy.coarse_names, claims)
     print("images per coarse class (the model's, before the attacks): "
-          + ", ".join(f"{name} {k}" for name, k in counts.items()))
-    print(c2f_claims.text(c2f_claims.check(result)))
+          + ", ".join(f"{name} {k}" for name, k in fields["images_per_coarse_class"].items()))
+    print(c2f_claims.text(claims))
     report = (result.to_dict() | provenance(info, loaded.device)
-              | {"seconds": time.perf_counter() - started, "top1_outside_hierarchy": outside}
-              | c2f_claims.report_fields(result, info.hierarchy.coarse_names))
+              | {"seconds": time.perf_counter() - started, "top1_outside_hierarchy": outside} | fields)
     rerun = "the attacks are cached, so a rerun takes seconds" if not args.no_cache else ""
     write_atomically(out, dumps(report).encode(), rerun=rerun)
     print(f"wrote {out}")

@@ -237,13 +237,19 @@ class StudyResult:
         """The poster's figures in the layout of ``table()``, for our columns (None where it has no such column)."""
         return self.poster.values(ROWS, [c.name for c in self.columns])
 
+    def rounded_counts(self, column: Column) -> tuple[int, int]:
+        """How many images ``column``'s attack fooled, and how many of them still fool once rounded to 8 bits."""
+        n = len(self.image_names)
+        fooled, kept = (round(column.figures[k] * n / 100) for k in ("fooling_pct", "fooling_pct_8bit"))
+        return fooled, kept
+
     def notes(self, missing: str = "-") -> list[str]:
         """What our table alone does not say: columns whose successes do not all survive rounding to
         8 bits, and what a missing figure (written ``missing``) means."""
         n = len(self.image_names)
         notes = []
         for c in self.columns:
-            fooled, kept = (round(c.figures[k] * n / 100) for k in ("fooling_pct", "fooling_pct_8bit"))
+            fooled, kept = self.rounded_counts(c)
             if kept < fooled:
                 notes.append(f"rounded to 1/255 as an 8-bit PNG stores them, {c.name}'s adversarial images fool "
                              f"{kept} of {n} (unrounded: {fooled}).")

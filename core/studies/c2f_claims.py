@@ -55,15 +55,14 @@ def check(result: StudyResult) -> list[Claim]:
     if result.config.level == "fine" and lrp:
         claims.append(_keeps_coarse(lrp, columns))
     if deepfool:
-        claims.append(_deepfool_8bit(deepfool, columns[deepfool].figures, len(result.image_names)))
+        claims.append(_deepfool_8bit(deepfool, *result.rounded_counts(columns[deepfool])))
     return claims
 
 
-def report_fields(result: StudyResult, coarse_names: list[str]) -> dict[str, Any]:
+def report_fields(result: StudyResult, coarse_names: list[str], claims: list[Claim]) -> dict[str, Any]:
     """What a table's JSON carries beside ``result.to_dict()`` (c2f-eval's and the page's alike): the
-    images per coarse class and the claims."""
-    return {"images_per_coarse_class": result.coarse_counts(coarse_names),
-            "claims": [asdict(c) for c in check(result)]}
+    images per coarse class and the claims (``check(result)``)."""
+    return {"images_per_coarse_class": result.coarse_counts(coarse_names), "claims": [asdict(c) for c in claims]}
 
 
 def text(claims: list[Claim]) -> str:
@@ -134,8 +133,7 @@ def _keeps_coarse(lrp, columns) -> Claim:
                  all(s >= KEEP_SHARE for s in shares))
 
 
-def _deepfool_8bit(name, figures, n) -> Claim:
-    fooled, kept = (round(figures[k] * n / 100) for k in ("fooling_pct", "fooling_pct_8bit"))
+def _deepfool_8bit(name, fooled, kept) -> Claim:
     return Claim("deepfool_8bit", f"{name}'s minimal perturbations do not survive 8-bit rounding (at most "
                  f"{100 * SURVIVE_SHARE:.0f} % of its successes still fool)",
                  f"{kept} of {fooled} successes still fool once rounded", "not measured (floating-point images)",

@@ -19,6 +19,8 @@ from core.provenance import provenance
 from core.serialize import dumps
 from core.studies import c2f as study
 from core.studies import c2f_claims
+from core.studies import table as tables
+from core.studies.table import Row
 from core.wording import counted
 from dashboard.c2f.settings import LEVELS, attack_settings, p_text, poster_name
 from dashboard.widgets.figures import show
@@ -31,6 +33,7 @@ TABLE_UNFINISHED = "c2f_table_unfinished"  # the table run under way (unfinished
 MAX_UPLOADS = 200  # images one table on the page takes from uploads; c2f-eval takes any folder
 ROW_LABELS = {"rho_2": "ρ²_adv", "rho_1": "ρ¹_adv", "rho_inf": "ρ∞_adv", "fooling_pct": "Fooling (%)"}
 ROWS = {row.key: row for row in study.ROWS}
+INTERVAL_ROWS = {row.key: row for row in study.INTERVAL_ROWS}  # keyed "<row>_ci", labelled as their row
 CHARTED = {"rho_2": "ρ₂ = mean ‖η‖₂ / ‖x‖₂", "fooling_pct": "Fooling (%)"}  # the rows drawn beside the table
 
 
@@ -81,31 +84,29 @@ def _beside_figure(result: study.StudyResult, row: str) -> go.Figure:
 
 def _intervals_frame(result: study.StudyResult) -> pd.DataFrame:
     """Each row's 95 % interval (``study.INTERVAL_ROWS``) per column, as text."""
-    values = study.tables.values(study.INTERVAL_ROWS, result.columns)
-    return pd.DataFrame({ROW_LABELS[row.key.removesuffix("_ci")]: {poster_name(c): row.format(v, "–")
-                                                                  for c, v in values[row.key].items()}
-                         for row in study.INTERVAL_ROWS}).T
+    return _table_frame(tables.values(study.INTERVAL_ROWS, result.columns), INTERVAL_ROWS)
 
 
-def _show_claims(result: study.StudyResult) -> None:
-    """The poster's claims (``c2f_claims``), each with a mark for whether our table bears it out."""
+def _show_claims(claims: list[c2f_claims.Claim]) -> None:
+    """The poster's claims (``c2f_claims.check``), each with a mark for whether our table bears it out."""
     mark = {True: ":green[:material/check_circle:]", False: ":red[:material/cancel:]",
             None: ":grey[:material/help:]"}
     lines = [f"- {mark[c.holds]} **{poster_name(c.statement)}**: ours {poster_name(c.ours)}; poster "
-             f"{poster_name(c.poster)}" for c in c2f_claims.check(result)]
+             f"{poster_name(c.poster)}" for c in claims]
     st.markdown("**The poster's claims on this table** (✓ our table bears it out):\n" + "\n".join(lines))
 
 
-def _cells(values: dict[str, dict[str, float | None]], missing: str = "–") -> dict[str, dict[str, str]]:
-    """The poster's layout as text, by row label: ρ with 4 decimals, fooling with 1, ``missing`` where there
-    is no figure (no attack succeeded, or the poster has no such column)."""
-    return {ROW_LABELS[r]: {poster_name(c): ROWS[r].format(v, missing) for c, v in row.items()}
+def _cells(values: dict[str, dict[str, float | None]], missing: str = "–",
+           rows: dict[str, Row] = ROWS) -> dict[str, dict[str, str]]:
+    """The poster's layout as text, by row label: ρ with 4 decimals, fooling with 1 (an interval's two ends
+    likewise), ``missing`` where there is no figure (no attack succeeded, or the poster has no such column)."""
+    return {ROW_LABELS[r.removesuffix("_ci")]: {poster_name(c): rows[r].format(v, missing) for c, v in row.items()}
             for r, row in values.items()}
 
 
-def _table_frame(values: dict[str, dict[str, float | None]]) -> pd.DataFrame:
+def _table_frame(values: dict[str, dict[str, float | None]], rows: dict[str, Row] = ROWS) -> pd.DataFrame:
     """The poster's layout as a table of text (``_cells``)."""
-    return pd.DataFrame(_cells(values)).T
+    return pd.DataFrame(_cells(values, rows=rows)).T
 
 
 def expected_time(loaded, level: str) -> str:
@@ -197,7 +198,7 @@ class TableRun:
     """The last table run, kept in session state: the model it ran on (id, name, hierarchy), the study's
     result, its images (x) and what they are, how long it took and how many columns came from the
     cache, the images whose top-1 class is in no coarse class, how many the model puts in each coarse class,
-    the per-image outcomes and the JSON report."""
+    the poster's claims checked on it, the per-image outcomes and the JSON report (built once, not per rerun)."""
 
     model_id: str
     model: str
@@ -208,6 +209,7 @@ class TableRun:
     seconds: float
     outside: dict[str, str]
     coarse_counts: dict[str, int]
+    claims: list[c2f_claims.Claim]
     from_cache: int
     per_image: pd.DataFrame
     json: bytes
@@ -235,11 +237,12 @@ def run_table(loaded, images: list[LoadedImage], config: study.StudyConfig, desc
     from_cache = sum(column.result.from_cache for column in result.columns)
     outside = study.outside_hierarchy(loaded.model, x, result.image_names, info.class_names)
     per_image = _per_image_frame(result, x)
-    fields = c2f_claims.report_fields(result, info.hierarchy.coarse_names)
+    claims = c2f_claims.check(result)
+    fields = c2f_claims.report_fields(result, info.hierarchy.coarse_names, claims)
     report = result.to_dict() | provenance(info, loaded.device) | {
         "images_description": description, "seconds": seconds, "top1_outside_hierarchy": outside} | fields
     return TableRun(info.model_id, info.name, info.hierarchy.name, result, x, description, seconds, outside,
-                    fields["images_per_coarse_class"], from_cache, per_image, dumps(report).encode())
+                    fields["images_per_coarse_class"], claims, from_cache, per_image, dumps(report).encode())
 
 
 def _per_image_frame(result: study.StudyResult, x: torch.Tensor) -> pd.DataFrame:
@@ -281,7 +284,7 @@ def show_table(stored: TableRun) -> None:
                    "attacked in its strongest group.")
     st.caption(":material/info: Images per coarse class (the model's decision before the attacks): "
                + ", ".join(f"{name} {k}" for name, k in stored.coarse_counts.items()))
-    _show_claims(result)
+    _show_claims(stored.claims)
     with st.expander("95 % intervals, each image, and the means over all images"):
         st.caption("95 % intervals: a bootstrap of each mean, the exact binomial interval of the fooling ratio. "
                    "They say what this many images can support.")
